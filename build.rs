@@ -1,0 +1,23 @@
+//! Compiles the protobuf contract with protox (pure Rust: no system protoc) and writes the
+//! descriptor set that server reflection serves.
+
+use std::{env, fs, path::PathBuf};
+
+use protox::prost::Message;
+
+const PROTOS: &[&str] = &[
+    "proto/portwarden/v1/ports.proto",
+    "proto/portwarden/v1/network.proto",
+    "proto/portwarden/v1/watchdog.proto",
+];
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    println!("cargo:rerun-if-changed=proto");
+    let fds = protox::compile(PROTOS, ["proto"])?;
+    let out = PathBuf::from(env::var("OUT_DIR")?);
+    fs::write(out.join("portwarden_descriptor.bin"), fds.encode_to_vec())?;
+    tonic_prost_build::configure()
+        .build_client(false)
+        .compile_fds(fds)?;
+    Ok(())
+}

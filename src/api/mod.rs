@@ -1,0 +1,13 @@
+//! The wire layer: gRPC services, proto <-> domain conversion and error mapping. The only place
+//! where tonic and protobuf types meet the domain.
+
+mod convert;
+mod error;
+mod network;
+mod ports;
+mod watchdog;
+
+pub use error::status_from;
+pub use network::NetworkApi;
+pub use ports::PortsApi;
+pub use watchdog::WatchdogApi;

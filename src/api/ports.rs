@@ -1,0 +1,201 @@
+//! PortsService: validates nothing itself (the domain does), maps requests to domain calls and
+//! domain answers to proto.
+
+use std::sync::Arc;
+
+use tonic::transport::server::UdsConnectInfo;
+use tonic::{Request, Response, Status};
+
+use super::convert;
+use super::error::status_from;
+use crate::ports::{self, Allocator, Caller, FieldViolation, PortsError};
+use crate::proto::ports_service_server::PortsService;
+use crate::proto::*;
+
+/// Largest CheckPorts request.
+const MAX_CHECK_PORTS: usize = 1024;
+
+#[derive(Clone)]
+pub struct PortsApi {
+    allocator: Arc<Allocator>,
+}
+
+impl PortsApi {
+    pub fn new(allocator: Arc<Allocator>) -> Self {
+        Self { allocator }
+    }
+}
+
+/// Over the Unix socket the kernel tells who is calling (SO_PEERCRED); over TCP nobody knows.
+fn caller_of<T>(req: &Request<T>) -> Caller {
+    req.extensions()
+        .get::<UdsConnectInfo>()
+        .and_then(|info| info.peer_cred)
+        .map(|cred| Caller {
+            uid: Some(cred.uid()),
+            pid: cred.pid(),
+        })
+        .unwrap_or(Caller::REMOTE)
+}
+
+fn token(t: String) -> Option<String> {
+    (!t.is_empty()).then_some(t)
+}
+
+#[tonic::async_trait]
+impl PortsService for PortsApi {
+    async fn allocate(
+        &self,
+        req: Request<AllocateRequest>,
+    ) -> Result<Response<AllocateResponse>, Status> {
+        let caller = caller_of(&req);
+        let r = req.into_inner();
+        let domain = ports::AllocateRequest {
+            service: r.service,
+            purpose: r.purpose,
+            started_by: r.started_by,
+            pid: r.pid,
+            port: r.port,
+            ttl_seconds: r.ttl_seconds,
+            labels: r.labels.into_iter().collect(),
+            owner_is_caller: r.owner_is_caller,
+        };
+        let granted = self
+            .allocator
+            .allocate(domain, &caller)
+            .map_err(status_from)?;
+        let a = &granted.allocation;
+        Ok(Response::new(AllocateResponse {
+            allocation: Some(convert::allocation(a)),
+            lease_token: a.lease_token.clone(),
+            network_health: a.network_health.clone(),
+            warnings: granted.warnings,
+        }))
+    }
+
+    async fn release(
+        &self,
+        req: Request<ReleaseRequest>,
+    ) -> Result<Response<ReleaseResponse>, Status> {
+        let caller = caller_of(&req);
+        let r = req.into_inner();
+        let released = self
+            .allocator
+            .release(r.port, token(r.lease_token).as_deref(), &caller)
+            .map_err(status_from)?;
+        Ok(Response::new(ReleaseResponse {
+            allocation: Some(convert::allocation(&released.allocation)),
+            quarantined_until: Some(convert::timestamp(released.quarantine_until_ms)),
+        }))
+    }
+
+    async fn renew(&self, req: Request<RenewRequest>) -> Result<Response<RenewResponse>, Status> {
+        let caller = caller_of(&req);
+        let r = req.into_inner();
+        let domain = ports::RenewRequest {
+            port: r.port,
+            lease_token: token(r.lease_token),
+            ttl_seconds: r.ttl_seconds,
+            requests_delta: r.requests_delta,
+            errors_delta: r.errors_delta,
+        };
+        let a = self.allocator.renew(domain, &caller).map_err(status_from)?;
+        Ok(Response::new(RenewResponse {
+            allocation: Some(convert::allocation(&a)),
+        }))
+    }
+
+    async fn get(&self, req: Request<GetRequest>) -> Result<Response<GetResponse>, Status> {
+        let a = self
+            .allocator
+            .get(req.into_inner().port)
+            .map_err(status_from)?;
+        Ok(Response::new(GetResponse {
+            allocation: Some(convert::allocation(&a)),
+        }))
+    }
+
+    async fn list(&self, req: Request<ListRequest>) -> Result<Response<ListResponse>, Status> {
+        let r = req.into_inner();
+        let service = token(r.service);
+        if let Some(s) = &service {
+            ports::valid_service(s)
+                .map_err(|rule| status_from(PortsError::invalid("service", rule)))?;
+        }
+        let allocations = self
+            .allocator
+            .list(service.as_deref())
+            .iter()
+            .map(convert::allocation)
+            .collect();
+        Ok(Response::new(ListResponse { allocations }))
+    }
+
+    async fn status(&self, _: Request<StatusRequest>) -> Result<Response<StatusResponse>, Status> {
+        let allocator = self.allocator.clone();
+        let s = tokio::task::spawn_blocking(move || allocator.status())
+            .await
+            .map_err(|e| Status::internal(format!("status task failed: {e}")))?;
+        let warnings = s
+            .ranges
+            .ranges()
+            .iter()
+            .filter_map(ports::ephemeral_overlap)
+            .map(|(overlap, eph)| {
+                format!("ports {overlap} are inside the kernel's ephemeral range {eph} (ip_local_port_range): outgoing connections may take them")
+            })
+            .collect();
+        Ok(Response::new(StatusResponse {
+            ranges: s
+                .ranges
+                .ranges()
+                .iter()
+                .map(|r| PortRange {
+                    start: r.start.into(),
+                    end: r.end.into(),
+                })
+                .collect(),
+            total: s.total as u32,
+            allocated: s.allocated as u32,
+            available: s.available as u32,
+            quarantined: s.quarantined as u32,
+            unavailable: s.unavailable as u32,
+            quarantine_seconds: s.quarantine.as_secs(),
+            warnings,
+        }))
+    }
+
+    async fn check_ports(
+        &self,
+        req: Request<CheckPortsRequest>,
+    ) -> Result<Response<CheckPortsResponse>, Status> {
+        let r = req.into_inner();
+        if r.ports.is_empty() || r.ports.len() > MAX_CHECK_PORTS {
+            return Err(status_from(PortsError::invalid(
+                "ports",
+                format!("give 1-{MAX_CHECK_PORTS} ports; got {}", r.ports.len()),
+            )));
+        }
+        let mut bad = Vec::new();
+        let mut list = Vec::with_capacity(r.ports.len());
+        for (i, p) in r.ports.iter().enumerate() {
+            match u16::try_from(*p).ok().filter(|p| *p != 0) {
+                Some(p) => list.push(p),
+                None => bad.push(FieldViolation::new(
+                    format!("ports[{i}]"),
+                    format!("{p} is not a port number (1-65535)"),
+                )),
+            }
+        }
+        if !bad.is_empty() {
+            return Err(status_from(PortsError::Invalid(bad)));
+        }
+        let allocator = self.allocator.clone();
+        let verdicts = tokio::task::spawn_blocking(move || allocator.check_ports(&list))
+            .await
+            .map_err(|e| Status::internal(format!("check task failed: {e}")))?;
+        Ok(Response::new(CheckPortsResponse {
+            results: verdicts.iter().map(convert::port_check).collect(),
+        }))
+    }
+}

@@ -1,0 +1,121 @@
+//! The command line: `portwarden serve` runs the daemon; every other subcommand is a gRPC client
+//! of it (found through --addr, PORTWARDEN_ADDR, the Unix socket, then 127.0.0.1:7070).
+
+mod commands;
+mod render;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::ServeArgs;
+
+pub use commands::run_client;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "portwarden",
+    version,
+    about = "Owns a range of TCP ports, hands them out safely and watches them"
+)]
+pub struct Cli {
+    /// Daemon address for client commands: http://HOST:PORT or unix:/PATH
+    #[arg(long, global = true, env = "PORTWARDEN_ADDR", value_name = "ADDR")]
+    pub addr: Option<String>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the daemon
+    Serve(ServeArgs),
+    /// Allocate a port for a service and print it
+    Allocate(AllocateArgs),
+    /// Release an allocated port
+    Release(ReleaseArgs),
+    /// Renew a TTL lease (and optionally bump counters)
+    Renew(RenewArgs),
+    /// Show one allocation
+    Get(GetArgs),
+    /// List allocations
+    List(ListArgs),
+    /// The operator's report: ranges, allocations, watchdog and network
+    Status(StatusArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct AllocateArgs {
+    /// Service name, [A-Za-z0-9._-]{1,64}
+    pub service: String,
+    /// Why the service needs the port
+    #[arg(long, default_value = "")]
+    pub purpose: String,
+    /// Who starts the service [default: $USER]
+    #[arg(long)]
+    pub started_by: Option<String>,
+    /// A specific port inside the managed range
+    #[arg(long)]
+    pub port: Option<u32>,
+    /// Lease length (30s, 5m, 1h); the lease must be renewed before it runs out
+    #[arg(long, value_name = "DURATION")]
+    pub ttl: Option<String>,
+    /// Owning process: the port is reclaimed when it exits
+    #[arg(long)]
+    pub pid: Option<i32>,
+    /// key=value label, repeatable
+    #[arg(long = "label", value_name = "KEY=VALUE")]
+    pub labels: Vec<String>,
+    /// Print only the port number (for PORT=$(portwarden allocate web --quiet))
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// Print JSON
+    #[arg(long, conflicts_with = "quiet")]
+    pub json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ReleaseArgs {
+    pub port: u32,
+    /// Lease token from allocate (not needed for your own allocations over the Unix socket)
+    #[arg(long, env = "PORTWARDEN_LEASE_TOKEN")]
+    pub token: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RenewArgs {
+    pub port: u32,
+    #[arg(long, env = "PORTWARDEN_LEASE_TOKEN")]
+    pub token: Option<String>,
+    /// New lease length (30s, 5m, 1h)
+    #[arg(long, value_name = "DURATION")]
+    pub ttl: Option<String>,
+    /// Requests served since the last renew
+    #[arg(long, default_value_t = 0)]
+    pub requests: u64,
+    /// Errors since the last renew
+    #[arg(long, default_value_t = 0)]
+    pub errors: u64,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct GetArgs {
+    pub port: u32,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ListArgs {
+    /// Only this service
+    #[arg(long)]
+    pub service: Option<String>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct StatusArgs {
+    #[arg(long)]
+    pub json: bool,
+}

@@ -1,0 +1,291 @@
+//! Daemon configuration: embedded defaults < TOML file < `PORTWARDEN_*` environment < flags.
+//! Every key is named the same in all three places (`range` is `--range` and
+//! `PORTWARDEN_RANGE`); a bad value is an error that names the key and the rule.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::ports::{PortRange, RangeSet};
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:7070";
+pub const DEFAULT_RANGE: &str = "8000-8100";
+/// The Linux TIME_WAIT length: a released port rests this long before another service gets it.
+pub const DEFAULT_QUARANTINE: Duration = Duration::from_secs(60);
+/// The seed's watchdog period.
+pub const DEFAULT_WATCHDOG_INTERVAL: Duration = Duration::from_secs(30);
+/// Largest request the gRPC services decode; anything bigger is refused (RESOURCE_EXHAUSTED).
+pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+/// Flags of `portwarden serve`; each also reads its `PORTWARDEN_*` variable.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ServeArgs {
+    /// TOML config file (keys as the flags, with underscores: unix_socket, watchdog_interval, ...)
+    #[arg(long, env = "PORTWARDEN_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// TCP address for gRPC (and REST) [default: 127.0.0.1:7070]
+    #[arg(long, env = "PORTWARDEN_LISTEN", value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// Unix socket path, or `none` [default: /run/portwarden/portwarden.sock as root, else $XDG_RUNTIME_DIR/portwarden.sock]
+    #[arg(long, env = "PORTWARDEN_UNIX_SOCKET", value_name = "PATH")]
+    pub unix_socket: Option<String>,
+    /// SQLite state file [default: /var/lib/portwarden/state.db as root, else $XDG_STATE_HOME/portwarden/state.db]
+    #[arg(long, env = "PORTWARDEN_STATE", value_name = "PATH")]
+    pub state: Option<PathBuf>,
+    /// Managed port range, repeatable (`PORTWARDEN_RANGE` is comma-separated) [default: 8000-8100]
+    #[arg(
+        long = "range",
+        env = "PORTWARDEN_RANGE",
+        value_delimiter = ',',
+        value_name = "START-END"
+    )]
+    pub range: Vec<String>,
+    /// How long a released port rests before another service gets it; `0s` disables [default: 60s]
+    #[arg(long, env = "PORTWARDEN_QUARANTINE", value_name = "DURATION")]
+    pub quarantine: Option<String>,
+    /// Period of the watchdog's health pass [default: 30s]
+    #[arg(long, env = "PORTWARDEN_WATCHDOG_INTERVAL", value_name = "DURATION")]
+    pub watchdog_interval: Option<String>,
+    /// Log format [default: text]
+    #[arg(long, env = "PORTWARDEN_LOG_FORMAT", value_enum)]
+    pub log_format: Option<LogFormat>,
+}
+
+/// The config file: the same keys as the flags.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<String>,
+    unix_socket: Option<String>,
+    state: Option<PathBuf>,
+    range: Option<OneOrMany>,
+    quarantine: Option<String>,
+    watchdog_interval: Option<String>,
+    log_format: Option<LogFormat>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("config file {path}: {reason}")]
+    File { path: PathBuf, reason: String },
+    #[error("config key '{key}': {rule}")]
+    Invalid { key: &'static str, rule: String },
+}
+
+/// The resolved configuration of the daemon.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub unix_socket: Option<PathBuf>,
+    pub state: PathBuf,
+    pub ranges: RangeSet,
+    pub quarantine: Duration,
+    pub watchdog_interval: Duration,
+    pub log_format: LogFormat,
+}
+
+impl Config {
+    /// Embedded defaults for this user (root gets the system paths).
+    pub fn defaults() -> Self {
+        let ranges = RangeSet::new(vec![PortRange {
+            start: 8000,
+            end: 8100,
+        }])
+        .unwrap_or_else(|_| unreachable!("the default range is valid"));
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 7070)),
+            unix_socket: Some(portwarden_client::default_socket_path()),
+            state: default_state_path(),
+            ranges,
+            quarantine: DEFAULT_QUARANTINE,
+            watchdog_interval: DEFAULT_WATCHDOG_INTERVAL,
+            log_format: LogFormat::Text,
+        }
+    }
+
+    /// Defaults, then the file (if any), then env/flags (clap already put flags over env).
+    pub fn resolve(args: &ServeArgs) -> Result<Self, ConfigError> {
+        let file = match &args.config {
+            Some(path) => read_file(path)?,
+            None => FileConfig::default(),
+        };
+        let mut cfg = Self::defaults();
+        if let Some(v) = args.listen.as_ref().or(file.listen.as_ref()) {
+            cfg.listen = v.parse().map_err(|_| ConfigError::Invalid {
+                key: "listen",
+                rule: format!("'{v}' is not an IP:port address (e.g. 127.0.0.1:7070)"),
+            })?;
+        }
+        if let Some(v) = args.unix_socket.as_ref().or(file.unix_socket.as_ref()) {
+            cfg.unix_socket = match v.as_str() {
+                "none" | "" => None,
+                path => Some(PathBuf::from(path)),
+            };
+        }
+        if let Some(v) = args.state.as_ref().or(file.state.as_ref()) {
+            cfg.state = v.clone();
+        }
+        let ranges: Vec<String> = if !args.range.is_empty() {
+            args.range.clone()
+        } else {
+            match file.range {
+                Some(OneOrMany::One(s)) => s.split(',').map(str::to_string).collect(),
+                Some(OneOrMany::Many(v)) => v,
+                None => Vec::new(),
+            }
+        };
+        if !ranges.is_empty() {
+            let parsed = ranges
+                .iter()
+                .map(|r| r.parse::<PortRange>().map_err(|e| format!("'{r}': {e}")))
+                .collect::<Result<Vec<_>, _>>()
+                .and_then(RangeSet::new)
+                .map_err(|rule| ConfigError::Invalid { key: "range", rule })?;
+            cfg.ranges = parsed;
+        }
+        if let Some(v) = args.quarantine.as_ref().or(file.quarantine.as_ref()) {
+            cfg.quarantine = parse_duration(v).map_err(|rule| ConfigError::Invalid {
+                key: "quarantine",
+                rule,
+            })?;
+        }
+        if let Some(v) = args
+            .watchdog_interval
+            .as_ref()
+            .or(file.watchdog_interval.as_ref())
+        {
+            let d = parse_duration(v)
+                .and_then(|d| {
+                    if d.is_zero() {
+                        Err("must be greater than 0".to_string())
+                    } else {
+                        Ok(d)
+                    }
+                })
+                .map_err(|rule| ConfigError::Invalid {
+                    key: "watchdog_interval",
+                    rule,
+                })?;
+            cfg.watchdog_interval = d;
+        }
+        if let Some(v) = args.log_format.or(file.log_format) {
+            cfg.log_format = v;
+        }
+        Ok(cfg)
+    }
+}
+
+fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError::File {
+        path: path.into(),
+        reason: e.to_string(),
+    })?;
+    toml::from_str(&text).map_err(|e| ConfigError::File {
+        path: path.into(),
+        reason: e.to_string(),
+    })
+}
+
+fn default_state_path() -> PathBuf {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    if unsafe { libc::geteuid() } == 0 {
+        return PathBuf::from("/var/lib/portwarden/state.db");
+    }
+    let base = std::env::var_os("XDG_STATE_HOME")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".local/state")))
+        .unwrap_or_else(|| PathBuf::from("."));
+    base.join("portwarden/state.db")
+}
+
+/// Parses `500ms`, `30s`, `5m`, `1h` (a bare number is seconds).
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("'{s}' is not a duration (use 500ms, 30s, 5m or 1h)"))?;
+    let ms = match unit {
+        "ms" => Some(n),
+        "" | "s" => n.checked_mul(1000),
+        "m" => n.checked_mul(60_000),
+        "h" => n.checked_mul(3_600_000),
+        _ => {
+            return Err(format!(
+                "'{s}' has an unknown unit '{unit}' (use ms, s, m or h)"
+            ))
+        }
+    };
+    ms.map(Duration::from_millis)
+        .ok_or_else(|| format!("'{s}' is too long"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_in_every_unit() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_duration("0s"), Ok(Duration::ZERO));
+        assert!(parse_duration("5 parsecs").is_err());
+        assert!(parse_duration("-1s").is_err());
+    }
+
+    #[test]
+    fn flags_beat_the_file_and_bad_values_name_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(
+            &file,
+            "range = [\"9000-9010\"]\nquarantine = \"5s\"\nlisten = \"127.0.0.1:1\"\n",
+        )
+        .unwrap();
+        let args = ServeArgs {
+            config: Some(file.clone()),
+            listen: Some("127.0.0.1:2".into()),
+            ..Default::default()
+        };
+        let cfg = Config::resolve(&args).unwrap();
+        assert_eq!(cfg.listen.port(), 2);
+        assert_eq!(cfg.ranges.to_string(), "9000-9010");
+        assert_eq!(cfg.quarantine, Duration::from_secs(5));
+
+        let bad = ServeArgs {
+            range: vec!["9010-9000".into()],
+            ..Default::default()
+        };
+        let err = Config::resolve(&bad).unwrap_err().to_string();
+        assert!(err.contains("'range'") && err.contains("greater"), "{err}");
+
+        std::fs::write(&file, "ranges = \"1-2\"\n").unwrap();
+        let err = Config::resolve(&ServeArgs {
+            config: Some(file),
+            ..Default::default()
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("unknown field `ranges`"), "{err}");
+    }
+}

@@ -1,0 +1,609 @@
+//! The allocator: picks ports, records owners, releases, renews and reclaims. One mutex guards
+//! the in-memory index and the SQLite connection together, so a port can never be handed to two
+//! live owners: the decision and its durable record happen under the same lock, and the reply
+//! goes out only after the commit.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::PathBuf;
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use super::error::PortsError;
+use super::free_check::{probe_port, ProbeOutcome};
+use super::lease::{new_token, Allocation, Caller, Health};
+use super::range::RangeSet;
+use super::store::{PortHistory, Store};
+use super::validate::{
+    managed_port, valid_ttl, AllocateRequest, PortVerdict, PortVerdictState, RenewRequest,
+    ValidAllocate,
+};
+
+#[derive(Debug, Clone)]
+pub struct AllocatorConfig {
+    pub ranges: RangeSet,
+    /// How long a released port rests before another service may have it (TIME_WAIT length).
+    pub quarantine: Duration,
+    pub state_path: PathBuf,
+}
+
+/// A successful allocation.
+#[derive(Debug, Clone)]
+pub struct Granted {
+    pub allocation: Allocation,
+    /// Findings worth telling the caller that did not block the allocation.
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Released {
+    pub allocation: Allocation,
+    pub quarantine_until_ms: i64,
+}
+
+/// An allocation taken back because its owner is dead.
+#[derive(Debug, Clone)]
+pub struct Reclaimed {
+    pub allocation: Allocation,
+    pub reason: String,
+}
+
+/// What the start-up repair pass found.
+#[derive(Debug, Default)]
+pub struct RepairReport {
+    pub kept: usize,
+    pub reclaimed: Vec<Reclaimed>,
+    /// Kept allocations whose port is no longer in a managed range.
+    pub outside_range: Vec<u16>,
+    /// Kept allocations whose port has a listener now.
+    pub listening: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct RangeStatus {
+    pub ranges: RangeSet,
+    pub total: usize,
+    pub allocated: usize,
+    pub available: usize,
+    pub quarantined: usize,
+    pub unavailable: usize,
+    pub quarantine: Duration,
+}
+
+struct State {
+    store: Store,
+    leases: BTreeMap<u16, Allocation>,
+    history: HashMap<u16, PortHistory>,
+    sticky: HashMap<String, u16>,
+    /// Managed ports without a lease, least recently used first: (last released at, port).
+    idle: BTreeSet<(i64, u16)>,
+}
+
+pub struct Allocator {
+    cfg: AllocatorConfig,
+    state: Mutex<State>,
+}
+
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+impl Allocator {
+    /// Opens the state, then runs the repair pass: leases whose owner is dead are reclaimed,
+    /// the rest are kept (never dropped) with their health refreshed from the socket table.
+    pub fn open(cfg: AllocatorConfig) -> Result<(Self, RepairReport), PortsError> {
+        let store = Store::open(&cfg.state_path)?;
+        let snap = store.load()?;
+        let history: HashMap<u16, PortHistory> =
+            snap.history.into_iter().map(|h| (h.port, h)).collect();
+        let leases: BTreeMap<u16, Allocation> =
+            snap.allocations.into_iter().map(|a| (a.port, a)).collect();
+        let idle = cfg
+            .ranges
+            .ports()
+            .filter(|p| !leases.contains_key(p))
+            .map(|p| (history.get(&p).map_or(0, |h| h.released_at_ms), p))
+            .collect();
+        let state = State {
+            store,
+            leases,
+            history,
+            sticky: snap.sticky,
+            idle,
+        };
+        let allocator = Self {
+            cfg,
+            state: Mutex::new(state),
+        };
+        let report = allocator.repair()?;
+        Ok((allocator, report))
+    }
+
+    pub fn config(&self) -> &AllocatorConfig {
+        &self.cfg
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock cannot leave a half-written record (SQLite rolls back
+        // uncommitted work), so a poisoned lock is safe to keep using.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn repair(&self) -> Result<RepairReport, PortsError> {
+        let mut st = self.lock();
+        let now = now_ms();
+        let mut report = RepairReport::default();
+        let ports: Vec<u16> = st.leases.keys().copied().collect();
+        for port in ports {
+            let Some(a) = st.leases.get(&port).cloned() else {
+                continue;
+            };
+            if let Some(reason) = a.death_reason(now) {
+                tracing::warn!(port, service = %a.service, %reason, "repair: reclaiming allocation of a dead owner");
+                let r = self.reclaim_locked(&mut st, port, reason, now)?;
+                report.reclaimed.push(r);
+                continue;
+            }
+            report.kept += 1;
+            if !self.cfg.ranges.contains(port) {
+                tracing::warn!(port, service = %a.service, "repair: kept allocation outside the managed ranges; release it to drop it");
+                report.outside_range.push(port);
+            }
+            let listening = matches!(probe_port(port), ProbeOutcome::InUse { .. });
+            let health = match (listening, a.health) {
+                (true, _) => Health::Active,
+                (false, Health::Active) => Health::Unhealthy,
+                (false, h) => h,
+            };
+            report.listening += usize::from(listening);
+            if health != a.health {
+                let mut updated = a.clone();
+                updated.health = health;
+                st.store.update(&updated)?;
+                st.leases.insert(port, updated);
+            }
+        }
+        tracing::info!(
+            kept = report.kept,
+            reclaimed = report.reclaimed.len(),
+            listening = report.listening,
+            "repair pass done"
+        );
+        Ok(report)
+    }
+
+    pub fn allocate(&self, req: AllocateRequest, caller: &Caller) -> Result<Granted, PortsError> {
+        let v = req.validate(&self.cfg.ranges, caller.pid)?;
+        tracing::info!(service = %v.service, "[PORT-MANAGER] Allocating port from managed range ({})...", self.cfg.ranges);
+        let mut st = self.lock();
+        let now = now_ms();
+        let port = match v.port {
+            Some(p) => self.claim_requested(&mut st, p, &v.service, now)?,
+            None => match self.pick_free(&st, &v.service, now) {
+                Ok(p) => p,
+                Err(_) if !self.sweep_locked(&mut st, now)?.is_empty() => {
+                    self.pick_free(&st, &v.service, now)?
+                }
+                Err(e) => return Err(e),
+            },
+        };
+        let allocation = self.record(&mut st, v, port, caller, now)?;
+        drop(st);
+        tracing::info!(
+            port,
+            service = %allocation.service,
+            purpose = %allocation.purpose,
+            "[PORT-MANAGER] ✅ Allocated port {port} for {}", allocation.service
+        );
+        Ok(Granted {
+            allocation,
+            warnings: Vec::new(),
+        })
+    }
+
+    fn quarantine_left(
+        &self,
+        st: &State,
+        port: u16,
+        service: &str,
+        now: i64,
+    ) -> Option<(u64, String)> {
+        let h = st.history.get(&port)?;
+        // Quarantine protects the next service from the previous owner's stale connections; a
+        // service getting its own port back inherits only its own.
+        (h.quarantine_until_ms > now && h.last_service != service)
+            .then(|| ((h.quarantine_until_ms - now) as u64, h.last_service.clone()))
+    }
+
+    fn claim_requested(
+        &self,
+        st: &mut State,
+        port: u16,
+        service: &str,
+        now: i64,
+    ) -> Result<u16, PortsError> {
+        if let Some(a) = st.leases.get(&port).cloned() {
+            match a.death_reason(now) {
+                Some(reason) => {
+                    self.reclaim_locked(st, port, reason, now)?;
+                }
+                None => {
+                    return Err(PortsError::HeldBy {
+                        port,
+                        service: a.service,
+                        pid: a.pid,
+                    });
+                }
+            }
+        }
+        if let Some((remaining_ms, last_service)) = self.quarantine_left(st, port, service, now) {
+            return Err(PortsError::Quarantined {
+                port,
+                remaining_ms,
+                last_service,
+            });
+        }
+        match probe_port(port) {
+            ProbeOutcome::Free => Ok(port),
+            ProbeOutcome::Blocked { detail, .. } => Err(PortsError::Blocked { port, detail }),
+            ProbeOutcome::InUse { detail, .. } | ProbeOutcome::Failed { detail, .. } => {
+                Err(PortsError::InUse { port, detail })
+            }
+            ProbeOutcome::NoFamily => Err(PortsError::Blocked {
+                port,
+                detail: "neither IPv4 nor IPv6 can be bound on this host".into(),
+            }),
+        }
+    }
+
+    /// The service's sticky port when it is free, else the least recently used free port.
+    fn pick_free(&self, st: &State, service: &str, now: i64) -> Result<u16, PortsError> {
+        let sticky = st
+            .sticky
+            .get(service)
+            .copied()
+            .filter(|p| self.cfg.ranges.contains(*p) && !st.leases.contains_key(p));
+        let (mut quarantined, mut unavailable, mut blocked_count) = (0, 0, 0);
+        let mut blocked = None;
+        let idle = st
+            .idle
+            .iter()
+            .map(|(_, p)| *p)
+            .filter(|p| Some(*p) != sticky);
+        for port in sticky.into_iter().chain(idle) {
+            if self.quarantine_left(st, port, service, now).is_some() {
+                quarantined += 1;
+                continue;
+            }
+            match probe_port(port) {
+                ProbeOutcome::Free => return Ok(port),
+                ProbeOutcome::Blocked { detail, .. } => {
+                    // A finding about this port only: try the next one, keep it for the answer.
+                    tracing::warn!(port, %detail, "[NETWORK-HARDENING] port blocked; trying the next candidate");
+                    blocked.get_or_insert((port, detail));
+                    blocked_count += 1;
+                    unavailable += 1;
+                }
+                _ => unavailable += 1,
+            }
+        }
+        // Every candidate refused by the host: that is a host problem, not a full range.
+        if let Some((port, detail)) =
+            blocked.filter(|_| blocked_count == unavailable && quarantined == 0)
+        {
+            return Err(PortsError::Blocked { port, detail });
+        }
+        let mut by_service: HashMap<&str, usize> = HashMap::new();
+        for a in st.leases.values() {
+            *by_service.entry(a.service.as_str()).or_default() += 1;
+        }
+        let mut holders: Vec<(String, usize)> = by_service
+            .into_iter()
+            .map(|(s, n)| (s.to_string(), n))
+            .collect();
+        holders.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        Err(PortsError::Exhausted {
+            ranges: self.cfg.ranges.to_string(),
+            held: st.leases.len(),
+            quarantined,
+            unavailable,
+            holders,
+        })
+    }
+
+    fn record(
+        &self,
+        st: &mut State,
+        v: ValidAllocate,
+        port: u16,
+        caller: &Caller,
+        now: i64,
+    ) -> Result<Allocation, PortsError> {
+        let lease_token = new_token().map_err(|e| {
+            PortsError::Store(super::store::StoreError::Dir {
+                path: "/dev/urandom".into(),
+                source: e,
+            })
+        })?;
+        let allocation = Allocation {
+            port,
+            service: v.service,
+            purpose: v.purpose,
+            started_by: v.started_by,
+            pid: v.owner.map(|(pid, _)| pid),
+            pid_start_time: v.owner.map(|(_, start)| start),
+            owner_uid: caller.uid,
+            labels: v.labels,
+            lease_token,
+            ttl_seconds: v.ttl_seconds,
+            allocated_at_ms: now,
+            renewed_at_ms: None,
+            expires_at_ms: v.ttl_seconds.map(|t| now + (t as i64) * 1000),
+            health: Health::Allocated,
+            request_count: 0,
+            error_count: 0,
+            network_health: String::new(),
+        };
+        st.store.insert(&allocation)?;
+        let last_used = st.history.get(&port).map_or(0, |h| h.released_at_ms);
+        st.idle.remove(&(last_used, port));
+        st.sticky.insert(allocation.service.clone(), port);
+        st.leases.insert(port, allocation.clone());
+        Ok(allocation)
+    }
+
+    /// Port lookups for release/renew/get: an allocation kept outside today's ranges can still
+    /// be addressed; any other port outside them is a bad argument.
+    fn leased_port(&self, st: &State, port: u32) -> Result<u16, PortsError> {
+        if let Ok(p) = u16::try_from(port) {
+            if st.leases.contains_key(&p) {
+                return Ok(p);
+            }
+        }
+        let p = managed_port("port", port, &self.cfg.ranges)
+            .map_err(|v| PortsError::Invalid(vec![v]))?;
+        Err(PortsError::NotAllocated { port: p })
+    }
+
+    pub fn release(
+        &self,
+        port: u32,
+        token: Option<&str>,
+        caller: &Caller,
+    ) -> Result<Released, PortsError> {
+        let mut st = self.lock();
+        let port = self.leased_port(&st, port)?;
+        let a = st
+            .leases
+            .get(&port)
+            .cloned()
+            .ok_or(PortsError::NotAllocated { port })?;
+        a.authorizes(token, caller)
+            .map_err(|reason| PortsError::PermissionDenied { port, reason })?;
+        let now = now_ms();
+        let until = self.retire_locked(&mut st, &a, now)?;
+        drop(st);
+        tracing::info!(port, service = %a.service, "[PORT-MANAGER] Released port {port}");
+        Ok(Released {
+            allocation: a,
+            quarantine_until_ms: until,
+        })
+    }
+
+    /// Deletes the allocation and starts its port's quarantine (store first, then memory).
+    fn retire_locked(&self, st: &mut State, a: &Allocation, now: i64) -> Result<i64, PortsError> {
+        let until = now + self.cfg.quarantine.as_millis() as i64;
+        let h = PortHistory {
+            port: a.port,
+            last_service: a.service.clone(),
+            released_at_ms: now,
+            quarantine_until_ms: until,
+        };
+        st.store.release(&h)?;
+        st.leases.remove(&a.port);
+        st.history.insert(a.port, h);
+        if self.cfg.ranges.contains(a.port) {
+            st.idle.insert((now, a.port));
+        }
+        Ok(until)
+    }
+
+    fn reclaim_locked(
+        &self,
+        st: &mut State,
+        port: u16,
+        reason: String,
+        now: i64,
+    ) -> Result<Reclaimed, PortsError> {
+        let mut a = st
+            .leases
+            .get(&port)
+            .cloned()
+            .ok_or(PortsError::NotAllocated { port })?;
+        self.retire_locked(st, &a, now)?;
+        a.health = Health::Dead;
+        tracing::warn!(port, service = %a.service, %reason, "[PORT-MANAGER] Reclaimed port {port}");
+        Ok(Reclaimed {
+            allocation: a,
+            reason,
+        })
+    }
+
+    fn sweep_locked(&self, st: &mut State, now: i64) -> Result<Vec<Reclaimed>, PortsError> {
+        let dead: Vec<(u16, String)> = st
+            .leases
+            .values()
+            .filter_map(|a| a.death_reason(now).map(|r| (a.port, r)))
+            .collect();
+        dead.into_iter()
+            .map(|(port, reason)| self.reclaim_locked(st, port, reason, now))
+            .collect()
+    }
+
+    /// Reclaims every allocation whose owner is dead (process gone, lease expired).
+    pub fn sweep(&self) -> Result<Vec<Reclaimed>, PortsError> {
+        let mut st = self.lock();
+        self.sweep_locked(&mut st, now_ms())
+    }
+
+    pub fn renew(&self, req: RenewRequest, caller: &Caller) -> Result<Allocation, PortsError> {
+        if let Some(ttl) = req.ttl_seconds {
+            valid_ttl("ttl_seconds", ttl).map_err(|v| PortsError::Invalid(vec![v]))?;
+        }
+        let mut st = self.lock();
+        let port = self.leased_port(&st, req.port)?;
+        let mut a = st
+            .leases
+            .get(&port)
+            .cloned()
+            .ok_or(PortsError::NotAllocated { port })?;
+        a.authorizes(req.lease_token.as_deref(), caller)
+            .map_err(|reason| PortsError::PermissionDenied { port, reason })?;
+        let now = now_ms();
+        if let Some(reason) = a.death_reason(now) {
+            self.reclaim_locked(&mut st, port, reason.clone(), now)?;
+            return Err(PortsError::LeaseDead { port, reason });
+        }
+        if let Some(ttl) = req.ttl_seconds {
+            a.ttl_seconds = Some(ttl);
+        }
+        if let Some(ttl) = a.ttl_seconds {
+            a.expires_at_ms = Some(now + (ttl as i64) * 1000);
+        }
+        a.renewed_at_ms = Some(now);
+        a.request_count = a.request_count.saturating_add(req.requests_delta);
+        a.error_count = a.error_count.saturating_add(req.errors_delta);
+        st.store.update(&a)?;
+        st.leases.insert(port, a.clone());
+        Ok(a)
+    }
+
+    pub fn get(&self, port: u32) -> Result<Allocation, PortsError> {
+        let st = self.lock();
+        let port = self.leased_port(&st, port)?;
+        st.leases
+            .get(&port)
+            .cloned()
+            .ok_or(PortsError::NotAllocated { port })
+    }
+
+    pub fn list(&self, service: Option<&str>) -> Vec<Allocation> {
+        let st = self.lock();
+        st.leases
+            .values()
+            .filter(|a| service.is_none_or(|s| a.service == s))
+            .cloned()
+            .collect()
+    }
+
+    /// Sets the health of an allocation (the watchdog's verdict), durably.
+    pub fn set_health(&self, port: u16, health: Health) -> Result<Option<Allocation>, PortsError> {
+        let mut st = self.lock();
+        let Some(mut a) = st.leases.get(&port).cloned() else {
+            return Ok(None);
+        };
+        if a.health != health {
+            a.health = health;
+            st.store.update(&a)?;
+            st.leases.insert(port, a.clone());
+        }
+        Ok(Some(a))
+    }
+
+    pub fn status(&self) -> RangeStatus {
+        let (idle, allocated, quarantined): (Vec<u16>, usize, usize) = {
+            let st = self.lock();
+            let now = now_ms();
+            let mut q = 0;
+            let idle = st
+                .idle
+                .iter()
+                .map(|(_, p)| *p)
+                .filter(|p| {
+                    let rest = st
+                        .history
+                        .get(p)
+                        .is_some_and(|h| h.quarantine_until_ms > now);
+                    q += usize::from(rest);
+                    !rest
+                })
+                .collect();
+            let allocated = st
+                .leases
+                .keys()
+                .filter(|p| self.cfg.ranges.contains(**p))
+                .count();
+            (idle, allocated, q)
+        };
+        // Probing happens outside the lock: status must not stall allocations.
+        let unavailable = idle.iter().filter(|p| !probe_port(**p).is_free()).count();
+        RangeStatus {
+            ranges: self.cfg.ranges.clone(),
+            total: self.cfg.ranges.total(),
+            allocated,
+            available: idle.len() - unavailable,
+            quarantined,
+            unavailable,
+            quarantine: self.cfg.quarantine,
+        }
+    }
+
+    /// The free check for each port, without allocating anything.
+    pub fn check_ports(&self, ports: &[u16]) -> Vec<PortVerdict> {
+        let now = now_ms();
+        ports
+            .iter()
+            .map(|&port| {
+                let in_managed_range = self.cfg.ranges.contains(port);
+                let known = {
+                    let st = self.lock();
+                    if let Some(a) = st.leases.get(&port) {
+                        Some((
+                            PortVerdictState::Allocated,
+                            format!("held by service '{}'", a.service),
+                        ))
+                    } else {
+                        st.history
+                            .get(&port)
+                            .filter(|h| h.quarantine_until_ms > now)
+                            .map(|h| {
+                                (
+                                    PortVerdictState::Quarantined,
+                                    format!(
+                                        "released by '{}', quarantined for {} ms more",
+                                        h.last_service,
+                                        h.quarantine_until_ms - now
+                                    ),
+                                )
+                            })
+                    }
+                };
+                let (state, reason) = known.unwrap_or_else(|| match probe_port(port) {
+                    ProbeOutcome::Free if in_managed_range => {
+                        (PortVerdictState::Free, "free".into())
+                    }
+                    ProbeOutcome::Free => (
+                        PortVerdictState::OutsideRange,
+                        "bindable, but outside the managed ranges".into(),
+                    ),
+                    ProbeOutcome::InUse { detail, .. } | ProbeOutcome::Failed { detail, .. } => {
+                        (PortVerdictState::InUse, detail)
+                    }
+                    ProbeOutcome::Blocked { detail, .. } => (PortVerdictState::Blocked, detail),
+                    ProbeOutcome::NoFamily => (
+                        PortVerdictState::Blocked,
+                        "neither IPv4 nor IPv6 is available".into(),
+                    ),
+                });
+                PortVerdict {
+                    port,
+                    state,
+                    reason,
+                    in_managed_range,
+                }
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,73 @@
+//! What can go wrong in the port manager, in terms a caller can act on.
+
+use super::store::StoreError;
+
+/// One offending field of a request and the rule it broke.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldViolation {
+    pub field: String,
+    pub rule: String,
+}
+
+impl FieldViolation {
+    pub fn new(field: impl Into<String>, rule: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            rule: rule.into(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PortsError {
+    #[error("invalid request: {}", describe(.0))]
+    Invalid(Vec<FieldViolation>),
+    #[error("port {port} is not allocated")]
+    NotAllocated { port: u16 },
+    #[error("port {port} is held by service '{service}'{}", pid.map(|p| format!(" (pid {p})")).unwrap_or_default())]
+    HeldBy {
+        port: u16,
+        service: String,
+        pid: Option<i32>,
+    },
+    #[error("port {port} is in use by a process outside portwarden: {detail}")]
+    InUse { port: u16, detail: String },
+    #[error("port {port} cannot be bound (blocked by a firewall or privilege rule): {detail}")]
+    Blocked { port: u16, detail: String },
+    #[error(
+        "port {port} is quarantined for {remaining_ms} ms more (released by '{last_service}')"
+    )]
+    Quarantined {
+        port: u16,
+        remaining_ms: u64,
+        last_service: String,
+    },
+    #[error("no free port in {ranges}: {held} held, {quarantined} quarantined, {unavailable} unavailable")]
+    Exhausted {
+        ranges: String,
+        held: usize,
+        quarantined: usize,
+        unavailable: usize,
+        /// Services holding ports, with how many each, most first.
+        holders: Vec<(String, usize)>,
+    },
+    #[error("permission denied for port {port}: {reason}")]
+    PermissionDenied { port: u16, reason: String },
+    #[error("the allocation of port {port} is dead ({reason}) and was reclaimed")]
+    LeaseDead { port: u16, reason: String },
+    #[error("state store: {0}")]
+    Store(#[from] StoreError),
+}
+
+fn describe(v: &[FieldViolation]) -> String {
+    v.iter()
+        .map(|f| format!("{}: {}", f.field, f.rule))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+impl PortsError {
+    pub fn invalid(field: impl Into<String>, rule: impl Into<String>) -> Self {
+        Self::Invalid(vec![FieldViolation::new(field, rule)])
+    }
+}

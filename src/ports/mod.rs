@@ -1,0 +1,22 @@
+//! The port manager domain: managed ranges, allocations and their owners, the free check, durable
+//! state and the allocator that ties them together. Nothing here knows about gRPC or HTTP.
+
+mod allocator;
+mod error;
+mod free_check;
+mod lease;
+mod process;
+mod range;
+mod store;
+mod validate;
+
+pub use allocator::{
+    Allocator, AllocatorConfig, Granted, RangeStatus, Reclaimed, Released, RepairReport,
+};
+pub use error::{FieldViolation, PortsError};
+pub use free_check::{probe_port, Family, ProbeOutcome};
+pub use lease::{Allocation, Caller, Health, OwnerKind};
+pub use process::{process_start_time, process_uid};
+pub use range::{ephemeral_overlap, PortRange, RangeSet};
+pub use store::StoreError;
+pub use validate::{valid_service, AllocateRequest, PortVerdict, PortVerdictState, RenewRequest};

@@ -1,0 +1,308 @@
+//! Durable state in SQLite (WAL). Every change is one transaction, committed before the caller
+//! answers. The schema is versioned with `PRAGMA user_version`; migrations run at open. An
+//! exclusive lock file keeps a second daemon off the same state (two allocators over one
+//! database would double-allocate).
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs::{self, File, OpenOptions};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::io::AsRawFd;
+use std::path::{Path, PathBuf};
+
+use rusqlite::{params, Connection, Row};
+
+use super::lease::{Allocation, Health};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot create state directory {path}: {source}")]
+    Dir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("state {path} is locked by another portwarden daemon")]
+    Locked { path: PathBuf },
+    #[error("cannot lock {path}: {source}")]
+    Lock {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("sqlite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("state schema version {found} is newer than this binary understands ({known})")]
+    NewerSchema { found: i64, known: i64 },
+    #[error("corrupt row for port {port}: {what}")]
+    Corrupt { port: i64, what: String },
+}
+
+/// When a port was last given back, by whom, and until when it rests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortHistory {
+    pub port: u16,
+    pub last_service: String,
+    pub released_at_ms: i64,
+    pub quarantine_until_ms: i64,
+}
+
+/// Everything the allocator needs at start-up.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    pub allocations: Vec<Allocation>,
+    pub history: Vec<PortHistory>,
+    pub sticky: HashMap<String, u16>,
+}
+
+/// Each entry moves the schema from version i to i+1.
+const MIGRATIONS: &[&str] = &[
+    // 1: allocations, port history (quarantine + LRU) and sticky ports.
+    "CREATE TABLE allocations (
+        port            INTEGER PRIMARY KEY,
+        service         TEXT    NOT NULL,
+        purpose         TEXT    NOT NULL,
+        started_by      TEXT    NOT NULL,
+        pid             INTEGER,
+        pid_start_time  INTEGER,
+        owner_uid       INTEGER,
+        lease_token     TEXT    NOT NULL,
+        ttl_seconds     INTEGER,
+        allocated_at_ms INTEGER NOT NULL,
+        renewed_at_ms   INTEGER,
+        expires_at_ms   INTEGER,
+        health          TEXT    NOT NULL,
+        request_count   INTEGER NOT NULL DEFAULT 0,
+        error_count     INTEGER NOT NULL DEFAULT 0,
+        labels          TEXT    NOT NULL DEFAULT '{}',
+        network_health  TEXT    NOT NULL DEFAULT ''
+    );
+    CREATE TABLE port_history (
+        port                INTEGER PRIMARY KEY,
+        last_service        TEXT    NOT NULL,
+        released_at_ms      INTEGER NOT NULL,
+        quarantine_until_ms INTEGER NOT NULL
+    );
+    CREATE TABLE sticky (
+        service TEXT PRIMARY KEY,
+        port    INTEGER NOT NULL
+    );",
+];
+
+pub struct Store {
+    conn: Connection,
+    // Held for the life of the store: the flock is released when the file closes.
+    _lock: File,
+}
+
+impl Store {
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            if !dir.exists() {
+                fs::create_dir_all(dir).map_err(|source| StoreError::Dir {
+                    path: dir.into(),
+                    source,
+                })?;
+                let _ = fs::set_permissions(dir, fs::Permissions::from_mode(0o700));
+            }
+        }
+        let lock = lock_file(path)?;
+        let conn = Connection::open(path)?;
+        // State holds lease tokens: owner-only.
+        let _ = fs::set_permissions(path, fs::Permissions::from_mode(0o600));
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        // WAL + NORMAL: a commit survives a crash of this process (kill -9); only a power loss
+        // can drop the last transactions, and then every owning process is gone too.
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "busy_timeout", 5000)?;
+        let mut store = Self { conn, _lock: lock };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    fn migrate(&mut self) -> Result<(), StoreError> {
+        let known = MIGRATIONS.len() as i64;
+        let found: i64 = self
+            .conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))?;
+        if found > known {
+            return Err(StoreError::NewerSchema { found, known });
+        }
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+            let tx = self.conn.transaction()?;
+            tx.execute_batch(sql)?;
+            tx.pragma_update(None, "user_version", i as i64 + 1)?;
+            tx.commit()?;
+            tracing::info!(version = i + 1, "state schema migrated");
+        }
+        Ok(())
+    }
+
+    pub fn load(&self) -> Result<Snapshot, StoreError> {
+        let mut snap = Snapshot::default();
+        let mut stmt = self
+            .conn
+            .prepare("SELECT * FROM allocations ORDER BY port")?;
+        let rows = stmt.query_map([], |r| Ok(row_to_allocation(r)))?;
+        for row in rows {
+            snap.allocations.push(row??);
+        }
+        let mut stmt = self.conn.prepare(
+            "SELECT port, last_service, released_at_ms, quarantine_until_ms FROM port_history",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get(2)?,
+                r.get(3)?,
+            ))
+        })?;
+        for row in rows {
+            let (port, last_service, released_at_ms, quarantine_until_ms) = row?;
+            snap.history.push(PortHistory {
+                port: to_port(port)?,
+                last_service,
+                released_at_ms,
+                quarantine_until_ms,
+            });
+        }
+        let mut stmt = self.conn.prepare("SELECT service, port FROM sticky")?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+        for row in rows {
+            let (service, port) = row?;
+            snap.sticky.insert(service, to_port(port)?);
+        }
+        Ok(snap)
+    }
+
+    /// Records a new allocation and makes its port the service's sticky port, atomically.
+    pub fn insert(&mut self, a: &Allocation) -> Result<(), StoreError> {
+        let labels = serde_json::to_string(&a.labels).unwrap_or_else(|_| "{}".into());
+        let tx = self.conn.transaction()?;
+        tx.prepare_cached(
+            "INSERT INTO allocations (port, service, purpose, started_by, pid, pid_start_time,
+                owner_uid, lease_token, ttl_seconds, allocated_at_ms, renewed_at_ms, expires_at_ms,
+                health, request_count, error_count, labels, network_health)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+        )?
+        .execute(params![
+            a.port,
+            a.service,
+            a.purpose,
+            a.started_by,
+            a.pid,
+            a.pid_start_time.map(|t| t as i64),
+            a.owner_uid,
+            a.lease_token,
+            a.ttl_seconds.map(|t| t as i64),
+            a.allocated_at_ms,
+            a.renewed_at_ms,
+            a.expires_at_ms,
+            a.health.as_str(),
+            a.request_count as i64,
+            a.error_count as i64,
+            labels,
+            a.network_health,
+        ])?;
+        tx.prepare_cached("INSERT OR REPLACE INTO sticky (service, port) VALUES (?1, ?2)")?
+            .execute(params![a.service, a.port])?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Removes an allocation and starts its port's quarantine, atomically.
+    pub fn release(&mut self, h: &PortHistory) -> Result<(), StoreError> {
+        let tx = self.conn.transaction()?;
+        tx.prepare_cached("DELETE FROM allocations WHERE port = ?1")?
+            .execute([h.port])?;
+        tx.prepare_cached(
+            "INSERT OR REPLACE INTO port_history (port, last_service, released_at_ms, quarantine_until_ms)
+             VALUES (?1, ?2, ?3, ?4)",
+        )?
+        .execute(params![h.port, h.last_service, h.released_at_ms, h.quarantine_until_ms])?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Writes the mutable part of an allocation (lease, counters, health).
+    pub fn update(&mut self, a: &Allocation) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached(
+                "UPDATE allocations SET ttl_seconds = ?2, renewed_at_ms = ?3, expires_at_ms = ?4,
+                    health = ?5, request_count = ?6, error_count = ?7 WHERE port = ?1",
+            )?
+            .execute(params![
+                a.port,
+                a.ttl_seconds.map(|t| t as i64),
+                a.renewed_at_ms,
+                a.expires_at_ms,
+                a.health.as_str(),
+                a.request_count as i64,
+                a.error_count as i64,
+            ])?;
+        Ok(())
+    }
+}
+
+fn to_port(v: i64) -> Result<u16, StoreError> {
+    u16::try_from(v).map_err(|_| StoreError::Corrupt {
+        port: v,
+        what: "port out of range".into(),
+    })
+}
+
+fn row_to_allocation(r: &Row<'_>) -> Result<Allocation, StoreError> {
+    let port: i64 = r.get("port")?;
+    let corrupt = |what: &str| StoreError::Corrupt {
+        port,
+        what: what.into(),
+    };
+    let health: String = r.get("health")?;
+    let labels: String = r.get("labels")?;
+    let labels: BTreeMap<String, String> =
+        serde_json::from_str(&labels).map_err(|_| corrupt("labels are not a JSON object"))?;
+    Ok(Allocation {
+        port: to_port(port)?,
+        service: r.get("service")?,
+        purpose: r.get("purpose")?,
+        started_by: r.get("started_by")?,
+        pid: r.get("pid")?,
+        pid_start_time: r.get::<_, Option<i64>>("pid_start_time")?.map(|t| t as u64),
+        owner_uid: r.get("owner_uid")?,
+        labels,
+        lease_token: r.get("lease_token")?,
+        ttl_seconds: r.get::<_, Option<i64>>("ttl_seconds")?.map(|t| t as u64),
+        allocated_at_ms: r.get("allocated_at_ms")?,
+        renewed_at_ms: r.get("renewed_at_ms")?,
+        expires_at_ms: r.get("expires_at_ms")?,
+        health: Health::parse(&health).ok_or_else(|| corrupt("unknown health"))?,
+        request_count: r.get::<_, i64>("request_count")? as u64,
+        error_count: r.get::<_, i64>("error_count")? as u64,
+        network_health: r.get("network_health")?,
+    })
+}
+
+fn lock_file(db: &Path) -> Result<File, StoreError> {
+    let mut path = db.as_os_str().to_owned();
+    path.push(".lock");
+    let path = PathBuf::from(path);
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .open(&path)
+        .map_err(|source| StoreError::Lock {
+            path: path.clone(),
+            source,
+        })?;
+    // SAFETY: flock on a valid, owned file descriptor.
+    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if rc != 0 {
+        let err = std::io::Error::last_os_error();
+        return Err(if err.raw_os_error() == Some(libc::EWOULDBLOCK) {
+            StoreError::Locked { path: db.into() }
+        } else {
+            StoreError::Lock { path, source: err }
+        });
+    }
+    Ok(file)
+}

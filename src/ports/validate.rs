@@ -1,0 +1,276 @@
+//! Requests in domain terms and the rules they must satisfy. Every violation names its field;
+//! a request with any violation changes nothing.
+
+use std::collections::BTreeMap;
+
+use super::error::{FieldViolation, PortsError};
+use super::process::process_start_time;
+use super::range::RangeSet;
+
+pub const MAX_SERVICE_LEN: usize = 64;
+pub const MAX_TEXT_BYTES: usize = 256;
+pub const MAX_LABELS: usize = 16;
+pub const MAX_LABEL_KEY_LEN: usize = 63;
+pub const MAX_TTL_SECONDS: u64 = 30 * 24 * 3600;
+
+/// An allocation request as the transport hands it over (unvalidated).
+#[derive(Debug, Clone, Default)]
+pub struct AllocateRequest {
+    pub service: String,
+    pub purpose: String,
+    pub started_by: String,
+    pub pid: Option<i32>,
+    pub port: Option<u32>,
+    pub ttl_seconds: Option<u64>,
+    pub labels: BTreeMap<String, String>,
+    pub owner_is_caller: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct RenewRequest {
+    pub port: u32,
+    pub lease_token: Option<String>,
+    pub ttl_seconds: Option<u64>,
+    pub requests_delta: u64,
+    pub errors_delta: u64,
+}
+
+/// The verdict of the free check for one port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PortVerdictState {
+    Free,
+    Allocated,
+    Quarantined,
+    InUse,
+    Blocked,
+    OutsideRange,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortVerdict {
+    pub port: u16,
+    pub state: PortVerdictState,
+    pub reason: String,
+    pub in_managed_range: bool,
+}
+
+pub fn valid_service(service: &str) -> Result<(), String> {
+    if service.is_empty() || service.len() > MAX_SERVICE_LEN {
+        return Err(format!(
+            "must be 1-{MAX_SERVICE_LEN} characters of [A-Za-z0-9._-]"
+        ));
+    }
+    if let Some(c) = service
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || "._-".contains(*c)))
+    {
+        return Err(format!(
+            "must match [A-Za-z0-9._-]{{1,{MAX_SERVICE_LEN}}}; '{c}' is not allowed"
+        ));
+    }
+    Ok(())
+}
+
+/// A port number from the wire, checked against 1-65535 and the managed ranges.
+pub fn managed_port(field: &str, port: u32, ranges: &RangeSet) -> Result<u16, FieldViolation> {
+    let p = u16::try_from(port)
+        .ok()
+        .filter(|p| *p != 0)
+        .ok_or_else(|| {
+            FieldViolation::new(field, format!("{port} is not a port number (1-65535)"))
+        })?;
+    if !ranges.contains(p) {
+        return Err(FieldViolation::new(
+            field,
+            format!("{p} is outside the managed ranges ({ranges})"),
+        ));
+    }
+    Ok(p)
+}
+
+pub fn valid_ttl(field: &str, ttl: u64) -> Result<(), FieldViolation> {
+    if ttl == 0 || ttl > MAX_TTL_SECONDS {
+        return Err(FieldViolation::new(
+            field,
+            format!("must be 1-{MAX_TTL_SECONDS} seconds (30 days); got {ttl}"),
+        ));
+    }
+    Ok(())
+}
+
+/// An allocation request that passed every rule.
+#[derive(Debug, Clone)]
+pub(super) struct ValidAllocate {
+    pub service: String,
+    pub purpose: String,
+    pub started_by: String,
+    /// Owning process and its start time.
+    pub owner: Option<(i32, u64)>,
+    pub port: Option<u16>,
+    pub ttl_seconds: Option<u64>,
+    pub labels: BTreeMap<String, String>,
+}
+
+impl AllocateRequest {
+    pub(super) fn validate(
+        self,
+        ranges: &RangeSet,
+        caller_pid: Option<i32>,
+    ) -> Result<ValidAllocate, PortsError> {
+        let mut bad = Vec::new();
+        if let Err(rule) = valid_service(&self.service) {
+            bad.push(FieldViolation::new("service", rule));
+        }
+        for (field, value) in [("purpose", &self.purpose), ("started_by", &self.started_by)] {
+            if value.len() > MAX_TEXT_BYTES {
+                bad.push(FieldViolation::new(
+                    field,
+                    format!(
+                        "must be at most {MAX_TEXT_BYTES} bytes; got {}",
+                        value.len()
+                    ),
+                ));
+            }
+        }
+        let port = match self.port {
+            Some(p) => managed_port("port", p, ranges)
+                .map_err(|v| bad.push(v))
+                .ok(),
+            None => None,
+        };
+        if let Some(ttl) = self.ttl_seconds {
+            if let Err(v) = valid_ttl("ttl_seconds", ttl) {
+                bad.push(v);
+            }
+        }
+        if self.labels.len() > MAX_LABELS {
+            bad.push(FieldViolation::new(
+                "labels",
+                format!("at most {MAX_LABELS} labels; got {}", self.labels.len()),
+            ));
+        }
+        for (k, v) in &self.labels {
+            let key_ok = !k.is_empty()
+                && k.len() <= MAX_LABEL_KEY_LEN
+                && k.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "._/-".contains(c));
+            if !key_ok {
+                bad.push(FieldViolation::new(
+                    format!("labels[{k}]"),
+                    format!("keys must match [A-Za-z0-9._/-]{{1,{MAX_LABEL_KEY_LEN}}}"),
+                ));
+            }
+            if v.len() > MAX_TEXT_BYTES {
+                bad.push(FieldViolation::new(
+                    format!("labels[{k}]"),
+                    format!("values must be at most {MAX_TEXT_BYTES} bytes"),
+                ));
+            }
+        }
+        let owner_pid = match (self.pid, self.owner_is_caller) {
+            (Some(_), true) => {
+                bad.push(FieldViolation::new(
+                    "pid",
+                    "set either pid or owner_is_caller, not both",
+                ));
+                None
+            }
+            (Some(pid), false) => Some(("pid", pid)),
+            (None, true) => match caller_pid {
+                Some(pid) => Some(("owner_is_caller", pid)),
+                None => {
+                    bad.push(FieldViolation::new(
+                        "owner_is_caller",
+                        "needs the Unix socket (the caller's pid is only known there)",
+                    ));
+                    None
+                }
+            },
+            (None, false) => None,
+        };
+        let owner = owner_pid.and_then(|(field, pid)| match process_start_time(pid) {
+            Some(start) if pid > 0 => Some((pid, start)),
+            _ => {
+                bad.push(FieldViolation::new(
+                    field,
+                    format!("process {pid} does not exist"),
+                ));
+                None
+            }
+        });
+        if !bad.is_empty() {
+            return Err(PortsError::Invalid(bad));
+        }
+        Ok(ValidAllocate {
+            service: self.service,
+            purpose: self.purpose,
+            started_by: self.started_by,
+            owner,
+            port,
+            ttl_seconds: self.ttl_seconds,
+            labels: self.labels,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ranges() -> RangeSet {
+        RangeSet::new(vec!["8000-8100".parse().unwrap()]).unwrap()
+    }
+
+    fn fields(e: PortsError) -> Vec<String> {
+        match e {
+            PortsError::Invalid(v) => v.into_iter().map(|f| f.field).collect(),
+            other => panic!("expected Invalid, got {other}"),
+        }
+    }
+
+    #[test]
+    fn every_rule_names_its_field() {
+        let req = AllocateRequest {
+            service: "bad name!".into(),
+            purpose: "x".repeat(257),
+            port: Some(9000),
+            ttl_seconds: Some(0),
+            pid: Some(i32::MAX),
+            ..Default::default()
+        };
+        assert_eq!(
+            fields(req.validate(&ranges(), None).unwrap_err()),
+            ["service", "purpose", "port", "ttl_seconds", "pid"]
+        );
+    }
+
+    #[test]
+    fn a_good_request_passes() {
+        let req = AllocateRequest {
+            service: "grace_backend".into(),
+            pid: Some(std::process::id() as i32),
+            ttl_seconds: Some(30),
+            port: Some(8000),
+            ..Default::default()
+        };
+        let v = req.validate(&ranges(), None).unwrap();
+        assert_eq!(v.port, Some(8000));
+        assert!(v.owner.is_some());
+    }
+
+    #[test]
+    fn too_many_labels_is_refused() {
+        let labels = (0..17)
+            .map(|i| (format!("k{i}"), "v".to_string()))
+            .collect();
+        let req = AllocateRequest {
+            service: "a".into(),
+            labels,
+            ..Default::default()
+        };
+        assert_eq!(
+            fields(req.validate(&ranges(), None).unwrap_err()),
+            ["labels"]
+        );
+    }
+}

@@ -1,0 +1,250 @@
+//! Wiring: opens the state, builds the gRPC services (ports, network, watchdog, health,
+//! reflection v1 + v1alpha), serves them on TCP and the Unix socket, runs the lease sweeper, and
+//! shuts everything down in order.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::{TcpListener, UnixListener};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio_stream::wrappers::UnixListenerStream;
+use tonic::service::Routes;
+use tonic::transport::server::TcpIncoming;
+use tonic::transport::Server;
+use tonic_health::server::HealthReporter;
+
+use crate::api::{NetworkApi, PortsApi, WatchdogApi};
+use crate::config::{Config, MAX_MESSAGE_BYTES};
+use crate::ports::{ephemeral_overlap, Allocator, AllocatorConfig, PortsError};
+use crate::proto::network_service_server::NetworkServiceServer;
+use crate::proto::ports_service_server::PortsServiceServer;
+use crate::proto::watchdog_service_server::WatchdogServiceServer;
+
+/// How often dead owners (exited processes, expired leases) are looked for.
+const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("another daemon is already serving the Unix socket {0}")]
+    SocketBusy(PathBuf),
+    #[error("{0}")]
+    Ports(#[from] PortsError),
+    #[error("reflection: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
+    #[error("serving: {0}")]
+    Serve(#[from] tonic::transport::Error),
+}
+
+/// A running daemon. Dropping it does not stop it; call [`Daemon::shutdown`].
+pub struct Daemon {
+    pub tcp_addr: SocketAddr,
+    pub unix_socket: Option<PathBuf>,
+    stop: watch::Sender<bool>,
+    health: HealthReporter,
+    tasks: Vec<JoinHandle<Result<(), tonic::transport::Error>>>,
+    sweeper: JoinHandle<()>,
+}
+
+/// Opens the state (running the repair pass), binds the listeners and starts serving.
+pub async fn start(cfg: Config) -> Result<Daemon, ServerError> {
+    for range in cfg.ranges.ranges() {
+        if let Some((overlap, eph)) = ephemeral_overlap(range) {
+            tracing::warn!(
+                "range {range}: ports {overlap} are inside the kernel's ephemeral range {eph} (ip_local_port_range); outgoing connections may take them"
+            );
+        }
+    }
+    let allocator_cfg = AllocatorConfig {
+        ranges: cfg.ranges.clone(),
+        quarantine: cfg.quarantine,
+        state_path: cfg.state.clone(),
+    };
+    let (allocator, _repair) = tokio::task::spawn_blocking(move || Allocator::open(allocator_cfg))
+        .await
+        .map_err(|e| ServerError::Listen {
+            addr: "state".into(),
+            source: std::io::Error::other(e),
+        })??;
+    let allocator = Arc::new(allocator);
+
+    let (health, health_service) = tonic_health::server::health_reporter();
+    let reflection_v1 = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()?;
+    let ports = PortsServiceServer::new(PortsApi::new(allocator.clone()))
+        .max_decoding_message_size(MAX_MESSAGE_BYTES);
+    let network =
+        NetworkServiceServer::new(NetworkApi).max_decoding_message_size(MAX_MESSAGE_BYTES);
+    let watchdog =
+        WatchdogServiceServer::new(WatchdogApi).max_decoding_message_size(MAX_MESSAGE_BYTES);
+    let routes = Routes::new(health_service)
+        .add_service(ports)
+        .add_service(network)
+        .add_service(watchdog)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha);
+    health.set_serving::<PortsServiceServer<PortsApi>>().await;
+    health
+        .set_service_status("", tonic_health::ServingStatus::Serving)
+        .await;
+
+    let (stop, stop_rx) = watch::channel(false);
+    let mut tasks = Vec::new();
+
+    let listener = TcpListener::bind(cfg.listen)
+        .await
+        .map_err(|source| ServerError::Listen {
+            addr: cfg.listen.to_string(),
+            source,
+        })?;
+    let tcp_addr = listener
+        .local_addr()
+        .map_err(|source| ServerError::Listen {
+            addr: cfg.listen.to_string(),
+            source,
+        })?;
+    // Our own sockets get the hardening we recommend: no Nagle delay, keepalive for dead peers.
+    let incoming = TcpIncoming::from(listener)
+        .with_nodelay(Some(true))
+        .with_keepalive(Some(Duration::from_secs(60)));
+    tasks.push(tokio::spawn(
+        server_builder()
+            .add_routes(routes.clone())
+            .serve_with_incoming_shutdown(incoming, stopped(stop_rx.clone())),
+    ));
+    tracing::info!(addr = %tcp_addr, "listening on tcp {tcp_addr}");
+
+    let unix_socket = match &cfg.unix_socket {
+        Some(path) => {
+            let listener = bind_unix(path)?;
+            tasks.push(tokio::spawn(
+                server_builder()
+                    .add_routes(routes)
+                    .serve_with_incoming_shutdown(
+                        UnixListenerStream::new(listener),
+                        stopped(stop_rx.clone()),
+                    ),
+            ));
+            tracing::info!(path = %path.display(), "listening on unix:{}", path.display());
+            Some(path.clone())
+        }
+        None => None,
+    };
+
+    let sweeper = tokio::spawn(sweep_loop(allocator, stop_rx));
+    tracing::info!(ranges = %cfg.ranges, state = %cfg.state.display(), "portwarden is ready");
+    Ok(Daemon {
+        tcp_addr,
+        unix_socket,
+        stop,
+        health,
+        tasks,
+        sweeper,
+    })
+}
+
+fn server_builder() -> Server {
+    Server::builder()
+        .accept_http1(true)
+        .tcp_nodelay(true)
+        .http2_keepalive_interval(Some(Duration::from_secs(30)))
+        .http2_keepalive_timeout(Some(Duration::from_secs(10)))
+}
+
+async fn stopped(mut rx: watch::Receiver<bool>) {
+    let _ = rx.wait_for(|s| *s).await;
+}
+
+async fn sweep_loop(allocator: Arc<Allocator>, mut stop: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(SWEEP_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        let a = allocator.clone();
+        match tokio::task::spawn_blocking(move || a.sweep()).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "lease sweep failed"),
+            Err(e) => tracing::error!(error = %e, "lease sweep task failed"),
+        }
+    }
+}
+
+/// Binds the Unix socket, replacing a stale file but never a live daemon's socket.
+fn bind_unix(path: &Path) -> Result<UnixListener, ServerError> {
+    let listen_err = |source| ServerError::Listen {
+        addr: format!("unix:{}", path.display()),
+        source,
+    };
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(listen_err)?;
+    }
+    if path.exists() {
+        if std::os::unix::net::UnixStream::connect(path).is_ok() {
+            return Err(ServerError::SocketBusy(path.into()));
+        }
+        std::fs::remove_file(path).map_err(listen_err)?;
+    }
+    UnixListener::bind(path).map_err(listen_err)
+}
+
+impl Daemon {
+    /// Graceful stop: health goes NOT_SERVING, listeners close, in-flight calls finish, open
+    /// streams end, then the state closes (the allocator is dropped with the last service).
+    pub async fn shutdown(self) -> Result<(), ServerError> {
+        tracing::info!("shutting down: health NOT_SERVING, finishing in-flight calls");
+        self.health
+            .set_not_serving::<PortsServiceServer<PortsApi>>()
+            .await;
+        self.health
+            .set_service_status("", tonic_health::ServingStatus::NotServing)
+            .await;
+        let _ = self.stop.send(true);
+        let mut result = Ok(());
+        for task in self.tasks {
+            match task.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => result = Err(ServerError::Serve(e)),
+                Err(e) => tracing::error!(error = %e, "server task failed"),
+            }
+        }
+        let _ = self.sweeper.await;
+        if let Some(path) = &self.unix_socket {
+            let _ = std::fs::remove_file(path);
+        }
+        tracing::info!("stopped; state closed");
+        result
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn termination_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot watch SIGTERM; only SIGINT stops the daemon");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received"),
+        _ = term.recv() => tracing::info!("SIGTERM received"),
+    }
+}
