@@ -138,3 +138,59 @@ pub fn new_token() -> std::io::Result<String> {
     std::fs::File::open("/dev/urandom")?.read_exact(&mut buf)?;
     Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn owned_by(uid: Option<u32>) -> Allocation {
+        Allocation {
+            port: 8000,
+            service: "s".into(),
+            purpose: String::new(),
+            started_by: String::new(),
+            pid: None,
+            pid_start_time: None,
+            owner_uid: uid,
+            labels: BTreeMap::new(),
+            lease_token: "t0ken".into(),
+            ttl_seconds: None,
+            allocated_at_ms: 0,
+            renewed_at_ms: None,
+            expires_at_ms: None,
+            health: Health::Allocated,
+            request_count: 0,
+            error_count: 0,
+            network_health: String::new(),
+        }
+    }
+
+    #[test]
+    fn the_token_root_or_the_owner_uid_authorize_and_nobody_else() {
+        let a = owned_by(Some(1000));
+        let uds = |uid| Caller {
+            uid: Some(uid),
+            pid: Some(1),
+        };
+        assert!(a.authorizes(Some("t0ken"), &Caller::REMOTE).is_ok());
+        assert!(
+            a.authorizes(Some("t0keN"), &uds(0)).is_err(),
+            "a wrong token is wrong even for root"
+        );
+        assert!(a.authorizes(None, &uds(1000)).is_ok());
+        assert!(a.authorizes(None, &uds(0)).is_ok());
+        assert!(a.authorizes(None, &uds(1001)).is_err());
+        assert!(a.authorizes(None, &Caller::REMOTE).is_err());
+        assert!(owned_by(None).authorizes(None, &uds(1000)).is_err());
+    }
+
+    #[test]
+    fn a_lease_past_its_expiry_is_dead_and_a_permanent_one_never_is() {
+        let mut a = owned_by(None);
+        assert_eq!(a.death_reason(i64::MAX), None);
+        a.ttl_seconds = Some(1);
+        a.expires_at_ms = Some(1000);
+        assert!(a.death_reason(999).is_none());
+        assert!(a.death_reason(1000).is_some());
+    }
+}

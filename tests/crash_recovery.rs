@@ -1,0 +1,234 @@
+//! Durability: kill -9 the daemon in the middle of allocations, restart it on the same state,
+//! and every acknowledged allocation is still there, none duplicated. Also: graceful shutdown on
+//! SIGTERM, one daemon per state file, and a bad config refused with the key named.
+
+mod common;
+
+use std::collections::HashMap;
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::{bin, ChildDaemon};
+use portwarden_client::proto::*;
+
+/// What the clients were told before the daemon died.
+#[derive(Default)]
+struct Acks {
+    /// Acknowledged allocations not (acknowledged as) released: port -> (service, token).
+    held: HashMap<u32, (String, String)>,
+    /// Ports whose release was sent but not acknowledged when the daemon died.
+    releasing: Vec<u32>,
+    allocations: usize,
+    interrupted: usize,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_mid_allocation_loses_no_acknowledged_allocation() {
+    const WORKERS: usize = 8;
+    let dir = tempfile::tempdir().unwrap();
+    let mut daemon = ChildDaemon::spawn(dir.path(), "24000-24100", &["--quarantine", "0s"]);
+    let acks: Arc<Mutex<Acks>> = Arc::default();
+    let mut tasks = Vec::new();
+    for w in 0..WORKERS {
+        let mut c = daemon.tcp().await;
+        let acks = acks.clone();
+        tasks.push(tokio::spawn(async move {
+            // Each worker keeps up to 5 ports and cycles through allocate/release.
+            let mut mine: Vec<u32> = Vec::new();
+            for i in 0..2000 {
+                if mine.len() == 5 {
+                    let port = mine.remove(0);
+                    let token = acks.lock().unwrap().held[&port].1.clone();
+                    acks.lock().unwrap().releasing.push(port);
+                    if c.release(ReleaseRequest {
+                        port,
+                        lease_token: token,
+                    })
+                    .await
+                    .is_err()
+                    {
+                        acks.lock().unwrap().interrupted += 1;
+                        return;
+                    }
+                    let mut a = acks.lock().unwrap();
+                    a.releasing.retain(|p| *p != port);
+                    a.held.remove(&port);
+                }
+                let service = format!("w{w}-{i}");
+                match c
+                    .allocate(AllocateRequest {
+                        service: service.clone(),
+                        ..Default::default()
+                    })
+                    .await
+                {
+                    Ok(r) => {
+                        let r = r.into_inner();
+                        let port = r.allocation.unwrap().port;
+                        let mut a = acks.lock().unwrap();
+                        assert!(
+                            a.held.insert(port, (service, r.lease_token)).is_none(),
+                            "port {port} acknowledged to two holders"
+                        );
+                        a.allocations += 1;
+                        mine.push(port);
+                    }
+                    Err(_) => {
+                        acks.lock().unwrap().interrupted += 1;
+                        return;
+                    }
+                }
+            }
+        }));
+    }
+    // Let allocations run, then kill -9 while they are in flight.
+    while acks.lock().unwrap().allocations < 200 {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    daemon.kill9();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let acks = std::mem::take(&mut *acks.lock().unwrap());
+    assert_eq!(
+        acks.interrupted, WORKERS,
+        "every worker was cut off mid-run"
+    );
+
+    let daemon = ChildDaemon::spawn(dir.path(), "24000-24100", &["--quarantine", "0s"]);
+    let mut c = daemon.tcp().await;
+    let list = c
+        .list(ListRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .allocations;
+    let stored: HashMap<u32, String> = list.iter().map(|a| (a.port, a.service.clone())).collect();
+    assert_eq!(stored.len(), list.len(), "no port stored twice");
+    for (port, (service, _)) in &acks.held {
+        if acks.releasing.contains(port) {
+            continue; // its release was in flight: either outcome is right
+        }
+        assert_eq!(
+            stored.get(port),
+            Some(service),
+            "acknowledged allocation of port {port} survived"
+        );
+    }
+    // Anything else stored was in flight (at most one allocate per worker).
+    let unacked = stored.keys().filter(|p| !acks.held.contains_key(p)).count();
+    assert!(
+        unacked <= WORKERS,
+        "{unacked} unacknowledged allocations stored"
+    );
+    // Tokens survive the restart.
+    let (port, (_, token)) = acks
+        .held
+        .iter()
+        .find(|(p, _)| !acks.releasing.contains(p))
+        .unwrap();
+    c.release(ReleaseRequest {
+        port: *port,
+        lease_token: token.clone(),
+    })
+    .await
+    .expect("token survives restart");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stops_gracefully_and_keeps_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut daemon = ChildDaemon::spawn(dir.path(), "24200-24210", &[]);
+    let mut c = daemon.tcp().await;
+    let a = c
+        .allocate(AllocateRequest {
+            service: "kept".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let port = a.into_inner().allocation.unwrap().port;
+    let status = daemon.terminate();
+    assert!(status.success(), "exit status {status:?}");
+    assert!(
+        !daemon.socket.exists(),
+        "the Unix socket is removed on shutdown"
+    );
+
+    let daemon = ChildDaemon::spawn(dir.path(), "24200-24210", &[]);
+    let mut c = daemon.tcp().await;
+    let got = c
+        .get(GetRequest { port })
+        .await
+        .unwrap()
+        .into_inner()
+        .allocation
+        .unwrap();
+    assert_eq!(got.service, "kept");
+}
+
+#[test]
+fn a_second_daemon_on_the_same_state_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let _first = ChildDaemon::spawn(dir.path(), "24300-24310", &[]);
+    let out = Command::new(bin())
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--unix-socket",
+            "none",
+            "--range",
+            "24300-24310",
+        ])
+        .arg("--state")
+        .arg(dir.path().join("state.db"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("locked by another portwarden daemon"), "{err}");
+}
+
+#[test]
+fn a_bad_config_exits_non_zero_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: &[(&[&str], &str)] = &[
+        (&["--range", "9000-8000"], "'range'"),
+        (&["--quarantine", "soon"], "'quarantine'"),
+        (&["--listen", "nowhere"], "'listen'"),
+        (&["--watchdog-interval", "0s"], "'watchdog_interval'"),
+    ];
+    for (args, key) in cases {
+        let out = Command::new(bin())
+            .arg("serve")
+            .args(*args)
+            .arg("--state")
+            .arg(dir.path().join("s.db"))
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(key), "{args:?}: {err}");
+    }
+    let file = dir.path().join("bad.toml");
+    std::fs::write(&file, "quarantine = \"60s\"\nrnage = \"1-2\"\n").unwrap();
+    let out = Command::new(bin())
+        .arg("serve")
+        .arg("--config")
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("rnage"));
+    // The environment is read too, and a flag beats it.
+    let out = Command::new(bin())
+        .arg("serve")
+        .env("PORTWARDEN_RANGE", "5-1")
+        .arg("--state")
+        .arg(dir.path().join("s.db"))
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("'range'"));
+}

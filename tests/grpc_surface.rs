@@ -1,0 +1,191 @@
+//! The gRPC surface as users meet it: grpcurl (reflection v1alpha) list/describe/call over TCP
+//! and the Unix socket, reflection v1 with a tonic client, the health service, UNIMPLEMENTED for
+//! unknown paths and for services not built yet.
+
+mod common;
+
+use std::process::Command;
+use std::time::Duration;
+
+use common::TestDaemon;
+use tonic::Code;
+
+fn run(grpcurl: &std::path::Path, args: &[&str]) -> String {
+    let out = Command::new(grpcurl)
+        .args(args)
+        .output()
+        .expect("run grpcurl");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "grpcurl {args:?} failed: {text}");
+    text
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpcurl_lists_describes_and_allocates() {
+    let Some(grpcurl) = common::grpcurl() else {
+        return;
+    };
+    let d = TestDaemon::start("26000-26010", Duration::ZERO).await;
+    let addr = d.addr.to_string();
+    let g = grpcurl.clone();
+    let a = addr.clone();
+    let sock = d.socket.to_string_lossy().to_string();
+    let (list, describe, call, health, unix_call) = tokio::task::spawn_blocking(move || {
+        (
+            run(&g, &["-plaintext", &a, "list"]),
+            run(
+                &g,
+                &["-plaintext", &a, "describe", "portwarden.v1.PortsService"],
+            ),
+            run(
+                &g,
+                &[
+                    "-plaintext",
+                    "-d",
+                    r#"{"service":"grpcurl-test","purpose":"from grpcurl"}"#,
+                    &a,
+                    "portwarden.v1.PortsService/Allocate",
+                ],
+            ),
+            run(&g, &["-plaintext", &a, "grpc.health.v1.Health/Check"]),
+            run(
+                &g,
+                &[
+                    "-plaintext",
+                    "-unix",
+                    "-authority",
+                    "localhost",
+                    "-d",
+                    r#"{"service":"over-unix"}"#,
+                    &sock,
+                    "portwarden.v1.PortsService/Allocate",
+                ],
+            ),
+        )
+    })
+    .await
+    .unwrap();
+    for svc in [
+        "portwarden.v1.PortsService",
+        "portwarden.v1.NetworkService",
+        "portwarden.v1.WatchdogService",
+        "grpc.health.v1.Health",
+        "grpc.reflection.v1alpha.ServerReflection",
+    ] {
+        assert!(list.contains(svc), "list shows {svc}: {list}");
+    }
+    for rpc in [
+        "rpc Allocate",
+        "rpc Release",
+        "rpc Renew",
+        "rpc Get",
+        "rpc List",
+        "rpc Status",
+        "rpc CheckPorts",
+    ] {
+        assert!(describe.contains(rpc), "describe shows {rpc}: {describe}");
+    }
+    let v: serde_json::Value = serde_json::from_str(&call).expect("grpcurl prints JSON");
+    assert_eq!(v["allocation"]["port"], 26000);
+    assert_eq!(v["allocation"]["service"], "grpcurl-test");
+    assert_eq!(v["leaseToken"].as_str().map(str::len), Some(32));
+    assert!(health.contains("SERVING"), "{health}");
+    let v: serde_json::Value = serde_json::from_str(&unix_call).expect("JSON over the Unix socket");
+    assert_eq!(v["allocation"]["service"], "over-unix");
+
+    // An invalid request shows the field in grpcurl's error output.
+    let g = grpcurl.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(g)
+            .args([
+                "-plaintext",
+                "-d",
+                r#"{"service":"bad name"}"#,
+                &addr,
+                "portwarden.v1.PortsService/Allocate",
+            ])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("InvalidArgument") && err.contains("service"),
+        "{err}"
+    );
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reflection_v1_serves_the_contract() {
+    use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+    use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+    use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+    use tonic_reflection::pb::v1::ServerReflectionRequest;
+
+    let d = TestDaemon::start("26020-26021", Duration::ZERO).await;
+    let mut c = ServerReflectionClient::new(d.tcp_channel().await);
+    let req = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut stream = c
+        .server_reflection_info(tokio_stream::iter(vec![req]))
+        .await
+        .unwrap()
+        .into_inner();
+    let msg = stream.message().await.unwrap().unwrap();
+    let Some(MessageResponse::ListServicesResponse(list)) = msg.message_response else {
+        panic!("{msg:?}")
+    };
+    let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+    assert!(
+        names.contains(&"portwarden.v1.PortsService".to_string()),
+        "{names:?}"
+    );
+    assert!(
+        names.contains(&"grpc.reflection.v1.ServerReflection".to_string()),
+        "{names:?}"
+    );
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_paths_and_unbuilt_services_answer_unimplemented() {
+    use portwarden_client::proto::network_service_client::NetworkServiceClient;
+    use portwarden_client::proto::watchdog_service_client::WatchdogServiceClient;
+    use portwarden_client::proto::{HealthRequest, WatchdogStatusRequest};
+
+    let d = TestDaemon::start("26030-26031", Duration::ZERO).await;
+    let channel = d.tcp_channel().await;
+    let mut grpc = tonic::client::Grpc::new(channel.clone());
+    grpc.ready().await.unwrap();
+    let codec = tonic_prost::ProstCodec::<(), ()>::default();
+    let e = grpc
+        .unary(
+            tonic::Request::new(()),
+            http::uri::PathAndQuery::from_static("/portwarden.v1.Nope/Missing"),
+            codec,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::Unimplemented, "{e:?}");
+    let e = NetworkServiceClient::new(channel.clone())
+        .health(HealthRequest { port: None })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::Unimplemented);
+    assert!(e.message().contains("not built yet"));
+    let e = WatchdogServiceClient::new(channel)
+        .status(WatchdogStatusRequest {})
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::Unimplemented);
+    d.stop().await;
+}
