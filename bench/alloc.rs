@@ -1,1 +1,374 @@
-fn main() {}
+//! Allocation benchmark: portwarden vs Google's portpicker `portserver`, side by side, in one run.
+//!
+//! Run: `cargo bench --bench alloc` (needs `.venv` with portpicker: `./scripts/test` makes it, or
+//! `python3 -m venv .venv && .venv/bin/pip install portpicker`). Both servers run as separate
+//! processes on this machine and talk over loopback/Unix sockets only; every loop is bounded.
+//! Prints a markdown table (copied into BENCHMARKS.md).
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use portwarden_client::proto::ports_service_client::PortsServiceClient;
+use portwarden_client::proto::{AllocateRequest, ReleaseRequest};
+use portwarden_client::{connect, Target};
+use tonic::transport::Channel;
+
+const SEQ: usize = 3000;
+const CLIENTS: usize = 32;
+const PER_CLIENT: usize = 150;
+
+struct Stats {
+    n: usize,
+    secs: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+}
+
+impl Stats {
+    fn from(mut lat: Vec<Duration>, total: Duration) -> Self {
+        lat.sort();
+        let pick =
+            |q: f64| lat[((lat.len() as f64 - 1.0) * q).round() as usize].as_secs_f64() * 1e3;
+        Self {
+            n: lat.len(),
+            secs: total.as_secs_f64(),
+            p50_ms: pick(0.5),
+            p99_ms: pick(0.99),
+        }
+    }
+    fn rate(&self) -> f64 {
+        self.n as f64 / self.secs
+    }
+}
+
+struct Guard(Child);
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn rss_kb(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines().find_map(|l| {
+                l.strip_prefix("VmRSS:")
+                    .map(|v| v.trim().trim_end_matches(" kB").trim().parse().unwrap_or(0))
+            })
+        })
+        .unwrap_or(0)
+}
+
+fn wait_for(path: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !path.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "{} never appeared",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// One portserver request: connect, send our pid, read the port.
+fn portserver_request(sock: &Path) -> u16 {
+    let mut s = UnixStream::connect(sock).expect("connect portserver");
+    writeln!(s, "{}", std::process::id()).expect("write");
+    let mut out = String::new();
+    s.read_to_string(&mut out).expect("read");
+    out.trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("portserver answered {out:?}"))
+}
+
+fn portserver_sequential(sock: &Path, n: usize) -> Stats {
+    let mut lat = Vec::with_capacity(n);
+    let start = Instant::now();
+    for _ in 0..n {
+        let t = Instant::now();
+        portserver_request(sock);
+        lat.push(t.elapsed());
+    }
+    Stats::from(lat, start.elapsed())
+}
+
+fn portserver_concurrent(sock: &Path) -> Stats {
+    let start = Instant::now();
+    let threads: Vec<_> = (0..CLIENTS)
+        .map(|_| {
+            let sock = sock.to_path_buf();
+            std::thread::spawn(move || {
+                (0..PER_CLIENT)
+                    .map(|_| {
+                        let t = Instant::now();
+                        portserver_request(&sock);
+                        t.elapsed()
+                    })
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    let lat: Vec<Duration> = threads
+        .into_iter()
+        .flat_map(|t| t.join().expect("thread"))
+        .collect();
+    Stats::from(lat, start.elapsed())
+}
+
+async fn pw_sequential(c: &mut PortsServiceClient<Channel>, n: usize, release: bool) -> Stats {
+    let mut lat = Vec::with_capacity(n);
+    let mut held = Vec::new();
+    let start = Instant::now();
+    for i in 0..n {
+        let t = Instant::now();
+        let r = c
+            .allocate(AllocateRequest {
+                service: format!("bench-{}", i % 64),
+                ..Default::default()
+            })
+            .await
+            .expect("allocate")
+            .into_inner();
+        let port = r.allocation.map(|a| a.port).unwrap_or_default();
+        if release {
+            c.release(ReleaseRequest {
+                port,
+                lease_token: r.lease_token,
+            })
+            .await
+            .expect("release");
+        } else {
+            held.push((port, r.lease_token));
+        }
+        lat.push(t.elapsed());
+    }
+    let stats = Stats::from(lat, start.elapsed());
+    for (port, lease_token) in held {
+        c.release(ReleaseRequest { port, lease_token })
+            .await
+            .expect("release");
+    }
+    stats
+}
+
+async fn pw_concurrent(target: &Target) -> Stats {
+    let mut tasks = Vec::new();
+    let start = Instant::now();
+    for id in 0..CLIENTS {
+        let mut c = PortsServiceClient::new(connect(target).await.expect("connect"));
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::with_capacity(PER_CLIENT);
+            for _ in 0..PER_CLIENT {
+                let t = Instant::now();
+                let r = c
+                    .allocate(AllocateRequest {
+                        service: format!("conc-{id}"),
+                        ..Default::default()
+                    })
+                    .await
+                    .expect("allocate")
+                    .into_inner();
+                lat.push(t.elapsed());
+                let port = r.allocation.map(|a| a.port).unwrap_or_default();
+                c.release(ReleaseRequest {
+                    port,
+                    lease_token: r.lease_token,
+                })
+                .await
+                .expect("release");
+            }
+            lat
+        }));
+    }
+    let mut lat = Vec::new();
+    for t in tasks {
+        lat.extend(t.await.expect("task"));
+    }
+    Stats::from(lat, start.elapsed())
+}
+
+fn row(name: &str, s: &Stats, anchor: &Stats) -> String {
+    format!(
+        "| {name} | {} | {:.0}/s | {:.3} | {:.3} | {:.1}x |",
+        s.n,
+        s.rate(),
+        s.p50_ms,
+        s.p99_ms,
+        s.rate() / anchor.rate()
+    )
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return; // `cargo bench -- --list` probes harness=false targets
+    }
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let python = std::env::var_os("PORTWARDEN_BENCH_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or(root.join(".venv/bin/python"));
+    let portserver = root.join(".venv/bin/portserver.py");
+    if !portserver.exists() {
+        eprintln!(
+            "portserver not found at {}: python3 -m venv .venv && .venv/bin/pip install portpicker",
+            portserver.display()
+        );
+        std::process::exit(2);
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ps_sock = dir.path().join("portserver.sock");
+    let ps = Guard(
+        Command::new(&python)
+            .arg(&portserver)
+            .arg("--portserver_static_pool=15000-24999")
+            .arg(format!("--portserver_address={}", ps_sock.display()))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start portserver"),
+    );
+    let pw_sock = dir.path().join("pw.sock");
+    let pw = Guard(
+        Command::new(env!("CARGO_BIN_EXE_portwarden"))
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--range",
+                "10000-14999",
+                "--quarantine",
+                "0s",
+            ])
+            .arg("--state")
+            .arg(dir.path().join("state.db"))
+            .arg("--unix-socket")
+            .arg(&pw_sock)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start portwarden"),
+    );
+    wait_for(&ps_sock);
+    wait_for(&pw_sock);
+    std::thread::sleep(Duration::from_millis(300));
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    // Warm-up of both, not measured.
+    portserver_sequential(&ps_sock, 100);
+    let unix = Target::Unix(pw_sock.clone());
+    let mut c =
+        rt.block_on(async { PortsServiceClient::new(connect(&unix).await.expect("connect")) });
+    rt.block_on(pw_sequential(&mut c, 200, true));
+
+    // Portserver's pool (10,000 ports) is consumed by our live pid: keep its total under that.
+    let ps_seq = portserver_sequential(&ps_sock, SEQ);
+    let pw_seq_alloc = rt.block_on(pw_sequential(&mut c, SEQ, false));
+    let pw_seq_cycle = rt.block_on(pw_sequential(&mut c, SEQ, true));
+    let tcp_addr = {
+        // The TCP port is only in the log; use the Unix socket for the first runs and find TCP via /proc.
+        let out = Command::new("ss").args(["-Htlnp"]).output().expect("ss");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let pid = pw.0.id();
+        text.lines()
+            .find(|l| l.contains(&format!("pid={pid},")))
+            .and_then(|l| l.split_whitespace().nth(3).map(str::to_string))
+            .expect("portwarden's TCP listener in ss")
+    };
+    let tcp = Target::Tcp(format!("http://{tcp_addr}"));
+    let mut ct =
+        rt.block_on(async { PortsServiceClient::new(connect(&tcp).await.expect("connect")) });
+    let pw_seq_tcp = rt.block_on(pw_sequential(&mut ct, SEQ, false));
+    let ps_conc = portserver_concurrent(&ps_sock);
+    let pw_conc = rt.block_on(pw_concurrent(&unix));
+    let pw_conc_tcp = rt.block_on(pw_concurrent(&tcp));
+
+    // RSS with 101 allocations held.
+    let held: Vec<_> = rt.block_on(async {
+        let mut v = Vec::new();
+        for i in 0..101 {
+            let r = c
+                .allocate(AllocateRequest {
+                    service: format!("held-{i}"),
+                    ..Default::default()
+                })
+                .await
+                .expect("allocate");
+            v.push(r.into_inner());
+        }
+        v
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    let pw_rss = rss_kb(pw.0.id());
+    let ps_rss = rss_kb(ps.0.id());
+    drop(held);
+
+    println!("| workload | allocations | rate | p50 ms | p99 ms | vs portserver |");
+    println!("|---|---|---|---|---|---|");
+    println!(
+        "{}",
+        row(
+            "portserver, sequential (Unix socket, 1 connection per request)",
+            &ps_seq,
+            &ps_seq
+        )
+    );
+    println!(
+        "{}",
+        row(
+            "portwarden, sequential Allocate (gRPC, Unix socket)",
+            &pw_seq_alloc,
+            &ps_seq
+        )
+    );
+    println!(
+        "{}",
+        row(
+            "portwarden, sequential Allocate (gRPC, TCP)",
+            &pw_seq_tcp,
+            &ps_seq
+        )
+    );
+    println!(
+        "{}",
+        row(
+            "portwarden, sequential Allocate+Release round trip (Unix)",
+            &pw_seq_cycle,
+            &ps_seq
+        )
+    );
+    println!(
+        "{}",
+        row("portserver, 32 concurrent clients", &ps_conc, &ps_conc)
+    );
+    println!(
+        "{}",
+        row(
+            "portwarden, 32 clients, Allocate+Release (Unix)",
+            &pw_conc,
+            &ps_conc
+        )
+    );
+    println!(
+        "{}",
+        row(
+            "portwarden, 32 clients, Allocate+Release (TCP)",
+            &pw_conc_tcp,
+            &ps_conc
+        )
+    );
+    println!();
+    println!(
+        "RSS with 101 allocations held: portwarden {} kB, portserver {} kB",
+        pw_rss, ps_rss
+    );
+    println!("(rates count allocations; the Allocate+Release rows also do a Release per allocation, not counted)");
+}

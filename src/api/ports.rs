@@ -70,6 +70,7 @@ impl PortsService for PortsApi {
             lease_token: a.lease_token.clone(),
             network_health: a.network_health.clone(),
             warnings: granted.warnings,
+            network_report: None,
         }))
     }
 

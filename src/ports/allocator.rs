@@ -96,6 +96,7 @@ impl Allocator {
     pub fn open(cfg: AllocatorConfig) -> Result<(Self, RepairReport), PortsError> {
         let store = Store::open(&cfg.state_path)?;
         let snap = store.load()?;
+        let sticky = snap.sticky();
         let history: HashMap<u16, PortHistory> =
             snap.history.into_iter().map(|h| (h.port, h)).collect();
         let leases: BTreeMap<u16, Allocation> =
@@ -110,7 +111,7 @@ impl Allocator {
             store,
             leases,
             history,
-            sticky: snap.sticky,
+            sticky,
             idle,
         };
         let allocator = Self {
@@ -176,7 +177,6 @@ impl Allocator {
 
     pub fn allocate(&self, req: AllocateRequest, caller: &Caller) -> Result<Granted, PortsError> {
         let v = req.validate(&self.cfg.ranges, caller.pid)?;
-        tracing::info!(service = %v.service, "[PORT-MANAGER] Allocating port from managed range ({})...", self.cfg.ranges);
         let mut st = self.lock();
         let now = now_ms();
         let port = match v.port {
@@ -195,7 +195,9 @@ impl Allocator {
             port,
             service = %allocation.service,
             purpose = %allocation.purpose,
-            "[PORT-MANAGER] ✅ Allocated port {port} for {}", allocation.service
+            "[PORT-MANAGER] ✅ Allocated port {port} for {} from managed range ({})",
+            allocation.service,
+            self.cfg.ranges
         );
         Ok(Granted {
             allocation,

@@ -131,12 +131,24 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// A fresh 128-bit lease token, hex encoded, from the kernel's CSPRNG.
+/// A fresh 128-bit lease token, hex encoded, from the kernel's CSPRNG (getrandom(2)).
 pub fn new_token() -> std::io::Result<String> {
-    use std::io::Read;
     let mut buf = [0u8; 16];
-    std::fs::File::open("/dev/urandom")?.read_exact(&mut buf)?;
-    Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
+    // SAFETY: the buffer is valid for writes of its length.
+    let n = unsafe { libc::getrandom(buf.as_mut_ptr().cast(), buf.len(), 0) };
+    if n != buf.len() as isize {
+        return Err(std::io::Error::last_os_error());
+    }
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    Ok(buf
+        .iter()
+        .flat_map(|b| {
+            [
+                HEX[usize::from(b >> 4)] as char,
+                HEX[usize::from(b & 15)] as char,
+            ]
+        })
+        .collect())
 }
 
 #[cfg(test)]

@@ -1,0 +1,57 @@
+//! The allocator alone, in process (no gRPC): what allocate, release and the probe bind cost.
+//! Shows how much of a round trip is the domain and how much is the transport.
+//!
+//! Run: `cargo bench --bench allocator`
+
+use std::time::{Duration, Instant};
+
+use portwarden::ports::{
+    probe_port, AllocateRequest, Allocator, AllocatorConfig, Caller, RangeSet,
+};
+
+const N: usize = 5000;
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = AllocatorConfig {
+        ranges: RangeSet::new(vec!["10000-14999".parse().expect("range")]).expect("ranges"),
+        quarantine: Duration::ZERO,
+        state_path: dir.path().join("state.db"),
+    };
+    let (allocator, _) = Allocator::open(cfg).expect("open");
+    let t = Instant::now();
+    let mut held = Vec::with_capacity(N);
+    for i in 0..N {
+        let req = AllocateRequest {
+            service: format!("s{}", i % 64),
+            ..Default::default()
+        };
+        let g = allocator.allocate(req, &Caller::REMOTE).expect("allocate");
+        held.push((g.allocation.port, g.allocation.lease_token));
+    }
+    let alloc = t.elapsed();
+    let t = Instant::now();
+    for (port, token) in &held {
+        allocator
+            .release(u32::from(*port), Some(token), &Caller::REMOTE)
+            .expect("release");
+    }
+    let release = t.elapsed();
+    let t = Instant::now();
+    for _ in 0..N {
+        probe_port(10001);
+    }
+    let probe = t.elapsed();
+    let us = |d: Duration| d.as_secs_f64() * 1e6 / N as f64;
+    println!("| step (in process, {N} each) | mean µs |");
+    println!("|---|---|");
+    println!(
+        "| allocate (validate, probe v4+v6, SQLite commit) | {:.1} |",
+        us(alloc)
+    );
+    println!("| release (SQLite commit) | {:.1} |", us(release));
+    println!("| probe bind v4+v6 alone | {:.1} |", us(probe));
+}

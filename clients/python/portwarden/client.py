@@ -1,0 +1,368 @@
+"""A friendly synchronous client for the portwarden daemon.
+
+    import portwarden
+
+    with portwarden.Client() as pw:                  # finds the daemon like every portwarden client
+        got = pw.allocate("web", purpose="dev server", ttl_seconds=300)
+        print(got.port, got.lease_token)
+        pw.release(got.port, got.lease_token)
+
+        with pw.lease("worker", ttl_seconds=30) as lease:   # renewed in the background,
+            serve_on(lease.port)                            # released on exit
+
+Address discovery (same order as the Rust client and the CLI): the explicit ``addr`` argument,
+else ``PORTWARDEN_ADDR`` (``http://host:port``, ``host:port`` or ``unix:/path``), else the default
+Unix socket when the file exists, else ``127.0.0.1:7070``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple
+from urllib.parse import urlsplit
+
+import grpc
+
+from .errors import (
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    PortwardenError,
+    from_rpc_error,
+)
+from .v1 import network_pb2_grpc, ports_pb2, ports_pb2_grpc, watchdog_pb2_grpc
+
+__all__ = [
+    "Client",
+    "Target",
+    "AllocateResult",
+    "Lease",
+    "DEFAULT_TCP_ADDR",
+    "default_socket_path",
+]
+
+#: The TCP address the daemon listens on by default.
+DEFAULT_TCP_ADDR = "http://127.0.0.1:7070"
+
+#: Sent as the HTTP/2 ``:authority`` over the Unix socket. grpcio >= 1.57 would otherwise send the
+#: socket path, which the daemon's HTTP/2 layer (h2) rejects with RST_STREAM PROTOCOL_ERROR
+#: (hyperium/h2#487, grpc/grpc#38142) -- every call would fail with INTERNAL.
+UNIX_AUTHORITY = "localhost"
+
+DEFAULT_TIMEOUT = 10.0
+
+
+def _euid() -> int:
+    return os.geteuid()
+
+
+def default_socket_path() -> str:
+    """The daemon's default Unix socket: ``/run/portwarden/portwarden.sock`` as root, else
+    ``$XDG_RUNTIME_DIR/portwarden.sock``, else ``/tmp/portwarden-$UID/portwarden.sock``."""
+    euid = _euid()
+    if euid == 0:
+        return "/run/portwarden/portwarden.sock"
+    runtime_dir = os.environ.get("XDG_RUNTIME_DIR", "")
+    if runtime_dir:
+        return os.path.join(runtime_dir, "portwarden.sock")
+    return f"/tmp/portwarden-{euid}/portwarden.sock"
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a daemon can be reached: ``kind`` is ``"tcp"`` (``address`` is ``http://host:port``)
+    or ``"unix"`` (``address`` is the socket path)."""
+
+    kind: str
+    address: str
+
+    @classmethod
+    def parse(cls, addr: str) -> "Target":
+        """Parses ``http://host:port``, ``https://host:port``, ``host:port`` or ``unix:/path``."""
+        if addr.startswith("unix:"):
+            path = addr[len("unix:") :]
+            while path.startswith("//"):  # unix:///abs/path
+                path = path[2:]
+            return cls("unix", path)
+        if "://" in addr:
+            return cls("tcp", addr)
+        return cls("tcp", f"http://{addr}")
+
+    @classmethod
+    def discover(cls, addr: Optional[str] = None) -> "Target":
+        """The explicit address, else ``PORTWARDEN_ADDR``, else the default Unix socket when it
+        exists, else ``http://127.0.0.1:7070``."""
+        if addr:
+            return cls.parse(addr)
+        env = os.environ.get("PORTWARDEN_ADDR", "")
+        if env:
+            return cls.parse(env)
+        sock = default_socket_path()
+        if os.path.exists(sock):
+            return cls("unix", sock)
+        return cls("tcp", DEFAULT_TCP_ADDR)
+
+    @property
+    def is_unix(self) -> bool:
+        return self.kind == "unix"
+
+    @property
+    def secure(self) -> bool:
+        return self.kind == "tcp" and self.address.lower().startswith("https://")
+
+    @property
+    def grpc_target(self) -> str:
+        """The target string grpcio's channel constructors take."""
+        if self.is_unix:
+            return f"unix:{self.address}"
+        parts = urlsplit(self.address)
+        if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+            raise ValueError(f"bad daemon address {self.address!r}: expected http://HOST:PORT, HOST:PORT or unix:/PATH")
+        netloc = parts.netloc
+        if parts.port is None:
+            netloc += ":443" if parts.scheme.lower() == "https" else ":80"
+        return netloc
+
+    def __str__(self) -> str:
+        return f"unix:{self.address}" if self.is_unix else self.address
+
+
+@dataclass
+class AllocateResult:
+    """What :meth:`Client.allocate` returns."""
+
+    port: int
+    #: Needed to release or renew (unless the caller is root or the same uid over the Unix socket).
+    lease_token: str
+    #: The ``portwarden.v1.Allocation`` message as recorded by the daemon.
+    allocation: ports_pb2.Allocation
+    #: Human-readable warnings of the pre-allocation network checks.
+    warnings: List[str] = field(default_factory=list)
+    #: Overall network status of the pre-allocation checks (healthy, warning, critical).
+    network_health: str = ""
+
+    @classmethod
+    def _from_response(cls, resp: ports_pb2.AllocateResponse) -> "AllocateResult":
+        return cls(
+            port=resp.allocation.port,
+            lease_token=resp.lease_token,
+            allocation=resp.allocation,
+            warnings=list(resp.warnings),
+            network_health=resp.network_health,
+        )
+
+
+@dataclass
+class Lease(AllocateResult):
+    """What :meth:`Client.lease` yields: the allocation plus the state of its keep-alive."""
+
+    #: Successful background renewals so far.
+    renewals: int = 0
+    #: The last error of a background renewal, if any (the keep-alive stops on NotFound,
+    #: PermissionDenied, InvalidArgument and FailedPrecondition; it retries other errors).
+    renew_error: Optional[PortwardenError] = None
+
+
+class Client:
+    """A connection to the portwarden daemon.
+
+    Args:
+        addr: ``http://host:port``, ``host:port`` or ``unix:/path``; ``None`` discovers it
+            (``PORTWARDEN_ADDR``, then the default Unix socket if it exists, then 127.0.0.1:7070).
+        timeout: deadline in seconds of every call (``None``: no deadline).
+        options: extra grpcio channel options.
+        credentials: channel credentials for an ``https://`` address (default: system roots).
+
+    Every method raises a :class:`portwarden.PortwardenError` subclass on failure. The raw stubs
+    are available as ``client.ports``, ``client.network`` and ``client.watchdog``; wrap their
+    ``grpc.RpcError`` with :func:`portwarden.errors.from_rpc_error`.
+    """
+
+    def __init__(
+        self,
+        addr: Optional[str] = None,
+        *,
+        timeout: Optional[float] = DEFAULT_TIMEOUT,
+        options: Sequence[Tuple[str, Any]] = (),
+        credentials: Optional[grpc.ChannelCredentials] = None,
+    ) -> None:
+        self.target = Target.discover(addr)
+        self.timeout = timeout
+        opts = list(options)
+        if self.target.is_unix and not any(k == "grpc.default_authority" for k, _ in opts):
+            opts.append(("grpc.default_authority", UNIX_AUTHORITY))
+        if self.target.secure:
+            creds = credentials or grpc.ssl_channel_credentials()
+            self.channel = grpc.secure_channel(self.target.grpc_target, creds, options=opts)
+        else:
+            self.channel = grpc.insecure_channel(self.target.grpc_target, options=opts)
+        self.ports = ports_pb2_grpc.PortsServiceStub(self.channel)
+        self.network = network_pb2_grpc.NetworkServiceStub(self.channel)
+        self.watchdog = watchdog_pb2_grpc.WatchdogServiceStub(self.channel)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def close(self) -> None:
+        self.channel.close()
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"portwarden.Client({str(self.target)!r})"
+
+    def _call(self, method: Any, request: Any) -> Any:
+        try:
+            return method(request, timeout=self.timeout)
+        except grpc.RpcError as err:
+            raise from_rpc_error(err, str(self.target)) from err
+
+    # -- PortsService ------------------------------------------------------------------------
+
+    def allocate(
+        self,
+        service: str,
+        purpose: str = "",
+        started_by: str = "",
+        pid: Optional[int] = None,
+        port: Optional[int] = None,
+        ttl_seconds: Optional[int] = None,
+        labels: Optional[Mapping[str, str]] = None,
+        owner_is_caller: bool = False,
+    ) -> AllocateResult:
+        """Allocates a port for ``service`` (a specific one when ``port`` is given).
+
+        ``pid`` names an owning process (it must exist); ``ttl_seconds`` makes it a lease that
+        must be renewed; ``owner_is_caller`` (Unix socket only) makes the calling process the
+        owner. With none of these the allocation is kept until released.
+        """
+        req = ports_pb2.AllocateRequest(
+            service=service,
+            purpose=purpose,
+            started_by=started_by,
+            labels=dict(labels or {}),
+            owner_is_caller=owner_is_caller,
+        )
+        if pid is not None:
+            req.pid = pid
+        if port is not None:
+            req.port = port
+        if ttl_seconds is not None:
+            req.ttl_seconds = ttl_seconds
+        return AllocateResult._from_response(self._call(self.ports.Allocate, req))
+
+    def release(self, port: int, lease_token: str = "") -> ports_pb2.ReleaseResponse:
+        """Gives ``port`` back. Returns the released allocation and when its quarantine ends."""
+        return self._call(self.ports.Release, ports_pb2.ReleaseRequest(port=port, lease_token=lease_token))
+
+    def renew(
+        self,
+        port: int,
+        lease_token: str = "",
+        ttl_seconds: Optional[int] = None,
+        requests_delta: int = 0,
+        errors_delta: int = 0,
+    ) -> ports_pb2.Allocation:
+        """Extends a lease (``ttl_seconds`` changes its length) and adds to its counters."""
+        req = ports_pb2.RenewRequest(
+            port=port, lease_token=lease_token, requests_delta=requests_delta, errors_delta=errors_delta
+        )
+        if ttl_seconds is not None:
+            req.ttl_seconds = ttl_seconds
+        return self._call(self.ports.Renew, req).allocation
+
+    def get(self, port: int) -> ports_pb2.Allocation:
+        """The allocation of ``port``; raises :class:`portwarden.NotFound` when it has none."""
+        return self._call(self.ports.Get, ports_pb2.GetRequest(port=port)).allocation
+
+    def list(self, service: str = "") -> List[ports_pb2.Allocation]:
+        """Every allocation, or only those of ``service``."""
+        return list(self._call(self.ports.List, ports_pb2.ListRequest(service=service)).allocations)
+
+    def status(self) -> ports_pb2.StatusResponse:
+        """Ranges, totals (allocated, available, quarantined, unavailable) and range warnings."""
+        return self._call(self.ports.Status, ports_pb2.StatusRequest())
+
+    def check_ports(self, ports: Iterable[int]) -> List[ports_pb2.PortCheck]:
+        """Whether each port could be allocated now, and if not why."""
+        if isinstance(ports, int):
+            ports = [ports]
+        resp = self._call(self.ports.CheckPorts, ports_pb2.CheckPortsRequest(ports=list(ports)))
+        return list(resp.results)
+
+    # -- conveniences ------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def lease(
+        self,
+        service: str,
+        ttl_seconds: Optional[int] = None,
+        *,
+        purpose: str = "",
+        started_by: str = "",
+        pid: Optional[int] = None,
+        port: Optional[int] = None,
+        labels: Optional[Mapping[str, str]] = None,
+        owner_is_caller: bool = False,
+        keepalive: bool = True,
+    ) -> Iterator[Lease]:
+        """Allocates a port for the ``with`` block and releases it on exit.
+
+        With ``ttl_seconds`` and ``keepalive`` (the default), a background thread renews the
+        lease every ``ttl_seconds / 3`` seconds so it outlives a long block. Releasing is
+        idempotent: a port already released (NotFound) is not an error.
+        """
+        got = self.allocate(
+            service,
+            purpose=purpose,
+            started_by=started_by,
+            pid=pid,
+            port=port,
+            ttl_seconds=ttl_seconds,
+            labels=labels,
+            owner_is_caller=owner_is_caller,
+        )
+        lease = Lease(**got.__dict__)
+        stop = threading.Event()
+        renewer: Optional[threading.Thread] = None
+        if keepalive and ttl_seconds:
+            renewer = threading.Thread(
+                target=self._keepalive,
+                args=(lease, max(ttl_seconds / 3.0, 0.2), stop),
+                name=f"portwarden-keepalive-{lease.port}",
+                daemon=True,
+            )
+            renewer.start()
+        try:
+            yield lease
+        except BaseException:
+            stop.set()
+            with contextlib.suppress(PortwardenError):  # do not mask the block's own error
+                self.release(lease.port, lease.lease_token)
+            raise
+        else:
+            stop.set()
+            if renewer is not None:
+                renewer.join()
+            with contextlib.suppress(NotFound):
+                self.release(lease.port, lease.lease_token)
+        finally:
+            stop.set()
+
+    def _keepalive(self, lease: Lease, interval: float, stop: threading.Event) -> None:
+        while not stop.wait(interval):
+            try:
+                lease.allocation = self.renew(lease.port, lease.lease_token)
+                lease.renewals += 1
+                lease.renew_error = None
+            except PortwardenError as err:
+                lease.renew_error = err
+                if isinstance(err, (NotFound, PermissionDenied, InvalidArgument, FailedPrecondition)):
+                    return
