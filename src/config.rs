@@ -288,4 +288,17 @@ mod tests {
         .to_string();
         assert!(err.contains("unknown field `ranges`"), "{err}");
     }
+
+    #[test]
+    fn the_example_config_parses_and_states_the_defaults() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/portwarden.toml");
+        let args = ServeArgs { config: Some(path), ..Default::default() };
+        let cfg = Config::resolve(&args).expect("deploy/portwarden.toml is valid");
+        let d = Config::defaults();
+        assert_eq!(cfg.listen, d.listen);
+        assert_eq!(cfg.ranges, d.ranges);
+        assert_eq!(cfg.quarantine, d.quarantine);
+        assert_eq!(cfg.watchdog_interval, d.watchdog_interval);
+        assert_eq!(cfg.log_format, d.log_format);
+    }
 }
