@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::network::{NetworkConfig, Thresholds};
 use crate::ports::{PortRange, RangeSet};
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:7070";
@@ -59,6 +60,12 @@ pub struct ServeArgs {
     /// Log format [default: text]
     #[arg(long, env = "PORTWARDEN_LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormat>,
+    /// PEM certificate chain checked by ssl_readiness [default: none, TLS not configured]
+    #[arg(long, env = "PORTWARDEN_TLS_CERT", value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key matching --tls-cert
+    #[arg(long, env = "PORTWARDEN_TLS_KEY", value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
 }
 
 /// The config file: the same keys as the flags.
@@ -72,6 +79,18 @@ struct FileConfig {
     quarantine: Option<String>,
     watchdog_interval: Option<String>,
     log_format: Option<LogFormat>,
+    network: Option<FileNetwork>,
+}
+
+/// `[network]`: the diagnostics, with every threshold under `[network.thresholds]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileNetwork {
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    budget: Option<String>,
+    dns_timeout: Option<String>,
+    thresholds: Option<Thresholds>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -99,6 +118,7 @@ pub struct Config {
     pub quarantine: Duration,
     pub watchdog_interval: Duration,
     pub log_format: LogFormat,
+    pub network: NetworkConfig,
 }
 
 impl Config {
@@ -117,6 +137,7 @@ impl Config {
             quarantine: DEFAULT_QUARANTINE,
             watchdog_interval: DEFAULT_WATCHDOG_INTERVAL,
             log_format: LogFormat::Text,
+            network: NetworkConfig::default(),
         }
     }
 
@@ -171,22 +192,37 @@ impl Config {
             .as_ref()
             .or(file.watchdog_interval.as_ref())
         {
-            let d = parse_duration(v)
-                .and_then(|d| {
-                    if d.is_zero() {
-                        Err("must be greater than 0".to_string())
-                    } else {
-                        Ok(d)
-                    }
-                })
-                .map_err(|rule| ConfigError::Invalid {
-                    key: "watchdog_interval",
-                    rule,
-                })?;
-            cfg.watchdog_interval = d;
+            cfg.watchdog_interval = positive(v).map_err(|rule| ConfigError::Invalid {
+                key: "watchdog_interval",
+                rule,
+            })?;
         }
         if let Some(v) = args.log_format.or(file.log_format) {
             cfg.log_format = v;
+        }
+        let net = file.network.unwrap_or_default();
+        cfg.network.tls_cert = args.tls_cert.clone().or(net.tls_cert);
+        cfg.network.tls_key = args.tls_key.clone().or(net.tls_key);
+        if cfg.network.tls_cert.is_some() != cfg.network.tls_key.is_some() {
+            return Err(ConfigError::Invalid {
+                key: "tls_cert",
+                rule: "tls_cert and tls_key go together: set both or neither".into(),
+            });
+        }
+        if let Some(v) = &net.budget {
+            cfg.network.budget = positive(v).map_err(|rule| ConfigError::Invalid {
+                key: "network.budget",
+                rule,
+            })?;
+        }
+        if let Some(v) = &net.dns_timeout {
+            cfg.network.dns_timeout = positive(v).map_err(|rule| ConfigError::Invalid {
+                key: "network.dns_timeout",
+                rule,
+            })?;
+        }
+        if let Some(t) = net.thresholds {
+            cfg.network.thresholds = t;
         }
         Ok(cfg)
     }
@@ -214,6 +250,16 @@ fn default_state_path() -> PathBuf {
         .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".local/state")))
         .unwrap_or_else(|| PathBuf::from("."));
     base.join("portwarden/state.db")
+}
+
+fn positive(v: &str) -> Result<Duration, String> {
+    parse_duration(v).and_then(|d| {
+        if d.is_zero() {
+            Err("must be greater than 0".to_string())
+        } else {
+            Ok(d)
+        }
+    })
 }
 
 /// Parses `500ms`, `30s`, `5m`, `1h` (a bare number is seconds).
@@ -292,7 +338,10 @@ mod tests {
     #[test]
     fn the_example_config_parses_and_states_the_defaults() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/portwarden.toml");
-        let args = ServeArgs { config: Some(path), ..Default::default() };
+        let args = ServeArgs {
+            config: Some(path),
+            ..Default::default()
+        };
         let cfg = Config::resolve(&args).expect("deploy/portwarden.toml is valid");
         let d = Config::defaults();
         assert_eq!(cfg.listen, d.listen);

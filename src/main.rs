@@ -48,6 +48,28 @@ fn main() -> ExitCode {
                 }
             })
         }
+        Command::Check(ref args) => {
+            logging::init(portwarden::config::LogFormat::Text);
+            let cfg = portwarden::network::NetworkConfig {
+                tls_cert: args.tls_cert.clone(),
+                tls_key: args.tls_key.clone(),
+                ..Default::default()
+            };
+            let report = portwarden::network::run_report(&cfg, args.port);
+            if args.json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&report.to_seed_json()).unwrap_or_default()
+                );
+            } else {
+                print!("{}", portwarden::cli::check_report(&report, args.port));
+            }
+            if report.status == portwarden::network::OverallStatus::Critical {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
         _ => match runtime.block_on(run_client(cli)) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {

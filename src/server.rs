@@ -18,6 +18,7 @@ use tonic_health::server::HealthReporter;
 
 use crate::api::{NetworkApi, PortsApi, WatchdogApi};
 use crate::config::{Config, MAX_MESSAGE_BYTES};
+use crate::network::NetworkGate;
 use crate::ports::{ephemeral_overlap, Allocator, AllocatorConfig, PortsError};
 use crate::proto::network_service_server::NetworkServiceServer;
 use crate::proto::ports_service_server::PortsServiceServer;
@@ -73,7 +74,11 @@ pub async fn start(cfg: Config) -> Result<Daemon, ServerError> {
             addr: "state".into(),
             source: std::io::Error::other(e),
         })??;
-    let allocator = Arc::new(allocator);
+    let gate = Arc::new(NetworkGate::new(cfg.network.clone()));
+    // Warm the snapshot so the first allocation does not pay for it.
+    let warm = gate.clone();
+    tokio::task::spawn_blocking(move || warm.snapshot());
+    let allocator = Arc::new(allocator.with_gate(gate.clone()));
 
     let (health, health_service) = tonic_health::server::health_reporter();
     let reflection_v1 = tonic_reflection::server::Builder::configure()
@@ -86,8 +91,8 @@ pub async fn start(cfg: Config) -> Result<Daemon, ServerError> {
         .build_v1alpha()?;
     let ports = PortsServiceServer::new(PortsApi::new(allocator.clone()))
         .max_decoding_message_size(MAX_MESSAGE_BYTES);
-    let network =
-        NetworkServiceServer::new(NetworkApi).max_decoding_message_size(MAX_MESSAGE_BYTES);
+    let network = NetworkServiceServer::new(NetworkApi::new(gate))
+        .max_decoding_message_size(MAX_MESSAGE_BYTES);
     let watchdog =
         WatchdogServiceServer::new(WatchdogApi).max_decoding_message_size(MAX_MESSAGE_BYTES);
     let routes = Routes::new(health_service)
@@ -185,7 +190,9 @@ async fn sweep_loop(allocator: Arc<Allocator>, mut stop: watch::Receiver<bool>) 
     }
 }
 
-/// Binds the Unix socket, replacing a stale file but never a live daemon's socket.
+/// Binds the Unix socket, replacing a stale file but never a live daemon's socket. The socket is
+/// bound and listening under a temporary name first, then renamed into place, so a client that
+/// sees the path can connect (bind and listen are two syscalls; the gap refused connections).
 fn bind_unix(path: &Path) -> Result<UnixListener, ServerError> {
     let listen_err = |source| ServerError::Listen {
         addr: format!("unix:{}", path.display()),
@@ -200,7 +207,14 @@ fn bind_unix(path: &Path) -> Result<UnixListener, ServerError> {
         }
         std::fs::remove_file(path).map_err(listen_err)?;
     }
-    UnixListener::bind(path).map_err(listen_err)
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(format!(".{}.tmp", std::process::id()));
+    let tmp = PathBuf::from(tmp);
+    let _ = std::fs::remove_file(&tmp);
+    let listener = std::os::unix::net::UnixListener::bind(&tmp).map_err(listen_err)?;
+    std::fs::rename(&tmp, path).map_err(listen_err)?;
+    listener.set_nonblocking(true).map_err(listen_err)?;
+    UnixListener::from_std(listener).map_err(listen_err)
 }
 
 impl Daemon {

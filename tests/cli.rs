@@ -109,3 +109,56 @@ fn a_client_without_a_daemon_says_how_to_fix_it() {
         "{err}"
     );
 }
+
+#[test]
+fn check_prints_one_line_per_check_and_the_status_line() {
+    let listener = std::net::TcpListener::bind("0.0.0.0:0").unwrap();
+    let port = listener.local_addr().unwrap().port().to_string();
+    let out = Command::new(bin())
+        .args(["check", "--port", &port])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        text.starts_with(&format!(
+            "[NETWORK-HARDENING] Running comprehensive checks for port {port}"
+        )),
+        "{text}"
+    );
+    let lines: Vec<&str> = text.lines().filter(|l| l.starts_with("  ")).collect();
+    assert_eq!(lines.len(), 12, "{text}");
+    assert!(
+        lines.iter().all(|l| ["✓", "ℹ", "⚠", "✗"]
+            .iter()
+            .any(|m| l.trim_start().starts_with(m))),
+        "{text}"
+    );
+    let fw = lines.iter().find(|l| l.contains("firewall:")).unwrap();
+    assert!(fw.contains("in use"), "{fw}");
+    assert!(
+        text.lines()
+            .last()
+            .unwrap()
+            .starts_with("[NETWORK-HARDENING] Status: "),
+        "{text}"
+    );
+
+    let out = Command::new(bin())
+        .args(["check", "--json"])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        v["checks"].as_object().unwrap().len(),
+        11,
+        "no per-port checks without --port"
+    );
+    assert!(["healthy", "warning", "critical"].contains(&v["status"].as_str().unwrap()));
+    assert_eq!(out.status.success(), v["status"] != "critical");
+
+    let out = Command::new(bin())
+        .args(["check", "--port", "0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "clap refuses port 0");
+}

@@ -1,6 +1,6 @@
 //! The gRPC surface as users meet it: grpcurl (reflection v1alpha) list/describe/call over TCP
 //! and the Unix socket, reflection v1 with a tonic client, the health service, UNIMPLEMENTED for
-//! unknown paths and for services not built yet.
+//! unknown paths and for the watchdog, which is not built yet.
 
 mod common;
 
@@ -157,7 +157,7 @@ async fn reflection_v1_serves_the_contract() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn unknown_paths_and_unbuilt_services_answer_unimplemented() {
+async fn unknown_paths_and_the_unbuilt_watchdog_answer_unimplemented() {
     use portwarden_client::proto::network_service_client::NetworkServiceClient;
     use portwarden_client::proto::watchdog_service_client::WatchdogServiceClient;
     use portwarden_client::proto::{HealthRequest, WatchdogStatusRequest};
@@ -176,12 +176,10 @@ async fn unknown_paths_and_unbuilt_services_answer_unimplemented() {
         .await
         .unwrap_err();
     assert_eq!(e.code(), Code::Unimplemented, "{e:?}");
-    let e = NetworkServiceClient::new(channel.clone())
+    let report = NetworkServiceClient::new(channel.clone())
         .health(HealthRequest { port: None })
-        .await
-        .unwrap_err();
-    assert_eq!(e.code(), Code::Unimplemented);
-    assert!(e.message().contains("not built yet"));
+        .await;
+    assert!(report.is_ok(), "NetworkService is built: {report:?}");
     let e = WatchdogServiceClient::new(channel)
         .status(WatchdogStatusRequest {})
         .await

@@ -1,6 +1,8 @@
 //! Domain -> proto conversions, one small function per type.
 
-use prost_types::Timestamp;
+use prost_types::{value::Kind, ListValue, Struct, Timestamp, Value};
+
+use crate::network::{self, CheckResult, CheckStatus, OverallStatus, Report};
 
 use crate::ports::{Allocation, Health, OwnerKind, PortVerdict, PortVerdictState};
 use crate::proto;
@@ -66,5 +68,99 @@ pub fn port_check(v: &PortVerdict) -> proto::PortCheck {
         state: state as i32,
         reason: v.reason.clone(),
         in_managed_range: v.in_managed_range,
+    }
+}
+
+/// serde_json -> google.protobuf.Value (numbers become doubles, as protobuf JSON does).
+pub fn json_value(v: &serde_json::Value) -> Value {
+    let kind = match v {
+        serde_json::Value::Null => Kind::NullValue(0),
+        serde_json::Value::Bool(b) => Kind::BoolValue(*b),
+        serde_json::Value::Number(n) => Kind::NumberValue(n.as_f64().unwrap_or(0.0)),
+        serde_json::Value::String(s) => Kind::StringValue(s.clone()),
+        serde_json::Value::Array(a) => Kind::ListValue(ListValue {
+            values: a.iter().map(json_value).collect(),
+        }),
+        serde_json::Value::Object(o) => Kind::StructValue(json_struct(o)),
+    };
+    Value { kind: Some(kind) }
+}
+
+pub fn json_struct(map: &serde_json::Map<String, serde_json::Value>) -> Struct {
+    Struct {
+        fields: map
+            .iter()
+            .map(|(k, v)| (k.clone(), json_value(v)))
+            .collect(),
+    }
+}
+
+fn check_status(s: CheckStatus) -> proto::CheckStatus {
+    match s {
+        CheckStatus::Ok => proto::CheckStatus::Ok,
+        CheckStatus::Info => proto::CheckStatus::Info,
+        CheckStatus::Warning => proto::CheckStatus::Warning,
+        CheckStatus::Critical => proto::CheckStatus::Critical,
+    }
+}
+
+pub fn check(c: &CheckResult) -> proto::Check {
+    proto::Check {
+        name: c.name.clone(),
+        status: check_status(c.status) as i32,
+        note: c.note.clone(),
+        recommendation: c.recommendation.clone().unwrap_or_default(),
+        fields: Some(json_struct(&c.fields)),
+    }
+}
+
+pub fn report(r: &Report) -> proto::NetworkReport {
+    let status = match r.status {
+        OverallStatus::Healthy => proto::OverallStatus::Healthy,
+        OverallStatus::Warning => proto::OverallStatus::Warning,
+        OverallStatus::Critical => proto::OverallStatus::Critical,
+    };
+    proto::NetworkReport {
+        status: status as i32,
+        critical_issues: r.critical_issues.clone(),
+        warnings: r.warnings.clone(),
+        checks: r.checks.iter().map(check).collect(),
+        duration_ms: r.duration_ms,
+    }
+}
+
+fn io_counters(c: &network::IoCounters) -> proto::IoCounters {
+    proto::IoCounters {
+        bytes_sent: c.bytes_sent,
+        bytes_recv: c.bytes_recv,
+        packets_sent: c.packets_sent,
+        packets_recv: c.packets_recv,
+        errors_in: c.errors_in,
+        errors_out: c.errors_out,
+        drops_in: c.drops_in,
+        drops_out: c.drops_out,
+    }
+}
+
+pub fn io_stats(s: &network::IoStats) -> proto::StatsResponse {
+    proto::StatsResponse {
+        io: Some(io_counters(&s.total)),
+        interfaces: s
+            .interfaces
+            .iter()
+            .map(|(name, c)| proto::InterfaceCounters {
+                name: name.clone(),
+                io: Some(io_counters(c)),
+            })
+            .collect(),
+        connections: Some(proto::ConnectionCounts {
+            total: s.connections.total,
+            by_status: s.connections.by_status.clone().into_iter().collect(),
+            source: s
+                .connections
+                .source
+                .map(|c| c.as_str().to_string())
+                .unwrap_or_default(),
+        }),
     }
 }

@@ -5,6 +5,7 @@ use std::time::Duration;
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
+use crate::network::{CheckStatus, Report};
 use crate::ports::PortsError;
 
 const DOMAIN: &str = "portwarden.dev";
@@ -44,9 +45,31 @@ pub fn status_from(err: PortsError) -> Status {
             );
             Code::AlreadyExists
         }
-        PortsError::Blocked { port, detail } => {
+        PortsError::Blocked {
+            port,
+            detail,
+            report,
+        } => {
             d.add_precondition_failure_violation("FIREWALL", format!("port {port}"), detail);
+            if let Some(report) = report {
+                d.set_error_info("PORT_BLOCKED", DOMAIN, report_metadata(&report));
+            }
             Code::FailedPrecondition
+        }
+        PortsError::NetworkCritical { report } => {
+            for c in report
+                .checks
+                .iter()
+                .filter(|c| c.status == CheckStatus::Critical)
+            {
+                d.add_precondition_failure_violation("NETWORK", c.name.clone(), c.note.clone());
+            }
+            d.set_error_info("NETWORK_CRITICAL", DOMAIN, report_metadata(&report));
+            Code::FailedPrecondition
+        }
+        PortsError::Token(e) => {
+            tracing::error!(error = %e, "cannot draw a lease token");
+            return Status::internal(message);
         }
         PortsError::Quarantined {
             port,
@@ -103,4 +126,13 @@ pub fn status_from(err: PortsError) -> Status {
         }
     };
     Status::with_error_details(code, message, d)
+}
+
+/// The whole report, as the seed's JSON, in ErrorInfo metadata (`report`), so a client that
+/// was refused can show every check.
+fn report_metadata(report: &Report) -> [(String, String); 2] {
+    [
+        ("status".to_string(), report.status.as_str().to_string()),
+        ("report".to_string(), report.to_seed_json().to_string()),
+    ]
 }

@@ -14,7 +14,7 @@ use portwarden_client::proto::{
 };
 use portwarden_client::{connect, ConnectError, Target};
 
-use super::render::{allocation_block, allocation_json, allocation_table, rfc3339};
+use super::render::{allocation_block, allocation_json, allocation_table, proto_report, rfc3339};
 use super::{Cli, Command};
 use crate::config::parse_duration;
 
@@ -73,7 +73,7 @@ pub async fn run_client(cli: Cli) -> Result<(), CliError> {
     let channel = connect(&target).await?;
     let mut ports = PortsServiceClient::new(channel.clone());
     match cli.command {
-        Command::Serve(_) => Ok(()),
+        Command::Serve(_) | Command::Check(_) => Ok(()),
         Command::Allocate(a) => {
             let mut labels = HashMap::new();
             for l in &a.labels {
@@ -245,7 +245,18 @@ async fn status(
             Err(e) => serde_json::json!({"error": e.message()}),
         };
         v["network"] = match &network {
-            Ok(n) => serde_json::json!({"status": n.get_ref().report.as_ref().map(|r| r.status)}),
+            Ok(n) => {
+                let r = n.get_ref().report.clone().unwrap_or_default();
+                serde_json::json!({
+                    "status": r.status().as_str_name().trim_start_matches("OVERALL_STATUS_").to_lowercase(),
+                    "critical_issues": r.critical_issues,
+                    "warnings": r.warnings,
+                    "checks": r.checks.iter().map(|c| (c.name.clone(), serde_json::json!({
+                        "status": c.status().as_str_name().trim_start_matches("CHECK_STATUS_").to_lowercase(),
+                        "note": c.note,
+                    }))).collect::<serde_json::Map<_, _>>(),
+                })
+            }
             Err(e) => serde_json::json!({"error": e.message()}),
         };
         print_json(&v);
@@ -290,9 +301,9 @@ async fn status(
     }
     println!("\nNETWORK HEALTH\n--------------");
     match &network {
-        Ok(n) => println!(
-            "Status: {:?}",
-            n.get_ref().report.as_ref().map(|r| r.status())
+        Ok(n) => print!(
+            "{}",
+            proto_report(&n.get_ref().report.clone().unwrap_or_default())
         ),
         Err(e) if unavailable(e) => println!("Not available: {}", e.message()),
         Err(e) => println!("Error: {}", describe_status(e)),

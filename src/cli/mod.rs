@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 use crate::config::ServeArgs;
 
 pub use commands::run_client;
+pub use render::check_report;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -40,6 +41,24 @@ pub enum Command {
     List(ListArgs),
     /// The operator's report: ranges, allocations, watchdog and network
     Status(StatusArgs),
+    /// Run the network checks here, in this process (no daemon needed); exit 1 when critical
+    Check(CheckArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CheckArgs {
+    /// Also run the per-port checks (firewall probe, TIME_WAIT on the port)
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+    pub port: Option<u16>,
+    /// Print the report as JSON (the seed's /network/health shape)
+    #[arg(long)]
+    pub json: bool,
+    /// PEM certificate chain for the ssl_readiness check
+    #[arg(long, env = "PORTWARDEN_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// PEM private key for the ssl_readiness check
+    #[arg(long, env = "PORTWARDEN_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]

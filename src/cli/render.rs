@@ -2,7 +2,9 @@
 
 use serde_json::{json, Value};
 
-use portwarden_client::proto::{Allocation, Health, OwnerKind};
+use portwarden_client::proto::{self, Allocation, Health, OwnerKind};
+
+use crate::network::Report;
 
 /// RFC 3339 (UTC) for a protobuf timestamp.
 pub fn rfc3339(ts: Option<&prost_types::Timestamp>) -> Option<String> {
@@ -137,6 +139,56 @@ pub fn allocation_block(a: &Allocation) -> String {
         a.request_count, a.error_count
     );
     s
+}
+
+/// ✓ ok, ℹ info, ⚠ warning, ✗ critical.
+fn mark(status: &str) -> &'static str {
+    match status {
+        "ok" => "✓",
+        "info" => "ℹ",
+        "warning" => "⚠",
+        _ => "✗",
+    }
+}
+
+fn check_line(status: &str, name: &str, note: &str) -> String {
+    format!("  {} {name}: {note}\n", mark(status))
+}
+
+fn status_line(status: &str, critical: usize, warnings: usize) -> String {
+    format!("[NETWORK-HARDENING] Status: {status} ({critical} critical, {warnings} warnings)\n")
+}
+
+/// The seed's report: one line per check, then the status line.
+pub fn check_report(r: &Report, port: Option<u16>) -> String {
+    let mut s = match port {
+        Some(p) => format!("[NETWORK-HARDENING] Running comprehensive checks for port {p}\n"),
+        None => "[NETWORK-HARDENING] Running comprehensive checks\n".to_string(),
+    };
+    for c in &r.checks {
+        s += &check_line(c.status.as_str(), &c.name, &c.note);
+    }
+    s + &status_line(r.status.as_str(), r.critical_issues.len(), r.warnings.len())
+}
+
+/// The same report as it arrives over gRPC.
+pub fn proto_report(r: &proto::NetworkReport) -> String {
+    let mut s = String::new();
+    for c in &r.checks {
+        let status = match c.status() {
+            proto::CheckStatus::Ok => "ok",
+            proto::CheckStatus::Info => "info",
+            proto::CheckStatus::Warning => "warning",
+            _ => "critical",
+        };
+        s += &check_line(status, &c.name, &c.note);
+    }
+    let status = match r.status() {
+        proto::OverallStatus::Healthy => "healthy",
+        proto::OverallStatus::Warning => "warning",
+        _ => "critical",
+    };
+    s + &status_line(status, r.critical_issues.len(), r.warnings.len())
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::error::PortsError;
@@ -17,6 +17,8 @@ use super::validate::{
     managed_port, valid_ttl, AllocateRequest, PortVerdict, PortVerdictState, RenewRequest,
     ValidAllocate,
 };
+use crate::network::gate::findings;
+use crate::network::{NetworkGate, OverallStatus, PortFinding, Report, SystemSnapshot};
 
 #[derive(Debug, Clone)]
 pub struct AllocatorConfig {
@@ -32,6 +34,8 @@ pub struct Granted {
     pub allocation: Allocation,
     /// Findings worth telling the caller that did not block the allocation.
     pub warnings: Vec<String>,
+    /// The pre-allocation network report (None when the allocator runs without a gate).
+    pub report: Option<Report>,
 }
 
 #[derive(Debug, Clone)]
@@ -81,6 +85,8 @@ struct State {
 pub struct Allocator {
     cfg: AllocatorConfig,
     state: Mutex<State>,
+    /// Network checks run before every allocation; without one only the probe bind runs.
+    gate: Option<Arc<NetworkGate>>,
 }
 
 pub fn now_ms() -> i64 {
@@ -117,13 +123,42 @@ impl Allocator {
         let allocator = Self {
             cfg,
             state: Mutex::new(state),
+            gate: None,
         };
         let report = allocator.repair()?;
         Ok((allocator, report))
     }
 
+    /// Runs the network checks before every allocation: system-wide critical findings block
+    /// all allocations, port-specific ones make the allocator try the next port.
+    pub fn with_gate(mut self, gate: Arc<NetworkGate>) -> Self {
+        self.gate = Some(gate);
+        self
+    }
+
     pub fn config(&self) -> &AllocatorConfig {
         &self.cfg
+    }
+
+    /// The free check for one candidate: the gate's per-port checks when there is a gate (with
+    /// the report), else the probe bind alone.
+    fn free_check(
+        &self,
+        port: u16,
+        snap: Option<&SystemSnapshot>,
+    ) -> (ProbeOutcome, Option<Report>) {
+        let (Some(gate), Some(snap)) = (&self.gate, snap) else {
+            return (probe_port(port), None);
+        };
+        let (report, finding) = gate.check_port(snap, port);
+        let family = super::free_check::Family::V4;
+        let outcome = match finding {
+            PortFinding::Bindable => ProbeOutcome::Free,
+            PortFinding::InUse(detail) => ProbeOutcome::InUse { family, detail },
+            PortFinding::Blocked(detail) => ProbeOutcome::Blocked { family, detail },
+            PortFinding::Unusable(detail) => ProbeOutcome::Failed { family, detail },
+        };
+        (outcome, Some(report))
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -177,31 +212,71 @@ impl Allocator {
 
     pub fn allocate(&self, req: AllocateRequest, caller: &Caller) -> Result<Granted, PortsError> {
         let v = req.validate(&self.cfg.ranges, caller.pid)?;
+        // Taken (or reused) outside the lock: a refresh must not stall other allocations.
+        let snap = self.gate.as_ref().map(|g| g.snapshot());
+        if let Some(snap) = &snap {
+            let system = NetworkGate::system_report(snap);
+            if system.status == OverallStatus::Critical {
+                tracing::error!(
+                    critical = ?system.critical_issues,
+                    "[NETWORK-HARDENING] Status: critical ({} critical, {} warnings): allocation blocked",
+                    system.critical_issues.len(),
+                    system.warnings.len()
+                );
+                return Err(PortsError::NetworkCritical {
+                    report: Box::new(system),
+                });
+            }
+        }
+        let snap = snap.as_deref();
         let mut st = self.lock();
         let now = now_ms();
-        let port = match v.port {
-            Some(p) => self.claim_requested(&mut st, p, &v.service, now)?,
-            None => match self.pick_free(&st, &v.service, now) {
-                Ok(p) => p,
+        let (port, report) = match v.port {
+            Some(p) => self.claim_requested(&mut st, p, &v.service, now, snap)?,
+            None => match self.pick_free(&st, &v.service, now, snap) {
+                Ok(found) => found,
                 Err(_) if !self.sweep_locked(&mut st, now)?.is_empty() => {
-                    self.pick_free(&st, &v.service, now)?
+                    self.pick_free(&st, &v.service, now, snap)?
                 }
                 Err(e) => return Err(e),
             },
         };
-        let allocation = self.record(&mut st, v, port, caller, now)?;
+        let network_health = report
+            .as_ref()
+            .map(|r| r.status.as_str().to_string())
+            .unwrap_or_default();
+        let allocation = self.record(&mut st, v, port, caller, now, network_health)?;
         drop(st);
+        let warnings = report.as_ref().map(findings).unwrap_or_default();
+        if let Some(r) = &report {
+            tracing::info!(
+                port,
+                "[NETWORK-HARDENING] Status: {} ({} critical, {} warnings)",
+                r.status.as_str(),
+                r.critical_issues.len(),
+                r.warnings.len()
+            );
+            if !r.warnings.is_empty() {
+                tracing::warn!(
+                    port,
+                    "[PORT-MANAGER] Network warnings for port {port}: {:?}",
+                    r.warnings
+                );
+            }
+        }
         tracing::info!(
             port,
             service = %allocation.service,
             purpose = %allocation.purpose,
+            network_health = %allocation.network_health,
             "[PORT-MANAGER] ✅ Allocated port {port} for {} from managed range ({})",
             allocation.service,
             self.cfg.ranges
         );
         Ok(Granted {
             allocation,
-            warnings: Vec::new(),
+            warnings,
+            report,
         })
     }
 
@@ -225,7 +300,8 @@ impl Allocator {
         port: u16,
         service: &str,
         now: i64,
-    ) -> Result<u16, PortsError> {
+        snap: Option<&SystemSnapshot>,
+    ) -> Result<(u16, Option<Report>), PortsError> {
         if let Some(a) = st.leases.get(&port).cloned() {
             match a.death_reason(now) {
                 Some(reason) => {
@@ -247,21 +323,34 @@ impl Allocator {
                 last_service,
             });
         }
-        match probe_port(port) {
-            ProbeOutcome::Free => Ok(port),
-            ProbeOutcome::Blocked { detail, .. } => Err(PortsError::Blocked { port, detail }),
+        let (outcome, report) = self.free_check(port, snap);
+        let boxed = || report.clone().map(Box::new);
+        match outcome {
+            ProbeOutcome::Free => Ok((port, report.clone())),
+            ProbeOutcome::Blocked { detail, .. } => Err(PortsError::Blocked {
+                port,
+                detail,
+                report: boxed(),
+            }),
             ProbeOutcome::InUse { detail, .. } | ProbeOutcome::Failed { detail, .. } => {
                 Err(PortsError::InUse { port, detail })
             }
             ProbeOutcome::NoFamily => Err(PortsError::Blocked {
                 port,
                 detail: "neither IPv4 nor IPv6 can be bound on this host".into(),
+                report: boxed(),
             }),
         }
     }
 
     /// The service's sticky port when it is free, else the least recently used free port.
-    fn pick_free(&self, st: &State, service: &str, now: i64) -> Result<u16, PortsError> {
+    fn pick_free(
+        &self,
+        st: &State,
+        service: &str,
+        now: i64,
+        snap: Option<&SystemSnapshot>,
+    ) -> Result<(u16, Option<Report>), PortsError> {
         let sticky = st
             .sticky
             .get(service)
@@ -279,12 +368,13 @@ impl Allocator {
                 quarantined += 1;
                 continue;
             }
-            match probe_port(port) {
-                ProbeOutcome::Free => return Ok(port),
+            let (outcome, report) = self.free_check(port, snap);
+            match outcome {
+                ProbeOutcome::Free => return Ok((port, report)),
                 ProbeOutcome::Blocked { detail, .. } => {
                     // A finding about this port only: try the next one, keep it for the answer.
                     tracing::warn!(port, %detail, "[NETWORK-HARDENING] port blocked; trying the next candidate");
-                    blocked.get_or_insert((port, detail));
+                    blocked.get_or_insert((port, detail, report));
                     blocked_count += 1;
                     unavailable += 1;
                 }
@@ -292,10 +382,14 @@ impl Allocator {
             }
         }
         // Every candidate refused by the host: that is a host problem, not a full range.
-        if let Some((port, detail)) =
+        if let Some((port, detail, report)) =
             blocked.filter(|_| blocked_count == unavailable && quarantined == 0)
         {
-            return Err(PortsError::Blocked { port, detail });
+            return Err(PortsError::Blocked {
+                port,
+                detail,
+                report: report.map(Box::new),
+            });
         }
         let mut by_service: HashMap<&str, usize> = HashMap::new();
         for a in st.leases.values() {
@@ -322,13 +416,9 @@ impl Allocator {
         port: u16,
         caller: &Caller,
         now: i64,
+        network_health: String,
     ) -> Result<Allocation, PortsError> {
-        let lease_token = new_token().map_err(|e| {
-            PortsError::Store(super::store::StoreError::Dir {
-                path: "/dev/urandom".into(),
-                source: e,
-            })
-        })?;
+        let lease_token = new_token().map_err(PortsError::Token)?;
         let allocation = Allocation {
             port,
             service: v.service,
@@ -346,7 +436,7 @@ impl Allocator {
             health: Health::Allocated,
             request_count: 0,
             error_count: 0,
-            network_health: String::new(),
+            network_health,
         };
         st.store.insert(&allocation)?;
         let last_used = st.history.get(&port).map_or(0, |h| h.released_at_ms);

@@ -1,6 +1,7 @@
 //! What can go wrong in the port manager, in terms a caller can act on.
 
 use super::store::StoreError;
+use crate::network::Report;
 
 /// One offending field of a request and the rule it broke.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,7 +34,16 @@ pub enum PortsError {
     #[error("port {port} is in use by a process outside portwarden: {detail}")]
     InUse { port: u16, detail: String },
     #[error("port {port} cannot be bound (blocked by a firewall or privilege rule): {detail}")]
-    Blocked { port: u16, detail: String },
+    Blocked {
+        port: u16,
+        detail: String,
+        /// The network report of the pre-allocation checks, when they ran.
+        report: Option<Box<Report>>,
+    },
+    #[error("the host's network has critical findings ({}); allocation blocked", .report.critical_issues.join(", "))]
+    NetworkCritical { report: Box<Report> },
+    #[error("cannot draw a lease token: {0}")]
+    Token(std::io::Error),
     #[error(
         "port {port} is quarantined for {remaining_ms} ms more (released by '{last_service}')"
     )]

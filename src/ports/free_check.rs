@@ -1,11 +1,8 @@
-//! The probe half of the free check: could a server bind this port right now, on
-//! IPv4 and IPv6? The errno is classified, because "in use", "blocked" and "family absent" call
-//! for different answers.
+//! The probe half of the free check, in the allocator's terms: could a server bind this port
+//! right now? The probe itself is the firewall check's (`network::firewall`); here its two
+//! per-family outcomes become one verdict. A family the host lacks is not a reason to refuse.
 
-use std::io;
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
-
-use socket2::{Domain, Protocol, Socket, Type};
+use crate::network::firewall::{self, BindOutcome, FamilyProbe};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Family {
@@ -25,7 +22,7 @@ impl std::fmt::Display for Family {
 /// What a probe bind found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ProbeOutcome {
-    /// Bind + listen succeeded on every family the host has.
+    /// Bindable on every family the host has.
     Free,
     /// Something holds the port (EADDRINUSE).
     InUse { family: Family, detail: String },
@@ -43,66 +40,38 @@ impl ProbeOutcome {
     }
 }
 
-enum One {
-    Ok,
-    Absent,
-    Err(io::Error),
-}
-
-fn probe_family(family: Family, port: u16) -> One {
-    let (domain, addr) = match family {
-        Family::V4 => (
-            Domain::IPV4,
-            SocketAddr::from((Ipv4Addr::UNSPECIFIED, port)),
-        ),
-        Family::V6 => (
-            Domain::IPV6,
-            SocketAddr::from((Ipv6Addr::UNSPECIFIED, port)),
-        ),
-    };
-    let attempt = || -> io::Result<()> {
-        let socket = Socket::new(domain, Type::STREAM, Some(Protocol::TCP))?;
-        // Services bind with SO_REUSEADDR (tokio, Python's socketserver and most servers do), so
-        // TIME_WAIT leftovers must not make the port look taken; a live listener still does.
-        socket.set_reuse_address(true)?;
-        if family == Family::V6 {
-            socket.set_only_v6(true)?;
-        }
-        // bind alone is the test: with SO_REUSEADDR on both sides Linux refuses the bind
-        // exactly when another socket listens on the port, which is what a server would hit.
-        socket.bind(&addr.into())
-    };
-    match attempt() {
-        Ok(()) => One::Ok,
-        Err(e) => match e.raw_os_error() {
-            Some(libc::EAFNOSUPPORT) | Some(libc::EADDRNOTAVAIL) | Some(libc::EPROTONOSUPPORT) => {
-                One::Absent
-            }
-            _ => One::Err(e),
-        },
-    }
-}
-
-/// Probe `port` on IPv4 and IPv6 wildcards. A family the host lacks is not a reason to refuse.
+/// Probe `port` on the IPv4 and IPv6 wildcards.
 pub fn probe_port(port: u16) -> ProbeOutcome {
-    let mut any_family = false;
-    for family in [Family::V4, Family::V6] {
-        match probe_family(family, port) {
-            One::Ok => any_family = true,
-            One::Absent => {}
-            One::Err(e) => {
-                let detail = format!("bind {family} port {port}: {e}");
-                return match e.raw_os_error() {
-                    Some(libc::EADDRINUSE) => ProbeOutcome::InUse { family, detail },
-                    Some(libc::EACCES) | Some(libc::EPERM) => {
-                        ProbeOutcome::Blocked { family, detail }
-                    }
-                    _ => ProbeOutcome::Failed { family, detail },
-                };
-            }
+    let (v4, v6) = firewall::probe_port(port);
+    verdict(port, [(Family::V4, v4), (Family::V6, v6)])
+}
+
+fn verdict(port: u16, probes: [(Family, FamilyProbe); 2]) -> ProbeOutcome {
+    let detail = |family: Family, p: &FamilyProbe| {
+        format!(
+            "bind {family} port {port}: {}",
+            p.error.as_deref().unwrap_or("refused")
+        )
+    };
+    // Blocked outranks in use: it is the finding an operator must act on.
+    for wanted in [
+        BindOutcome::Blocked,
+        BindOutcome::InUse,
+        BindOutcome::Failed,
+    ] {
+        if let Some((family, p)) = probes.iter().find(|(_, p)| p.outcome == wanted) {
+            let (family, detail) = (*family, detail(*family, p));
+            return match wanted {
+                BindOutcome::Blocked => ProbeOutcome::Blocked { family, detail },
+                BindOutcome::InUse => ProbeOutcome::InUse { family, detail },
+                _ => ProbeOutcome::Failed { family, detail },
+            };
         }
     }
-    if any_family {
+    if probes
+        .iter()
+        .any(|(_, p)| p.outcome == BindOutcome::Bindable)
+    {
         ProbeOutcome::Free
     } else {
         ProbeOutcome::NoFamily
@@ -142,5 +111,50 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn an_absent_family_does_not_refuse_and_blocked_outranks_in_use() {
+        let p = |outcome| FamilyProbe {
+            outcome,
+            error: Some("x".into()),
+        };
+        let ok = FamilyProbe {
+            outcome: BindOutcome::Bindable,
+            error: None,
+        };
+        assert_eq!(
+            verdict(
+                1,
+                [
+                    (Family::V4, ok.clone()),
+                    (Family::V6, p(BindOutcome::FamilyAbsent))
+                ]
+            ),
+            ProbeOutcome::Free
+        );
+        assert!(matches!(
+            verdict(
+                1,
+                [
+                    (Family::V4, p(BindOutcome::InUse)),
+                    (Family::V6, p(BindOutcome::Blocked))
+                ]
+            ),
+            ProbeOutcome::Blocked {
+                family: Family::V6,
+                ..
+            }
+        ));
+        assert_eq!(
+            verdict(
+                1,
+                [
+                    (Family::V4, p(BindOutcome::FamilyAbsent)),
+                    (Family::V6, p(BindOutcome::FamilyAbsent))
+                ]
+            ),
+            ProbeOutcome::NoFamily
+        );
     }
 }

@@ -86,8 +86,31 @@ pub fn bin() -> &'static str {
 impl ChildDaemon {
     /// Starts `portwarden serve` with state in `dir` and waits until it listens.
     pub fn spawn(dir: &Path, range: &str, extra: &[&str]) -> Self {
+        Self::spawn_cmd(Command::new(bin()), dir, range, extra)
+    }
+
+    /// As [`ChildDaemon::spawn`], but the daemon runs as `nobody` (uid 65534): for checks that
+    /// only an unprivileged process meets (EACCES on low ports). Needs root; `dir` is opened up.
+    pub fn spawn_as_nobody(dir: &Path, range: &str, extra: &[&str]) -> Self {
+        use std::os::unix::fs::PermissionsExt;
+        use std::os::unix::process::CommandExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o777)).expect("chmod");
+        let mut cmd = Command::new(bin());
+        // SAFETY: only async-signal-safe calls between fork and exec.
+        unsafe {
+            cmd.pre_exec(|| {
+                if libc::setgid(65534) != 0 || libc::setuid(65534) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        Self::spawn_cmd(cmd, dir, range, extra)
+    }
+
+    fn spawn_cmd(mut cmd: Command, dir: &Path, range: &str, extra: &[&str]) -> Self {
         let socket = dir.join("pw.sock");
-        let mut child = Command::new(bin())
+        let mut child = cmd
             .args(["serve", "--listen", "127.0.0.1:0", "--range", range])
             .arg("--state")
             .arg(dir.join("state.db"))

@@ -1,0 +1,249 @@
+//! Socket census benchmark: portwarden's census and full report against `ss -tan` and
+//! `psutil.net_connections("tcp")`, side by side at ~1k, 10k and 25k TCP sockets on loopback.
+//!
+//! Run: `cargo bench --bench census` (needs python3 with psutil for the psutil column; raises
+//! RLIMIT_NOFILE; creates only loopback sockets, bounded by the largest size; everything it
+//! opened is closed at the end, its TIME_WAIT sockets expire within 60 s).
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use portwarden::network::census::take_census_from;
+use portwarden::network::{run_report, take_census, CensusRequest, CensusSource, NetworkConfig};
+
+const SIZES: [u64; 5] = [1_000, 5_000, 10_000, 17_500, 25_000];
+/// Share of the sockets that are established (the rest are TIME_WAIT).
+const ESTABLISHED_SHARE: f64 = 0.4;
+const LISTENERS: usize = 16;
+
+/// Loopback sockets owned by the benchmark.
+struct Population {
+    listeners: Vec<TcpListener>,
+    addresses: Vec<SocketAddr>,
+    pairs: Vec<(TcpStream, TcpStream)>,
+    next_listener: usize,
+}
+
+impl Population {
+    fn new() -> std::io::Result<Self> {
+        let listeners: Vec<TcpListener> = (0..LISTENERS)
+            .map(|_| TcpListener::bind("127.0.0.1:0"))
+            .collect::<Result<_, _>>()?;
+        let addresses = listeners
+            .iter()
+            .map(TcpListener::local_addr)
+            .collect::<Result<_, _>>()?;
+        Ok(Population {
+            listeners,
+            addresses,
+            pairs: Vec::new(),
+            next_listener: 0,
+        })
+    }
+
+    fn connect(&mut self) -> std::io::Result<(TcpStream, TcpStream)> {
+        let index = self.next_listener % LISTENERS;
+        self.next_listener += 1;
+        let client = TcpStream::connect(self.addresses[index])?;
+        let (server, _) = self.listeners[index].accept()?;
+        Ok((client, server))
+    }
+
+    /// One more established pair (2 sockets).
+    fn add_established(&mut self) -> std::io::Result<()> {
+        let pair = self.connect()?;
+        self.pairs.push(pair);
+        Ok(())
+    }
+
+    /// One more TIME_WAIT socket: the client closes first, then the server.
+    fn add_time_wait(&mut self) -> std::io::Result<()> {
+        let (client, server) = self.connect()?;
+        drop(client);
+        drop(server);
+        Ok(())
+    }
+
+    /// Grows until the census counts at least `target` TCP sockets in total.
+    fn grow_to(&mut self, target: u64) -> std::io::Result<u64> {
+        let established_target = (target as f64 * ESTABLISHED_SHARE) as usize;
+        while self.pairs.len() * 2 < established_target {
+            self.add_established()?;
+        }
+        for _ in 0..20 {
+            let total = total_sockets();
+            if total >= target {
+                return Ok(total);
+            }
+            for _ in 0..(target - total) {
+                self.add_time_wait()?;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Ok(total_sockets())
+    }
+}
+
+fn total_sockets() -> u64 {
+    take_census(CensusRequest::FULL).map_or(0, |census| census.total())
+}
+
+/// Raises RLIMIT_NOFILE to `limit`, or at least the soft limit to the hard limit.
+fn raise_nofile(limit: u64) {
+    // SAFETY: plain getrlimit/setrlimit calls with valid structs.
+    unsafe {
+        let wanted = libc::rlimit {
+            rlim_cur: limit as libc::rlim_t,
+            rlim_max: limit as libc::rlim_t,
+        };
+        if libc::setrlimit(libc::RLIMIT_NOFILE, &wanted) == 0 {
+            return;
+        }
+        let mut current: libc::rlimit = std::mem::zeroed();
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut current) == 0 {
+            current.rlim_cur = current.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &current);
+            eprintln!("RLIMIT_NOFILE: using the hard limit {}", current.rlim_max);
+        }
+    }
+}
+
+/// Median wall time of `runs` calls.
+fn median(runs: usize, mut call: impl FnMut()) -> Duration {
+    let mut times: Vec<Duration> = (0..runs)
+        .map(|_| {
+            let started = Instant::now();
+            call();
+            started.elapsed()
+        })
+        .collect();
+    times.sort();
+    times[times.len() / 2]
+}
+
+fn ss_tan() {
+    let status = Command::new("ss")
+        .arg("-tan")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    if !matches!(status, Ok(status) if status.success()) {
+        eprintln!("ss -tan failed: {status:?}");
+    }
+}
+
+const PSUTIL_SCRIPT: &str = r#"
+import sys, time
+import psutil
+runs = int(sys.argv[1])
+times = []
+count = 0
+for _ in range(runs):
+    started = time.perf_counter()
+    count = len(psutil.net_connections("tcp"))
+    times.append(time.perf_counter() - started)
+times.sort()
+print(f"{times[len(times) // 2] * 1000:.3f} {count}")
+"#;
+
+/// Median of psutil.net_connections("tcp") timed inside Python, and its socket count.
+fn psutil(runs: usize) -> Option<(Duration, u64)> {
+    let output = Command::new("python3")
+        .args(["-c", PSUTIL_SCRIPT, &runs.to_string()])
+        .output()
+        .ok()?;
+    if !output.status.success() {
+        eprintln!(
+            "psutil unavailable: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+        return None;
+    }
+    let text = String::from_utf8_lossy(&output.stdout);
+    let mut fields = text.split_whitespace();
+    let millis: f64 = fields.next()?.parse().ok()?;
+    let count: u64 = fields.next()?.parse().ok()?;
+    Some((Duration::from_secs_f64(millis / 1000.0), count))
+}
+
+/// Lines of `ss -tanH` (one per socket), for the count cross-check.
+fn ss_count() -> u64 {
+    Command::new("ss")
+        .arg("-tanH")
+        .output()
+        .map_or(0, |output| {
+            output
+                .stdout
+                .split(|&byte| byte == b'\n')
+                .filter(|line| !line.is_empty())
+                .count() as u64
+        })
+}
+
+/// Waits (up to 65 s) for TIME_WAIT sockets left by an earlier run to expire.
+fn wait_for_quiet_table(below: u64) {
+    let deadline = Instant::now() + Duration::from_secs(65);
+    while total_sockets() >= below && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_secs(1));
+    }
+}
+
+fn ms(duration: Duration) -> f64 {
+    duration.as_secs_f64() * 1000.0
+}
+
+fn main() -> std::io::Result<()> {
+    raise_nofile(65_536);
+    let cfg = NetworkConfig::default();
+    eprintln!("waiting for leftover TIME_WAIT sockets to expire...");
+    wait_for_quiet_table(SIZES[0] / 2);
+    let mut population = Population::new()?;
+    let report_port = population.addresses[0].port();
+    println!(
+        "| sockets (census / ss / psutil) | census (netlink) ms | census (/proc) ms | full report ms | ss -tan ms | psutil ms | report / ss | psutil / report | census ns per socket |"
+    );
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for target in SIZES {
+        let reached = population.grow_to(target)?;
+        // Warm up caches and the listen-overflow baseline.
+        let _ = run_report(&cfg, Some(report_port));
+        ss_tan();
+        let census = median(31, || {
+            let _ = take_census_from(CensusSource::Netlink, CensusRequest::FULL);
+        });
+        let proc_census = median(5, || {
+            let _ = take_census_from(CensusSource::Proc, CensusRequest::FULL);
+        });
+        let report = median(21, || {
+            let _ = run_report(&cfg, Some(report_port));
+        });
+        let ss = median(21, ss_tan);
+        let psutil = psutil(3);
+        let counted = total_sockets();
+        let ss_counted = ss_count();
+        let (psutil_ms, psutil_ratio, psutil_count) = match psutil {
+            Some((time, count)) => (
+                format!("{:.2}", ms(time)),
+                format!("{:.1}x", ms(time) / ms(report)),
+                count.to_string(),
+            ),
+            None => ("n/a".into(), "n/a".into(), "n/a".into()),
+        };
+        println!(
+            "| {counted} / {ss_counted} / {psutil_count} | {:.2} | {:.2} | {:.2} | {:.2} | {psutil_ms} | {:.2}x | {psutil_ratio} | {:.0} |",
+            ms(census),
+            ms(proc_census),
+            ms(report),
+            ms(ss),
+            ms(report) / ms(ss),
+            census.as_nanos() as f64 / counted.max(1) as f64,
+        );
+        eprintln!(
+            "  (grew to {reached} sockets; established pairs held: {})",
+            population.pairs.len()
+        );
+    }
+    drop(population);
+    Ok(())
+}

@@ -1,0 +1,365 @@
+//! TCP socket census: counts of IPv4 + IPv6 TCP sockets by state, distinct local ports, and
+//! per-port counts, taken from the kernel's sock_diag netlink interface (one state-filtered dump
+//! per family) with a /proc/net/tcp{,6} fallback when netlink is refused. Counting matches
+//! `ss -tan` for the same socket population.
+
+#[cfg(target_os = "linux")]
+mod netlink;
+#[cfg(target_os = "linux")]
+mod proc_tables;
+mod state;
+
+use state::STATE_SLOTS;
+pub use state::{StateSet, TcpState};
+
+use std::collections::{BTreeMap, HashSet};
+use std::io;
+use std::time::Duration;
+#[cfg(target_os = "linux")]
+use std::time::Instant;
+
+use serde::Serialize;
+
+use super::procfs::ProcError;
+
+/// Where the socket table was read from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CensusSource {
+    /// NETLINK_SOCK_DIAG dump (what `ss` uses).
+    Netlink,
+    /// /proc/net/tcp and /proc/net/tcp6 (what psutil uses).
+    Proc,
+}
+
+impl CensusSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CensusSource::Netlink => "netlink",
+            CensusSource::Proc => "proc",
+        }
+    }
+}
+
+/// The socket table could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum CensusError {
+    #[error("sock_diag netlink socket unavailable: {0}")]
+    NetlinkUnavailable(#[source] io::Error),
+    #[error("sock_diag dump of {family} sockets failed: {source}")]
+    Dump {
+        family: &'static str,
+        #[source]
+        source: io::Error,
+    },
+    #[error("malformed sock_diag reply: {0}")]
+    Malformed(String),
+    #[error("netlink census failed ({netlink}) and the /proc fallback failed too: {proc}")]
+    FallbackFailed {
+        netlink: Box<CensusError>,
+        proc: ProcError,
+    },
+    #[error("reading the /proc socket tables failed: {0}")]
+    Proc(#[source] ProcError),
+    #[error("socket census is unsupported on this platform")]
+    Unsupported,
+}
+
+/// One socket as seen by the census.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+pub(crate) struct SocketEntry {
+    pub ipv6: bool,
+    pub state: u8,
+    pub local_port: u16,
+    pub remote_port: u16,
+}
+
+/// What to count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CensusRequest {
+    /// Kernel-side state filter.
+    pub states: StateSet,
+    /// Only sockets whose local or remote port is this one (kernel-side bytecode filter).
+    pub port: Option<u16>,
+}
+
+impl CensusRequest {
+    /// Every TCP socket, every state.
+    pub const FULL: CensusRequest = CensusRequest {
+        states: StateSet::ALL,
+        port: None,
+    };
+
+    /// Every socket (every state) with `port` at either end.
+    pub fn on_port(port: u16) -> CensusRequest {
+        CensusRequest {
+            states: StateSet::ALL,
+            port: Some(port),
+        }
+    }
+}
+
+/// Counts from one pass over the TCP socket tables.
+#[derive(Debug, Clone)]
+pub struct SocketCensus {
+    pub source: CensusSource,
+    pub request: CensusRequest,
+    by_state: [u64; STATE_SLOTS],
+    /// Sockets whose *local* port is the requested port, by state (only with `request.port`).
+    local_by_state: [u64; STATE_SLOTS],
+    pub ipv4_sockets: u64,
+    pub ipv6_sockets: u64,
+    local_ports: PortSet,
+    /// TIME_WAIT sockets per local port and per remote port (65,536 slots each).
+    time_wait_by_local_port: Box<[u32]>,
+    time_wait_by_remote_port: Box<[u32]>,
+    /// Things worth knowing about how the census was taken (e.g. no IPv6 table).
+    pub notes: Vec<String>,
+    pub duration: Duration,
+}
+
+impl SocketCensus {
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+    fn empty(request: CensusRequest, source: CensusSource) -> Self {
+        SocketCensus {
+            source,
+            request,
+            by_state: [0; STATE_SLOTS],
+            local_by_state: [0; STATE_SLOTS],
+            ipv4_sockets: 0,
+            ipv6_sockets: 0,
+            local_ports: PortSet::new(),
+            time_wait_by_local_port: vec![0; PORT_SLOTS].into_boxed_slice(),
+            time_wait_by_remote_port: vec![0; PORT_SLOTS].into_boxed_slice(),
+            notes: Vec::new(),
+            duration: Duration::ZERO,
+        }
+    }
+
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+    fn record(&mut self, entry: SocketEntry) {
+        let slot = usize::from(entry.state);
+        if slot >= STATE_SLOTS {
+            return;
+        }
+        self.by_state[slot] += 1;
+        if entry.ipv6 {
+            self.ipv6_sockets += 1;
+        } else {
+            self.ipv4_sockets += 1;
+        }
+        self.local_ports.insert(entry.local_port);
+        if entry.state == TcpState::TimeWait as u8 {
+            let local = &mut self.time_wait_by_local_port[usize::from(entry.local_port)];
+            *local = local.saturating_add(1);
+            let remote = &mut self.time_wait_by_remote_port[usize::from(entry.remote_port)];
+            *remote = remote.saturating_add(1);
+        }
+        if self.request.port == Some(entry.local_port) {
+            self.local_by_state[slot] += 1;
+        }
+    }
+
+    /// Sockets in `state` (SYN_RECV includes request sockets).
+    pub fn count(&self, state: TcpState) -> u64 {
+        match state {
+            TcpState::SynRecv | TcpState::NewSynRecv => {
+                self.by_state[TcpState::SynRecv as usize]
+                    + self.by_state[TcpState::NewSynRecv as usize]
+            }
+            other => self.by_state[other as usize],
+        }
+    }
+
+    /// Sockets in `state` whose local port is the requested port.
+    pub fn count_local(&self, state: TcpState) -> u64 {
+        self.local_by_state[state as usize]
+    }
+
+    /// All sockets counted (what `ss -tan` lists, header excluded).
+    pub fn total(&self) -> u64 {
+        self.by_state.iter().sum()
+    }
+
+    /// Non-zero counts keyed by psutil state name (`ESTABLISHED`, `TIME_WAIT`, ...).
+    pub fn by_status(&self) -> BTreeMap<&'static str, u64> {
+        let mut map = BTreeMap::new();
+        for state in TcpState::ALL {
+            let count = self.by_state[state as usize];
+            if count > 0 {
+                *map.entry(state.psutil_name()).or_insert(0) += count;
+            }
+        }
+        map
+    }
+
+    /// TIME_WAIT sockets with `port` as their local end and as their remote end (a
+    /// self-connection, with the port at both ends, counts in both).
+    pub fn time_wait_on_port(&self, port: u16) -> PortTimeWait {
+        let slot = usize::from(port);
+        PortTimeWait {
+            local: u64::from(self.time_wait_by_local_port[slot]),
+            remote: u64::from(self.time_wait_by_remote_port[slot]),
+        }
+    }
+
+    /// Distinct local ports in `low..=high` used by any counted socket.
+    pub fn distinct_local_ports_in(&self, low: u16, high: u16) -> u64 {
+        self.local_ports.count_in(low, high)
+    }
+}
+
+/// TIME_WAIT sockets involving one port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PortTimeWait {
+    /// The port is the socket's local port (e.g. a server that closed first).
+    pub local: u64,
+    /// The port is the socket's remote port (e.g. clients that closed first).
+    pub remote: u64,
+}
+
+impl PortTimeWait {
+    pub fn total(self) -> u64 {
+        self.local + self.remote
+    }
+}
+
+const PORT_SLOTS: usize = 1 << 16;
+
+/// A bitset of the 65,536 TCP ports.
+#[derive(Clone)]
+struct PortSet(Box<[u64; 1024]>);
+
+impl std::fmt::Debug for PortSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PortSet({} ports)", self.count_in(0, u16::MAX))
+    }
+}
+
+impl PortSet {
+    fn new() -> Self {
+        PortSet(Box::new([0; 1024]))
+    }
+
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+    fn insert(&mut self, port: u16) {
+        self.0[usize::from(port >> 6)] |= 1 << (port & 63);
+    }
+
+    fn count_in(&self, low: u16, high: u16) -> u64 {
+        (low..=high)
+            .filter(|port| self.0[usize::from(port >> 6)] & (1 << (port & 63)) != 0)
+            .count() as u64
+    }
+}
+
+/// Visits every socket matching `request`, from netlink or (when netlink is refused) /proc.
+#[cfg(target_os = "linux")]
+fn for_each_socket(
+    request: &CensusRequest,
+    notes: &mut Vec<String>,
+    visit: &mut dyn FnMut(SocketEntry),
+) -> Result<CensusSource, CensusError> {
+    let mut visited = 0u64;
+    let netlink_result = netlink::dump_tcp(request, notes, &mut |entry| {
+        visited += 1;
+        visit(entry);
+    });
+    match netlink_result {
+        Ok(()) => Ok(CensusSource::Netlink),
+        // Only fall back when nothing was counted yet, so no socket is counted twice.
+        Err(error) if visited == 0 => {
+            tracing::warn!(%error, "sock_diag census failed; falling back to /proc/net/tcp");
+            notes.push(format!("netlink unavailable ({error}); read /proc instead"));
+            proc_tables::scan_tcp(request, visit).map_err(|proc| CensusError::FallbackFailed {
+                netlink: Box::new(error),
+                proc,
+            })?;
+            Ok(CensusSource::Proc)
+        }
+        Err(error) => Err(error),
+    }
+}
+
+/// Takes a census of TCP sockets (IPv4 and IPv6) matching `request`.
+#[cfg(target_os = "linux")]
+pub fn take_census(request: CensusRequest) -> Result<SocketCensus, CensusError> {
+    let started = Instant::now();
+    let mut census = SocketCensus::empty(request, CensusSource::Netlink);
+    let mut notes = Vec::new();
+    census.source = for_each_socket(&request, &mut notes, &mut |entry| census.record(entry))?;
+    census.notes = notes;
+    census.duration = started.elapsed();
+    Ok(census)
+}
+
+/// Takes a census from one source only, without fallback (for comparisons and benchmarks).
+#[cfg(target_os = "linux")]
+pub fn take_census_from(
+    source: CensusSource,
+    request: CensusRequest,
+) -> Result<SocketCensus, CensusError> {
+    let started = Instant::now();
+    let mut census = SocketCensus::empty(request, source);
+    let mut notes = Vec::new();
+    match source {
+        CensusSource::Netlink => {
+            netlink::dump_tcp(&request, &mut notes, &mut |entry| census.record(entry))?
+        }
+        CensusSource::Proc => proc_tables::scan_tcp(&request, &mut |entry| census.record(entry))
+            .map_err(CensusError::Proc)?,
+    }
+    census.notes = notes;
+    census.duration = started.elapsed();
+    Ok(census)
+}
+
+#[cfg(not(target_os = "linux"))]
+pub fn take_census_from(
+    _source: CensusSource,
+    _request: CensusRequest,
+) -> Result<SocketCensus, CensusError> {
+    Err(CensusError::Unsupported)
+}
+
+#[cfg(not(target_os = "linux"))]
+pub fn take_census(_request: CensusRequest) -> Result<SocketCensus, CensusError> {
+    Err(CensusError::Unsupported)
+}
+
+/// Local ports of TCP LISTEN sockets, IPv4 and IPv6, from a LISTEN-only dump.
+#[cfg(target_os = "linux")]
+pub fn listening_ports() -> Result<HashSet<u16>, CensusError> {
+    let request = CensusRequest {
+        states: StateSet::LISTEN,
+        port: None,
+    };
+    let mut ports = HashSet::new();
+    let mut notes = Vec::new();
+    for_each_socket(&request, &mut notes, &mut |entry| {
+        if entry.state == TcpState::Listen as u8 {
+            ports.insert(entry.local_port);
+        }
+    })?;
+    Ok(ports)
+}
+
+#[cfg(not(target_os = "linux"))]
+pub fn listening_ports() -> Result<HashSet<u16>, CensusError> {
+    Err(CensusError::Unsupported)
+}
+
+/// Whether `entry` passes the request's filters (used by the /proc fallback, where the kernel
+/// does not filter for us).
+#[cfg(target_os = "linux")]
+fn matches(request: &CensusRequest, entry: &SocketEntry) -> bool {
+    let state_ok = TcpState::from_kernel(entry.state).is_some_and(|state| {
+        request.states.contains(state)
+            || (state == TcpState::NewSynRecv && request.states.contains(TcpState::SynRecv))
+    });
+    let port_ok = request
+        .port
+        .is_none_or(|port| entry.local_port == port || entry.remote_port == port);
+    state_ok && port_ok
+}

@@ -1,0 +1,134 @@
+//! The pre-allocation gate: what the allocator asks before it hands out a port. It keeps one
+//! system-wide snapshot (reused while younger than `snapshot_max_age_ms`, refreshed on a
+//! background thread once it is half that old, so allocations under load never wait for it) and
+//! runs the cheap per-port checks for each candidate.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use super::check::{names, CheckStatus};
+use super::{assemble_report, port_checks, system_snapshot, NetworkConfig, Report, SystemSnapshot};
+
+/// What the per-port checks say about the candidate port itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PortFinding {
+    Bindable,
+    /// EADDRINUSE on some family.
+    InUse(String),
+    /// EACCES/EPERM: a critical finding about this port only.
+    Blocked(String),
+    /// Neither family could bind it for another reason.
+    Unusable(String),
+}
+
+pub struct NetworkGate {
+    cfg: NetworkConfig,
+    current: Mutex<Option<Arc<SystemSnapshot>>>,
+    refreshing: AtomicBool,
+}
+
+impl NetworkGate {
+    pub fn new(cfg: NetworkConfig) -> Self {
+        Self {
+            cfg,
+            current: Mutex::new(None),
+            refreshing: AtomicBool::new(false),
+        }
+    }
+
+    pub fn config(&self) -> &NetworkConfig {
+        &self.cfg
+    }
+
+    fn max_age(&self) -> Duration {
+        Duration::from_millis(self.cfg.thresholds.snapshot_max_age_ms)
+    }
+
+    fn cached(&self) -> Option<Arc<SystemSnapshot>> {
+        self.current
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    fn store(&self, snap: SystemSnapshot) -> Arc<SystemSnapshot> {
+        let snap = Arc::new(snap);
+        *self.current.lock().unwrap_or_else(|p| p.into_inner()) = Some(snap.clone());
+        snap
+    }
+
+    /// A snapshot no older than the max age: the cached one, or one taken now (the first call,
+    /// or after the daemon sat idle). Past half its age a background refresh is started.
+    pub fn snapshot(self: &Arc<Self>) -> Arc<SystemSnapshot> {
+        match self.cached() {
+            Some(snap) if snap.age() <= self.max_age() => {
+                if snap.age() > self.max_age() / 2 && !self.refreshing.swap(true, Ordering::AcqRel)
+                {
+                    let gate = Arc::clone(self);
+                    let spawned = std::thread::Builder::new()
+                        .name("portwarden-snapshot".into())
+                        .spawn(move || {
+                            gate.store(system_snapshot(&gate.cfg));
+                            gate.refreshing.store(false, Ordering::Release);
+                        });
+                    if spawned.is_err() {
+                        self.refreshing.store(false, Ordering::Release);
+                    }
+                }
+                snap
+            }
+            _ => self.store(system_snapshot(&self.cfg)),
+        }
+    }
+
+    /// The per-port checks for `port` on top of `snap`, as a full report, plus what they say
+    /// about the port itself.
+    pub fn check_port(&self, snap: &SystemSnapshot, port: u16) -> (Report, PortFinding) {
+        let started = Instant::now();
+        let checks = port_checks(&self.cfg, snap, port);
+        let finding = checks
+            .iter()
+            .find(|c| c.name == names::FIREWALL)
+            .map(|c| {
+                let flag = |k: &str| c.field(k).and_then(|v| v.as_bool()).unwrap_or(false);
+                let detail = c
+                    .field("errors")
+                    .and_then(|v| v.as_array())
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|e| e.as_str())
+                            .collect::<Vec<_>>()
+                            .join("; ")
+                    })
+                    .filter(|s| !s.is_empty())
+                    .unwrap_or_else(|| c.note.clone());
+                if flag("blocked") {
+                    PortFinding::Blocked(detail)
+                } else if flag("in_use") {
+                    PortFinding::InUse(detail)
+                } else if flag("can_bind") {
+                    PortFinding::Bindable
+                } else {
+                    PortFinding::Unusable(detail)
+                }
+            })
+            .unwrap_or_else(|| PortFinding::Unusable("no firewall check ran".into()));
+        (assemble_report(snap, checks, started), finding)
+    }
+
+    /// The system-wide checks of `snap` as a report (no per-port checks).
+    pub fn system_report(snap: &SystemSnapshot) -> Report {
+        Report::from_checks(snap.checks.clone(), snap.duration)
+    }
+}
+
+/// "time_wait_sockets: 15 TIME_WAIT connections" for every warning and critical check.
+pub fn findings(report: &Report) -> Vec<String> {
+    report
+        .checks
+        .iter()
+        .filter(|c| c.status >= CheckStatus::Warning)
+        .map(|c| format!("{}: {}", c.name, c.note))
+        .collect()
+}

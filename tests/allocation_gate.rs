@@ -1,0 +1,252 @@
+//! Network checks gate allocation: a critical finding refuses it with the report attached (a
+//! system-wide one blocks every port, a port-specific one makes the allocator try the next port);
+//! warnings come back with the allocation.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::ChildDaemon;
+use portwarden_client::proto::*;
+use rcgen::{CertificateParams, KeyPair};
+use time::{Duration, OffsetDateTime};
+use tonic::Code;
+use tonic_types::StatusExt;
+
+fn cert_files(dir: &Path, valid_for: Duration) -> (PathBuf, PathBuf) {
+    let key = KeyPair::generate().unwrap();
+    let mut params = CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+    params.not_before = OffsetDateTime::now_utc() - Duration::days(400);
+    params.not_after = OffsetDateTime::now_utc() + valid_for;
+    let cert = params.self_signed(&key).unwrap();
+    let (c, k) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&c, cert.pem()).unwrap();
+    std::fs::write(&k, key.serialize_pem()).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&k, std::fs::Permissions::from_mode(0o600)).unwrap();
+    (c, k)
+}
+
+fn req(service: &str) -> AllocateRequest {
+    AllocateRequest {
+        service: service.into(),
+        ..Default::default()
+    }
+}
+
+fn check<'a>(r: &'a NetworkReport, name: &str) -> &'a Check {
+    r.checks
+        .iter()
+        .find(|c| c.name == name)
+        .unwrap_or_else(|| panic!("no {name} check"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_certificate_blocks_allocation_with_the_report_attached() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = cert_files(dir.path(), Duration::days(-2));
+    let d = ChildDaemon::spawn(
+        dir.path(),
+        "28000-28005",
+        &[
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+        ],
+    );
+    let mut c = d.tcp().await;
+    let e = c.allocate(req("web")).await.unwrap_err();
+    assert_eq!(e.code(), Code::FailedPrecondition, "{e:?}");
+    assert!(e.message().contains("ssl_readiness"), "{}", e.message());
+    let details = e.get_error_details();
+    let pf = details.precondition_failure().expect("PreconditionFailure");
+    assert!(pf
+        .violations
+        .iter()
+        .any(|v| v.r#type == "NETWORK" && v.subject == "ssl_readiness"));
+    let info = details.error_info().expect("ErrorInfo with the report");
+    assert_eq!(info.reason, "NETWORK_CRITICAL");
+    let report: serde_json::Value = serde_json::from_str(&info.metadata["report"]).unwrap();
+    assert_eq!(report["status"], "critical");
+    assert_eq!(report["checks"]["ssl_readiness"]["status"], "critical");
+    assert!(c
+        .list(ListRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .allocations
+        .is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn warnings_come_back_with_the_allocation() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = cert_files(dir.path(), Duration::days(20));
+    let d = ChildDaemon::spawn(
+        dir.path(),
+        "28010-28015",
+        &[
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+        ],
+    );
+    let mut c = d.tcp().await;
+    let r = c.allocate(req("web")).await.unwrap().into_inner();
+    let a = r.allocation.unwrap();
+    assert!(
+        r.warnings.iter().any(|w| w.starts_with("ssl_readiness:")),
+        "{:?}",
+        r.warnings
+    );
+    assert_eq!(r.network_health, "warning");
+    assert_eq!(a.network_health, "warning");
+    let report = r
+        .network_report
+        .expect("the report comes with the allocation");
+    assert_eq!(report.status, OverallStatus::Warning as i32);
+    assert!(report.warnings.contains(&"ssl_readiness".to_string()));
+    let fw = check(&report, "firewall");
+    let port = fw.fields.as_ref().unwrap().fields["port"].kind.clone();
+    assert_eq!(
+        port,
+        Some(prost_types::value::Kind::NumberValue(f64::from(a.port)))
+    );
+    assert_eq!(fw.status, CheckStatus::Ok as i32);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blocked_port_is_skipped_and_a_range_of_only_blocked_ports_is_refused() {
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("needs root to start the daemon as an unprivileged user: skipped");
+        return;
+    }
+    let start: u16 = std::fs::read_to_string("/proc/sys/net/ipv4/ip_unprivileged_port_start")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(1024);
+    if start < 2 {
+        eprintln!("every port is unprivileged here: no EACCES to provoke; skipped");
+        return;
+    }
+    let (blocked, open) = (start - 1, start);
+    let dir = tempfile::tempdir().unwrap();
+    let ranges = format!("{blocked},{open}");
+    let d = ChildDaemon::spawn_as_nobody(dir.path(), &ranges, &["--quarantine", "0s"]);
+    let mut c = d.tcp().await;
+    // The lower port comes first in LRU order, is blocked, and is skipped.
+    let a = c
+        .allocate(req("first"))
+        .await
+        .unwrap()
+        .into_inner()
+        .allocation
+        .unwrap();
+    assert_eq!(a.port, u32::from(open));
+    let e = c.allocate(req("second")).await.unwrap_err();
+    assert_eq!(e.code(), Code::FailedPrecondition, "{e:?}");
+    let details = e.get_error_details();
+    let pf = details.precondition_failure().expect("PreconditionFailure");
+    assert_eq!(pf.violations[0].r#type, "FIREWALL");
+    assert_eq!(pf.violations[0].subject, format!("port {blocked}"));
+    let info = details.error_info().expect("the report");
+    let report: serde_json::Value = serde_json::from_str(&info.metadata["report"]).unwrap();
+    assert_eq!(report["checks"]["firewall"]["status"], "critical");
+    assert_eq!(report["checks"]["firewall"]["blocked"], true);
+    // Asking for it by number says the same.
+    let e = c
+        .allocate(AllocateRequest {
+            port: Some(u32::from(blocked)),
+            ..req("third")
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::FailedPrecondition);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_network_rpcs_report_real_state() {
+    use portwarden_client::proto::network_service_client::NetworkServiceClient;
+    let dir = tempfile::tempdir().unwrap();
+    let d = ChildDaemon::spawn(dir.path(), "28020-28021", &[]);
+    let channel = portwarden_client::connect(&portwarden_client::Target::Tcp(format!(
+        "http://{}",
+        d.addr
+    )))
+    .await
+    .unwrap();
+    let mut n = NetworkServiceClient::new(channel);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let report = n
+        .health(HealthRequest {
+            port: Some(u32::from(port)),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .report
+        .unwrap();
+    for name in [
+        "ipv4_available",
+        "ipv6_available",
+        "socket_reuse",
+        "file_descriptors",
+        "network_interfaces",
+        "firewall",
+        "time_wait_sockets",
+        "connection_limits",
+        "dns_resolution",
+        "port_exhaustion",
+        "ssl_readiness",
+        "listen_overflows",
+    ] {
+        check(&report, name);
+    }
+    let fw = check(&report, "firewall").fields.clone().unwrap();
+    assert_eq!(
+        fw.fields["in_use"].kind,
+        Some(prost_types::value::Kind::BoolValue(true))
+    );
+    assert_eq!(
+        check(&report, "ssl_readiness").status,
+        CheckStatus::Info as i32,
+        "not configured: info"
+    );
+    let e = n
+        .health(HealthRequest { port: Some(70000) })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
+
+    let stats = n.stats(StatsRequest {}).await.unwrap().into_inner();
+    let conns = stats.connections.unwrap();
+    assert!(
+        conns.by_status.get("LISTEN").copied().unwrap_or(0) >= 2,
+        "our listener and the daemon's"
+    );
+    assert!(stats.interfaces.iter().any(|i| i.name == "lo"));
+    let ex = n
+        .port_exhaustion(PortExhaustionRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .check
+        .unwrap();
+    assert!(ex
+        .fields
+        .unwrap()
+        .fields
+        .contains_key("ephemeral_ports_total"));
+    let tls = n
+        .tls_readiness(TlsReadinessRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .check
+        .unwrap();
+    assert_eq!(tls.name, "ssl_readiness");
+    drop(listener);
+}
