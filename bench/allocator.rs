@@ -1,27 +1,31 @@
-//! The allocator alone, in process (no gRPC): what allocate, release and the probe bind cost.
-//! Shows how much of a round trip is the domain and how much is the transport.
+//! The allocator alone, in process (no gRPC): what allocate, release and the probe bind cost,
+//! with and without the network gate. Shows how much of a round trip is the domain and how much
+//! is the transport.
 //!
 //! Run: `cargo bench --bench allocator`
 
+use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use portwarden::network::{NetworkConfig, NetworkGate};
 use portwarden::ports::{
     probe_port, AllocateRequest, Allocator, AllocatorConfig, Caller, RangeSet,
 };
 
 const N: usize = 5000;
 
-fn main() {
-    if std::env::args().any(|a| a == "--list") {
-        return;
-    }
-    let dir = tempfile::tempdir().expect("tempdir");
+fn open(state: &Path) -> Allocator {
     let cfg = AllocatorConfig {
         ranges: RangeSet::new(vec!["10000-14999".parse().expect("range")]).expect("ranges"),
         quarantine: Duration::ZERO,
-        state_path: dir.path().join("state.db"),
+        state_path: state.to_path_buf(),
     };
-    let (allocator, _) = Allocator::open(cfg).expect("open");
+    Allocator::open(cfg).expect("open").0
+}
+
+/// N allocations, then N releases: the time of each half.
+fn cycle(allocator: &Allocator) -> (Duration, Duration) {
     let t = Instant::now();
     let mut held = Vec::with_capacity(N);
     for i in 0..N {
@@ -39,7 +43,17 @@ fn main() {
             .release(u32::from(*port), Some(token), &Caller::REMOTE)
             .expect("release");
     }
-    let release = t.elapsed();
+    (alloc, t.elapsed())
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (alloc, release) = cycle(&open(&dir.path().join("plain.db")));
+    let gate = Arc::new(NetworkGate::new(NetworkConfig::default()));
+    let (gated, _) = cycle(&open(&dir.path().join("gated.db")).with_gate(gate));
     let t = Instant::now();
     for _ in 0..N {
         probe_port(10001);
@@ -51,6 +65,10 @@ fn main() {
     println!(
         "| allocate (validate, probe v4+v6, SQLite commit) | {:.1} |",
         us(alloc)
+    );
+    println!(
+        "| allocate with the network gate (per-port checks on a cached snapshot) | {:.1} |",
+        us(gated)
     );
     println!("| release (SQLite commit) | {:.1} |", us(release));
     println!("| probe bind v4+v6 alone | {:.1} |", us(probe));

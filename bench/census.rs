@@ -1,7 +1,7 @@
 //! Socket census benchmark: portwarden's census and full report against `ss -tan` and
 //! `psutil.net_connections("tcp")`, side by side at ~1k, 10k and 25k TCP sockets on loopback.
 //!
-//! Run: `cargo bench --bench census` (needs python3 with psutil for the psutil column; raises
+//! Run: `cargo bench --bench census` (needs psutil in .venv, $PORTWARDEN_BENCH_PYTHON or python3; raises
 //! RLIMIT_NOFILE; creates only loopback sockets, bounded by the largest size; everything it
 //! opened is closed at the end, its TIME_WAIT sockets expire within 60 s).
 
@@ -149,7 +149,15 @@ print(f"{times[len(times) // 2] * 1000:.3f} {count}")
 
 /// Median of psutil.net_connections("tcp") timed inside Python, and its socket count.
 fn psutil(runs: usize) -> Option<(Duration, u64)> {
-    let output = Command::new("python3")
+    let venv = concat!(env!("CARGO_MANIFEST_DIR"), "/.venv/bin/python");
+    let python = std::env::var("PORTWARDEN_BENCH_PYTHON").unwrap_or_else(|_| {
+        if std::path::Path::new(venv).exists() {
+            venv.to_string()
+        } else {
+            "python3".to_string()
+        }
+    });
+    let output = Command::new(python)
         .args(["-c", PSUTIL_SCRIPT, &runs.to_string()])
         .output()
         .ok()?;
@@ -194,6 +202,9 @@ fn ms(duration: Duration) -> f64 {
 }
 
 fn main() -> std::io::Result<()> {
+    if std::env::args().any(|a| a == "--list") {
+        return Ok(()); // `cargo bench -- --list` probes harness=false targets
+    }
     raise_nofile(65_536);
     let cfg = NetworkConfig::default();
     eprintln!("waiting for leftover TIME_WAIT sockets to expire...");

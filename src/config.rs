@@ -349,5 +349,23 @@ mod tests {
         assert_eq!(cfg.quarantine, d.quarantine);
         assert_eq!(cfg.watchdog_interval, d.watchdog_interval);
         assert_eq!(cfg.log_format, d.log_format);
+        assert_eq!(
+            cfg.network, d.network,
+            "the [network] section states the defaults"
+        );
+    }
+
+    #[test]
+    fn an_unknown_threshold_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(&file, "[network.thresholds]\ntime_wait_per_port = 5\n").unwrap();
+        let err = Config::resolve(&ServeArgs {
+            config: Some(file),
+            ..Default::default()
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("time_wait_per_port"), "{err}");
     }
 }
