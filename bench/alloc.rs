@@ -193,6 +193,13 @@ async fn pw_concurrent(target: &Target) -> Stats {
     Stats::from(lat, start.elapsed())
 }
 
+/// A free loopback port for the daemon's TCP listener (its log goes to /dev/null, like
+/// portserver's, so the address cannot be read from it).
+fn free_tcp_addr() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr").to_string()
+}
+
 fn row(name: &str, s: &Stats, anchor: &Stats) -> String {
     format!(
         "| {name} | {} | {:.0}/s | {:.3} | {:.3} | {:.1}x |",
@@ -233,63 +240,61 @@ fn main() {
             .expect("start portserver"),
     );
     let pw_sock = dir.path().join("pw.sock");
-    let pw = Guard(
-        Command::new(env!("CARGO_BIN_EXE_portwarden"))
-            .args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--range",
-                "10000-14999",
-                "--quarantine",
-                "0s",
-            ])
-            .arg("--state")
-            .arg(dir.path().join("state.db"))
-            .arg("--unix-socket")
-            .arg(&pw_sock)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start portwarden"),
-    );
+    let tcp_addr = free_tcp_addr();
+    let child = Command::new(env!("CARGO_BIN_EXE_portwarden"))
+        .args([
+            "serve",
+            "--listen",
+            &tcp_addr,
+            "--range",
+            "10000-14999",
+            "--quarantine",
+            "0s",
+        ])
+        .arg("--state")
+        .arg(dir.path().join("state.db"))
+        .arg("--unix-socket")
+        .arg(&pw_sock)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start portwarden");
+    let pw = Guard(child);
     wait_for(&ps_sock);
     wait_for(&pw_sock);
     std::thread::sleep(Duration::from_millis(300));
 
+    // One request at a time is best driven from a single-threaded runtime (no cross-thread
+    // wake-ups in the client); 32 concurrent clients from a 2-worker runtime.
+    let seq_rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .expect("runtime");
+    let unix = Target::Unix(pw_sock.clone());
+    let tcp = Target::Tcp(format!("http://{tcp_addr}"));
+    let client = |t: &Target| {
+        seq_rt.block_on(async { PortsServiceClient::new(connect(t).await.expect("connect")) })
+    };
+    let (mut c, mut ct) = (client(&unix), client(&tcp));
     // Warm-up of both, not measured.
     portserver_sequential(&ps_sock, 100);
-    let unix = Target::Unix(pw_sock.clone());
-    let mut c =
-        rt.block_on(async { PortsServiceClient::new(connect(&unix).await.expect("connect")) });
-    rt.block_on(pw_sequential(&mut c, 200, true));
+    seq_rt.block_on(pw_sequential(&mut c, 200, true));
+    seq_rt.block_on(pw_sequential(&mut ct, 200, true));
 
     // Portserver's pool (10,000 ports) is consumed by our live pid: keep its total under that.
     let ps_seq = portserver_sequential(&ps_sock, SEQ);
-    let pw_seq_alloc = rt.block_on(pw_sequential(&mut c, SEQ, false));
-    let pw_seq_cycle = rt.block_on(pw_sequential(&mut c, SEQ, true));
-    let tcp_addr = {
-        // The TCP port is only in the log; use the Unix socket for the first runs and find TCP via /proc.
-        let out = Command::new("ss").args(["-Htlnp"]).output().expect("ss");
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        let pid = pw.0.id();
-        text.lines()
-            .find(|l| l.contains(&format!("pid={pid},")))
-            .and_then(|l| l.split_whitespace().nth(3).map(str::to_string))
-            .expect("portwarden's TCP listener in ss")
-    };
-    let tcp = Target::Tcp(format!("http://{tcp_addr}"));
-    let mut ct =
-        rt.block_on(async { PortsServiceClient::new(connect(&tcp).await.expect("connect")) });
-    let pw_seq_tcp = rt.block_on(pw_sequential(&mut ct, SEQ, false));
+    let pw_seq_alloc = seq_rt.block_on(pw_sequential(&mut c, SEQ, false));
+    let pw_seq_cycle = seq_rt.block_on(pw_sequential(&mut c, SEQ, true));
+    let pw_seq_tcp = seq_rt.block_on(pw_sequential(&mut ct, SEQ, false));
     let ps_conc = portserver_concurrent(&ps_sock);
     let pw_conc = rt.block_on(pw_concurrent(&unix));
     let pw_conc_tcp = rt.block_on(pw_concurrent(&tcp));
+    let rt = seq_rt;
 
     // RSS with 101 allocations held.
     let held: Vec<_> = rt.block_on(async {

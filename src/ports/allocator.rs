@@ -249,14 +249,19 @@ impl Allocator {
         drop(st);
         let warnings = report.as_ref().map(findings).unwrap_or_default();
         if let Some(r) = &report {
-            tracing::info!(
-                port,
-                "[NETWORK-HARDENING] Status: {} ({} critical, {} warnings)",
-                r.status.as_str(),
-                r.critical_issues.len(),
-                r.warnings.len()
-            );
-            if !r.warnings.is_empty() {
+            let (c, w) = (r.critical_issues.len(), r.warnings.len());
+            let status = r.status.as_str();
+            if r.warnings.is_empty() {
+                // A clean bill of health on every allocation is noise at info level.
+                tracing::debug!(
+                    port,
+                    "[NETWORK-HARDENING] Status: {status} ({c} critical, {w} warnings)"
+                );
+            } else {
+                tracing::warn!(
+                    port,
+                    "[NETWORK-HARDENING] Status: {status} ({c} critical, {w} warnings)"
+                );
                 tracing::warn!(
                     port,
                     "[PORT-MANAGER] Network warnings for port {port}: {:?}",
