@@ -8,6 +8,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+#[path = "../support/nobody.rs"]
+mod nobody;
+
 use portwarden::config::Config;
 use portwarden::ports::{PortRange, RangeSet};
 use portwarden::server::{self, Daemon};
@@ -75,6 +78,8 @@ impl TestDaemon {
 /// The real `portwarden serve` binary as a child process.
 pub struct ChildDaemon {
     pub child: Child,
+    /// A copy of the binary the child runs from, when it needed one (see `spawn_as_nobody`).
+    _binary_copy: Option<tempfile::TempDir>,
     pub addr: SocketAddr,
     pub socket: PathBuf,
 }
@@ -95,17 +100,15 @@ impl ChildDaemon {
         use std::os::unix::fs::PermissionsExt;
         use std::os::unix::process::CommandExt;
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o777)).expect("chmod");
-        let mut cmd = Command::new(bin());
+        let (copy, binary) = nobody::executable_by_nobody(Path::new(bin()));
+        let mut cmd = Command::new(binary);
         // SAFETY: only async-signal-safe calls between fork and exec.
         unsafe {
-            cmd.pre_exec(|| {
-                if libc::setgid(65534) != 0 || libc::setuid(65534) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
+            cmd.pre_exec(nobody::drop_to_nobody);
         }
-        Self::spawn_cmd(cmd, dir, range, extra)
+        let mut d = Self::spawn_cmd(cmd, dir, range, extra);
+        d._binary_copy = copy;
+        d
     }
 
     fn spawn_cmd(mut cmd: Command, dir: &Path, range: &str, extra: &[&str]) -> Self {
@@ -151,6 +154,7 @@ impl ChildDaemon {
         }
         Self {
             child,
+            _binary_copy: None,
             addr,
             socket,
         }

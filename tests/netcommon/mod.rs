@@ -8,6 +8,11 @@ use std::io;
 use std::os::unix::process::CommandExt;
 use std::process::Command;
 
+#[path = "../support/nobody.rs"]
+mod nobody;
+#[allow(unused_imports)]
+pub use nobody::{drop_to_nobody, executable_by_nobody};
+
 /// Environment variable telling a re-executed test binary that it is the child.
 pub const CHILD_ENV: &str = "PORTWARDEN_TEST_CHILD";
 const CHILD_MARKER: &str = "PORTWARDEN_CHILD_RESULT ";
@@ -55,7 +60,8 @@ pub fn run_test_in_child<F>(test_name: &str, before_exec: F) -> serde_json::Valu
 where
     F: FnMut() -> io::Result<()> + Send + Sync + 'static,
 {
-    let executable = std::env::current_exe().expect("test binary path");
+    let (_guard, executable) =
+        executable_by_nobody(&std::env::current_exe().expect("test binary path"));
     let mut command = Command::new(executable);
     command
         .args([test_name, "--exact", "--nocapture", "--test-threads=1"])
@@ -80,20 +86,6 @@ where
             )
         });
     serde_json::from_str(line).expect("child result is JSON")
-}
-
-/// Drops to uid/gid 65534 (nobody). For `run_test_in_child`.
-pub fn drop_to_nobody() -> io::Result<()> {
-    // SAFETY: plain syscalls in the forked child before exec.
-    unsafe {
-        if libc::setgroups(0, std::ptr::null()) != 0
-            || libc::setgid(65534) != 0
-            || libc::setuid(65534) != 0
-        {
-            return Err(io::Error::last_os_error());
-        }
-    }
-    Ok(())
 }
 
 /// Sets RLIMIT_NOFILE's soft limit. For `run_test_in_child`.
