@@ -232,3 +232,85 @@ fn a_bad_config_exits_non_zero_naming_the_key() {
         .unwrap();
     assert!(String::from_utf8_lossy(&out.stderr).contains("'range'"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_repair_pass_reclaims_dead_owners_and_keeps_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let range = "24400-24410";
+    let mut daemon = ChildDaemon::spawn(dir.path(), range, &["--quarantine", "0s"]);
+    let mut c = daemon.tcp().await;
+    let mut owner = Command::new("sleep").arg("60").spawn().unwrap();
+    let alloc = |service: &str| AllocateRequest {
+        service: service.into(),
+        ..Default::default()
+    };
+    let kept = c
+        .allocate(alloc("kept"))
+        .await
+        .unwrap()
+        .into_inner()
+        .allocation
+        .unwrap();
+    let listened = c
+        .allocate(alloc("listened"))
+        .await
+        .unwrap()
+        .into_inner()
+        .allocation
+        .unwrap();
+    let orphan = c
+        .allocate(AllocateRequest {
+            pid: Some(owner.id() as i32),
+            ..alloc("orphan")
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .allocation
+        .unwrap();
+    let leased = c
+        .allocate(AllocateRequest {
+            ttl_seconds: Some(1),
+            ..alloc("leased")
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .allocation
+        .unwrap();
+    assert!(daemon.terminate().success());
+
+    // While the daemon is down: the owner dies, the lease runs out, a service starts listening.
+    owner.kill().unwrap();
+    owner.wait().unwrap();
+    std::thread::sleep(Duration::from_millis(1200));
+    let _listener = std::net::TcpListener::bind(("0.0.0.0", listened.port as u16)).unwrap();
+
+    let daemon = ChildDaemon::spawn(dir.path(), range, &["--quarantine", "0s"]);
+    let mut c = daemon.tcp().await;
+    let list = c
+        .list(ListRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .allocations;
+    let by_port: HashMap<u32, &Allocation> = list.iter().map(|a| (a.port, a)).collect();
+    assert!(
+        !by_port.contains_key(&orphan.port),
+        "the dead process's port was reclaimed"
+    );
+    assert!(
+        !by_port.contains_key(&leased.port),
+        "the expired lease was reclaimed"
+    );
+    assert_eq!(
+        by_port[&kept.port].health,
+        Health::Allocated as i32,
+        "a permanent allocation is kept as it was"
+    );
+    assert_eq!(
+        by_port[&listened.port].health,
+        Health::Active as i32,
+        "seen listening in the socket table"
+    );
+}

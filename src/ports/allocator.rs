@@ -171,6 +171,11 @@ impl Allocator {
         let mut st = self.lock();
         let now = now_ms();
         let mut report = RepairReport::default();
+        // The socket table's listeners, in one LISTEN-only sock_diag dump; without netlink, a
+        // probe bind per port tells the same (EADDRINUSE means something listens).
+        let listeners = crate::network::listening_ports()
+            .map_err(|e| tracing::warn!(error = %e, "repair: no socket table; probing each port"))
+            .ok();
         let ports: Vec<u16> = st.leases.keys().copied().collect();
         for port in ports {
             let Some(a) = st.leases.get(&port).cloned() else {
@@ -187,7 +192,10 @@ impl Allocator {
                 tracing::warn!(port, service = %a.service, "repair: kept allocation outside the managed ranges; release it to drop it");
                 report.outside_range.push(port);
             }
-            let listening = matches!(probe_port(port), ProbeOutcome::InUse { .. });
+            let listening = match &listeners {
+                Some(set) => set.contains(&port),
+                None => matches!(probe_port(port), ProbeOutcome::InUse { .. }),
+            };
             let health = match (listening, a.health) {
                 (true, _) => Health::Active,
                 (false, Health::Active) => Health::Unhealthy,
