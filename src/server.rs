@@ -26,6 +26,8 @@ use crate::proto::watchdog_service_server::WatchdogServiceServer;
 
 /// How often dead owners (exited processes, expired leases) are looked for.
 const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
+/// How long shutdown waits for in-flight calls and open streams before cutting connections.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
@@ -218,8 +220,9 @@ fn bind_unix(path: &Path) -> Result<UnixListener, ServerError> {
 }
 
 impl Daemon {
-    /// Graceful stop: health goes NOT_SERVING, listeners close, in-flight calls finish, open
-    /// streams end, then the state closes (the allocator is dropped with the last service).
+    /// Graceful stop: health goes NOT_SERVING, listeners close, in-flight calls finish (open
+    /// streams get up to 5 s, then their connections are cut), then the state closes (the
+    /// allocator is dropped with the last service).
     pub async fn shutdown(self) -> Result<(), ServerError> {
         tracing::info!("shutting down: health NOT_SERVING, finishing in-flight calls");
         self.health
@@ -230,11 +233,19 @@ impl Daemon {
             .await;
         let _ = self.stop.send(true);
         let mut result = Ok(());
-        for task in self.tasks {
-            match task.await {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => result = Err(ServerError::Serve(e)),
-                Err(e) => tracing::error!(error = %e, "server task failed"),
+        let deadline = tokio::time::Instant::now() + SHUTDOWN_GRACE;
+        for mut task in self.tasks {
+            match tokio::time::timeout_at(deadline, &mut task).await {
+                Ok(Ok(Ok(()))) => {}
+                Ok(Ok(Err(e))) => result = Err(ServerError::Serve(e)),
+                Ok(Err(e)) => tracing::error!(error = %e, "server task failed"),
+                Err(_) => {
+                    // Streams that never end on their own (a health Watch) would hold the
+                    // daemon open forever: after the grace period their connections are cut.
+                    tracing::warn!(grace = ?SHUTDOWN_GRACE, "streams still open after the grace period; closing their connections");
+                    task.abort();
+                    let _ = task.await;
+                }
             }
         }
         let _ = self.sweeper.await;

@@ -187,3 +187,35 @@ async fn unknown_paths_and_the_unbuilt_watchdog_answer_unimplemented() {
     assert_eq!(e.code(), Code::Unimplemented);
     d.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_goes_not_serving_when_the_daemon_shuts_down() {
+    use tonic_health::pb::health_check_response::ServingStatus;
+    use tonic_health::pb::health_client::HealthClient;
+    use tonic_health::pb::HealthCheckRequest;
+
+    let d = TestDaemon::start("26040-26041", Duration::ZERO).await;
+    let mut health = HealthClient::new(d.tcp_channel().await);
+    let service = "portwarden.v1.PortsService".to_string();
+    let mut watch = health
+        .watch(HealthCheckRequest {
+            service: service.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let first = watch.message().await.unwrap().unwrap();
+    assert_eq!(first.status(), ServingStatus::Serving);
+    let stopping = tokio::spawn(d.stop());
+    let next = tokio::time::timeout(Duration::from_secs(10), watch.message())
+        .await
+        .expect("an update before the stream ends");
+    match next {
+        Ok(Some(update)) => assert_eq!(update.status(), ServingStatus::NotServing),
+        other => panic!("expected NOT_SERVING, got {other:?}"),
+    }
+    tokio::time::timeout(Duration::from_secs(10), stopping)
+        .await
+        .expect("shutdown completes with a watch stream open")
+        .unwrap();
+}
