@@ -10,6 +10,7 @@ use std::time::Duration;
 use common::{eventually, TestDaemon};
 use portwarden_client::proto::*;
 use tonic::Code;
+use tonic_types::StatusExt;
 
 fn alloc(service: &str) -> AllocateRequest {
     AllocateRequest {
@@ -188,11 +189,15 @@ async fn a_port_bound_by_another_process_is_never_handed_out() {
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::AlreadyExists);
-    assert!(
-        err.message().contains("outside portwarden"),
-        "{}",
-        err.message()
-    );
+    // The socket table and /proc name the holder.
+    let holder_name = format!("pid {} (python3)", holder.id());
+    assert!(err.message().contains(&holder_name), "{}", err.message());
+    let info = err
+        .get_error_details()
+        .resource_info()
+        .cloned()
+        .expect("ResourceInfo");
+    assert_eq!(info.owner, holder_name);
 
     let check = c
         .check_ports(CheckPortsRequest {

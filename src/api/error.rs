@@ -36,13 +36,13 @@ pub fn status_from(err: PortsError) -> Status {
             d.set_resource_info("port", port.to_string(), owner, "allocated by portwarden");
             Code::AlreadyExists
         }
-        PortsError::InUse { port, detail } => {
-            d.set_resource_info(
-                "port",
-                port.to_string(),
-                "a process outside portwarden",
-                detail,
-            );
+        PortsError::InUse {
+            port,
+            detail,
+            holder,
+        } => {
+            let owner = holder.unwrap_or_else(|| "a process outside portwarden".into());
+            d.set_resource_info("port", port.to_string(), owner, detail);
             Code::AlreadyExists
         }
         PortsError::Blocked {

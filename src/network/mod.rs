@@ -41,8 +41,8 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 pub use census::{
-    listening_ports, take_census, CensusError, CensusRequest, CensusSource, SocketCensus, StateSet,
-    TcpState,
+    listener_processes, listening_ports, take_census, CensusError, CensusRequest, CensusSource,
+    ProcessInfo, SocketCensus, StateSet, TcpState,
 };
 pub use check::{names, CheckResult, CheckStatus};
 pub use exhaustion::port_exhaustion;

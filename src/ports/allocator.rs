@@ -89,6 +89,18 @@ pub struct Allocator {
     gate: Option<Arc<NetworkGate>>,
 }
 
+/// "pid 12 (nginx)" for the processes listening on `port`, when the socket table names them.
+fn holder_of(port: u16) -> Option<String> {
+    let holders = crate::network::listener_processes(port).ok()?;
+    (!holders.is_empty()).then(|| {
+        holders
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    })
+}
+
 pub fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -346,7 +358,11 @@ impl Allocator {
                 report: boxed(),
             }),
             ProbeOutcome::InUse { detail, .. } | ProbeOutcome::Failed { detail, .. } => {
-                Err(PortsError::InUse { port, detail })
+                Err(PortsError::InUse {
+                    port,
+                    detail,
+                    holder: holder_of(port),
+                })
             }
             ProbeOutcome::NoFamily => Err(PortsError::Blocked {
                 port,
@@ -694,7 +710,11 @@ impl Allocator {
                         "bindable, but outside the managed ranges".into(),
                     ),
                     ProbeOutcome::InUse { detail, .. } | ProbeOutcome::Failed { detail, .. } => {
-                        (PortVerdictState::InUse, detail)
+                        let reason = match holder_of(port) {
+                            Some(holder) => format!("{detail}; held by {holder}"),
+                            None => detail,
+                        };
+                        (PortVerdictState::InUse, reason)
                     }
                     ProbeOutcome::Blocked { detail, .. } => (PortVerdictState::Blocked, detail),
                     ProbeOutcome::NoFamily => (

@@ -31,8 +31,13 @@ pub enum PortsError {
         service: String,
         pid: Option<i32>,
     },
-    #[error("port {port} is in use by a process outside portwarden: {detail}")]
-    InUse { port: u16, detail: String },
+    #[error("port {port} is in use by {}: {detail}", .holder.as_deref().unwrap_or("a process outside portwarden"))]
+    InUse {
+        port: u16,
+        detail: String,
+        /// The listening process(es), when the socket table and /proc say ("pid 12 (nginx)").
+        holder: Option<String>,
+    },
     #[error("port {port} cannot be bound (blocked by a firewall or privilege rule): {detail}")]
     Blocked {
         port: u16,

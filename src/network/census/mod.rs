@@ -5,10 +5,12 @@
 
 #[cfg(target_os = "linux")]
 mod netlink;
+mod owners;
 #[cfg(target_os = "linux")]
 mod proc_tables;
 mod state;
 
+pub use owners::{listener_processes, ProcessInfo};
 use state::STATE_SLOTS;
 pub use state::{StateSet, TcpState};
 
@@ -73,6 +75,8 @@ pub(crate) struct SocketEntry {
     pub state: u8,
     pub local_port: u16,
     pub remote_port: u16,
+    /// The socket's inode (0 when the source does not say): names its owner in /proc/PID/fd.
+    pub inode: u64,
 }
 
 /// What to count.
@@ -326,6 +330,23 @@ pub fn take_census_from(
 #[cfg(not(target_os = "linux"))]
 pub fn take_census(_request: CensusRequest) -> Result<SocketCensus, CensusError> {
     Err(CensusError::Unsupported)
+}
+
+/// Inodes of the TCP LISTEN sockets bound to `port` (IPv4 and IPv6), from a filtered dump.
+#[cfg(target_os = "linux")]
+pub(crate) fn listener_inodes(port: u16) -> Result<HashSet<u64>, CensusError> {
+    let request = CensusRequest {
+        states: StateSet::LISTEN,
+        port: Some(port),
+    };
+    let mut inodes = HashSet::new();
+    let mut notes = Vec::new();
+    for_each_socket(&request, &mut notes, &mut |entry| {
+        if entry.state == TcpState::Listen as u8 && entry.local_port == port && entry.inode != 0 {
+            inodes.insert(entry.inode);
+        }
+    })?;
+    Ok(inodes)
 }
 
 /// Local ports of TCP LISTEN sockets, IPv4 and IPv6, from a LISTEN-only dump.

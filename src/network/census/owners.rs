@@ -1,0 +1,89 @@
+//! Who holds a port: the processes whose open descriptors include the port's listening socket.
+//! The socket table gives the socket's inode; /proc/PID/fd links name it as `socket:[INODE]`.
+//! Scanning every process is costly, so this runs only for managed ports on the error path
+//! ("port 8000 is in use by pid 1234 (python3)"), never on the census hot path.
+
+use serde::Serialize;
+
+use super::CensusError;
+
+/// A process holding a socket.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ProcessInfo {
+    pub pid: i32,
+    /// The command name from /proc/PID/comm.
+    pub command: String,
+}
+
+impl std::fmt::Display for ProcessInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "pid {} ({})", self.pid, self.command)
+    }
+}
+
+/// The processes that hold a TCP socket listening on `port`, lowest PID first. Processes whose
+/// descriptors cannot be read (another user's, when not root) are left out.
+#[cfg(target_os = "linux")]
+pub fn listener_processes(port: u16) -> Result<Vec<ProcessInfo>, CensusError> {
+    let inodes = super::listener_inodes(port)?;
+    if inodes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut found = Vec::new();
+    let Ok(proc) = std::fs::read_dir("/proc") else {
+        return Ok(found);
+    };
+    for entry in proc.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        let Ok(fds) = std::fs::read_dir(entry.path().join("fd")) else {
+            continue;
+        };
+        let holds = fds.flatten().any(|fd| {
+            std::fs::read_link(fd.path()).ok().is_some_and(|target| {
+                target
+                    .to_str()
+                    .and_then(|t| t.strip_prefix("socket:["))
+                    .and_then(|t| t.strip_suffix(']'))
+                    .and_then(|n| n.parse::<u64>().ok())
+                    .is_some_and(|inode| inodes.contains(&inode))
+            })
+        });
+        if holds {
+            let command = std::fs::read_to_string(entry.path().join("comm"))
+                .map(|c| c.trim().to_string())
+                .unwrap_or_default();
+            found.push(ProcessInfo { pid, command });
+        }
+    }
+    found.sort_by_key(|p| p.pid);
+    Ok(found)
+}
+
+#[cfg(not(target_os = "linux"))]
+pub fn listener_processes(_port: u16) -> Result<Vec<ProcessInfo>, CensusError> {
+    Err(CensusError::Unsupported)
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn our_own_listener_is_found_and_a_free_port_has_nobody() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let holders = listener_processes(port).unwrap();
+        assert_eq!(
+            holders.iter().map(|p| p.pid).collect::<Vec<_>>(),
+            [std::process::id() as i32]
+        );
+        drop(listener);
+        assert!(listener_processes(port).unwrap().is_empty());
+    }
+}
