@@ -54,6 +54,8 @@ pub struct Daemon {
     health: HealthReporter,
     tasks: Vec<JoinHandle<Result<(), tonic::transport::Error>>>,
     sweeper: JoinHandle<()>,
+    /// Kept to close the state last, once nothing else holds it.
+    allocator: Arc<Allocator>,
 }
 
 /// Opens the state (running the repair pass), binds the listeners and starts serving.
@@ -151,7 +153,7 @@ pub async fn start(cfg: Config) -> Result<Daemon, ServerError> {
         None => None,
     };
 
-    let sweeper = tokio::spawn(sweep_loop(allocator, stop_rx));
+    let sweeper = tokio::spawn(sweep_loop(allocator.clone(), stop_rx));
     tracing::info!(ranges = %cfg.ranges, state = %cfg.state.display(), "portwarden is ready");
     Ok(Daemon {
         tcp_addr,
@@ -160,6 +162,7 @@ pub async fn start(cfg: Config) -> Result<Daemon, ServerError> {
         health,
         tasks,
         sweeper,
+        allocator,
     })
 }
 
@@ -252,7 +255,18 @@ impl Daemon {
         if let Some(path) = &self.unix_socket {
             let _ = std::fs::remove_file(path);
         }
-        tracing::info!("stopped; state closed");
+        // The services are gone with their servers; ours is then the last reference, and
+        // dropping it closes SQLite (which checkpoints the WAL).
+        match Arc::try_unwrap(self.allocator) {
+            Ok(allocator) => {
+                drop(allocator);
+                tracing::info!("stopped; state closed");
+            }
+            Err(shared) => tracing::warn!(
+                holders = Arc::strong_count(&shared) - 1,
+                "stopped; the state is still referenced by closing connections and closes with them"
+            ),
+        }
         result
     }
 }

@@ -131,14 +131,10 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// A fresh 128-bit lease token, hex encoded, from the kernel's CSPRNG (getrandom(2)).
+/// A fresh 128-bit lease token, hex encoded, from the kernel's CSPRNG.
 pub fn new_token() -> std::io::Result<String> {
     let mut buf = [0u8; 16];
-    // SAFETY: the buffer is valid for writes of its length.
-    let n = unsafe { libc::getrandom(buf.as_mut_ptr().cast(), buf.len(), 0) };
-    if n != buf.len() as isize {
-        return Err(std::io::Error::last_os_error());
-    }
+    fill_random(&mut buf)?;
     const HEX: &[u8; 16] = b"0123456789abcdef";
     Ok(buf
         .iter()
@@ -149,6 +145,24 @@ pub fn new_token() -> std::io::Result<String> {
             ]
         })
         .collect())
+}
+
+/// One getrandom(2) call: no file to open on the hot path.
+#[cfg(target_os = "linux")]
+fn fill_random(buf: &mut [u8]) -> std::io::Result<()> {
+    // SAFETY: the buffer is valid for writes of its length.
+    let n = unsafe { libc::getrandom(buf.as_mut_ptr().cast(), buf.len(), 0) };
+    if n == buf.len() as isize {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn fill_random(buf: &mut [u8]) -> std::io::Result<()> {
+    use std::io::Read;
+    std::fs::File::open("/dev/urandom")?.read_exact(buf)
 }
 
 #[cfg(test)]
