@@ -115,13 +115,6 @@ pub fn check(c: &CheckResult) -> proto::Check {
 }
 
 pub fn report(r: &Report) -> proto::NetworkReport {
-    report_with(r, r.checks.iter())
-}
-
-fn report_with<'a>(
-    r: &Report,
-    checks: impl Iterator<Item = &'a CheckResult>,
-) -> proto::NetworkReport {
     let status = match r.status {
         OverallStatus::Healthy => proto::OverallStatus::Healthy,
         OverallStatus::Warning => proto::OverallStatus::Warning,
@@ -131,21 +124,9 @@ fn report_with<'a>(
         status: status as i32,
         critical_issues: r.critical_issues.clone(),
         warnings: r.warnings.clone(),
-        checks: checks.map(check).collect(),
+        checks: r.checks.iter().map(check).collect(),
         duration_ms: r.duration_ms,
     }
-}
-
-/// The report as it rides on an AllocateResponse: the whole verdict (status, issue lists) but
-/// only the checks about this port and the ones that found something; the full report is one
-/// NetworkService.Health call away. Keeps the hot path's reply small.
-pub fn allocation_report(r: &Report) -> proto::NetworkReport {
-    let about_port = |c: &&CheckResult| {
-        c.status >= CheckStatus::Warning
-            || c.name == network::names::FIREWALL
-            || c.name == network::names::TIME_WAIT_SOCKETS
-    };
-    report_with(r, r.checks.iter().filter(about_port))
 }
 
 fn io_counters(c: &network::IoCounters) -> proto::IoCounters {

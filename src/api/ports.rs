@@ -70,7 +70,7 @@ impl PortsService for PortsApi {
             lease_token: a.lease_token.clone(),
             network_health: a.network_health.clone(),
             warnings: granted.warnings,
-            network_report: granted.report.as_ref().map(convert::allocation_report),
+            network_report: granted.report.as_ref().map(convert::report),
         }))
     }
 

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::check::{names, CheckStatus};
-use super::{assemble_report, port_checks, system_snapshot, NetworkConfig, Report, SystemSnapshot};
+use super::{port_checks, system_snapshot, NetworkConfig, Report, SystemSnapshot};
 
 /// What the per-port checks say about the candidate port itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,8 +82,10 @@ impl NetworkGate {
         }
     }
 
-    /// The per-port checks for `port` on top of `snap`, as a full report, plus what they say
-    /// about the port itself.
+    /// The per-port checks for `port` on top of `snap`, plus what they say about the port
+    /// itself. The report is compact: the port's own checks and every system-wide check that
+    /// found something (warning or critical); the clean ones are left out, so its status and
+    /// issue lists are the full report's, without copying a dozen checks per allocation.
     pub fn check_port(&self, snap: &SystemSnapshot, port: u16) -> (Report, PortFinding) {
         let started = Instant::now();
         let checks = port_checks(&self.cfg, snap, port);
@@ -114,12 +116,25 @@ impl NetworkGate {
                 }
             })
             .unwrap_or_else(|| PortFinding::Unusable("no firewall check ran".into()));
-        (assemble_report(snap, checks, started), finding)
+        let mut compact: Vec<_> = snap
+            .checks
+            .iter()
+            .filter(|c| {
+                c.status >= CheckStatus::Warning && !checks.iter().any(|p| p.name == c.name)
+            })
+            .cloned()
+            .collect();
+        compact.extend(checks);
+        (Report::from_checks(compact, started.elapsed()), finding)
     }
 
-    /// The system-wide checks of `snap` as a report (no per-port checks).
-    pub fn system_report(snap: &SystemSnapshot) -> Report {
-        Report::from_checks(snap.checks.clone(), snap.duration)
+    /// The system-wide checks of `snap` as a report when one of them is critical (None when
+    /// nothing blocks allocation).
+    pub fn system_critical(snap: &SystemSnapshot) -> Option<Report> {
+        snap.checks
+            .iter()
+            .any(|c| c.status == CheckStatus::Critical)
+            .then(|| Report::from_checks(snap.checks.clone(), snap.duration))
     }
 }
 

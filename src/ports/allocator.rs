@@ -18,7 +18,7 @@ use super::validate::{
     ValidAllocate,
 };
 use crate::network::gate::findings;
-use crate::network::{NetworkGate, OverallStatus, PortFinding, Report, SystemSnapshot};
+use crate::network::{NetworkGate, PortFinding, Report, SystemSnapshot};
 
 #[derive(Debug, Clone)]
 pub struct AllocatorConfig {
@@ -234,19 +234,16 @@ impl Allocator {
         let v = req.validate(&self.cfg.ranges, caller.pid)?;
         // Taken (or reused) outside the lock: a refresh must not stall other allocations.
         let snap = self.gate.as_ref().map(|g| g.snapshot());
-        if let Some(snap) = &snap {
-            let system = NetworkGate::system_report(snap);
-            if system.status == OverallStatus::Critical {
-                tracing::error!(
-                    critical = ?system.critical_issues,
-                    "[NETWORK-HARDENING] Status: critical ({} critical, {} warnings): allocation blocked",
-                    system.critical_issues.len(),
-                    system.warnings.len()
-                );
-                return Err(PortsError::NetworkCritical {
-                    report: Box::new(system),
-                });
-            }
+        if let Some(system) = snap.as_deref().and_then(NetworkGate::system_critical) {
+            tracing::error!(
+                critical = ?system.critical_issues,
+                "[NETWORK-HARDENING] Status: critical ({} critical, {} warnings): allocation blocked",
+                system.critical_issues.len(),
+                system.warnings.len()
+            );
+            return Err(PortsError::NetworkCritical {
+                report: Box::new(system),
+            });
         }
         let snap = snap.as_deref();
         let mut st = self.lock();
