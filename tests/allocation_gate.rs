@@ -250,3 +250,102 @@ async fn the_network_rpcs_report_real_state() {
     assert_eq!(tls.name, "ssl_readiness");
     drop(listener);
 }
+
+/// `ss -tanH state time-wait '( sport = :P or dport = :P )'`: TIME_WAIT sockets with `port` at
+/// either end, as the reference.
+fn ss_time_wait_on(port: u16) -> u64 {
+    let filter = format!("( sport = :{port} or dport = :{port} )");
+    let out = std::process::Command::new("ss")
+        .args(["-tanH", "state", "time-wait", &filter])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .count() as u64
+}
+
+/// `n` connections to `port` whose server side closes first: TIME_WAIT lands on `port`.
+fn time_wait_on(port: u16, n: usize) {
+    let listener = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+    for _ in 0..n {
+        let client = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        drop(server);
+        std::thread::sleep(std::time::Duration::from_millis(1));
+        drop(client);
+    }
+    std::thread::sleep(std::time::Duration::from_millis(50));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn time_wait_build_up_on_a_port_is_counted_like_ss_and_warned_on_allocation() {
+    // A port without leftovers from an earlier run (TIME_WAIT lasts 60 s).
+    let port = (28030..28100)
+        .find(|p| ss_time_wait_on(*p) == 0)
+        .expect("a quiet port");
+    time_wait_on(port, 15);
+    let expected = ss_time_wait_on(port);
+    assert_eq!(expected, 15, "ss sees the TIME_WAIT sockets we made");
+    // The daemon starts after them, so its first snapshot already holds them.
+    let dir = tempfile::tempdir().unwrap();
+    let d = ChildDaemon::spawn(dir.path(), &format!("{port}-{}", port + 1), &[]);
+    let mut c = d.tcp().await;
+    let r = c
+        .allocate(AllocateRequest {
+            port: Some(u32::from(port)),
+            ..req("grace_backend")
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        r.allocation.unwrap().port,
+        u32::from(port),
+        "TIME_WAIT does not make a port unusable"
+    );
+    assert_eq!(r.network_health, "warning");
+    assert!(
+        r.warnings
+            .iter()
+            .any(|w| w.starts_with("time_wait_sockets:")),
+        "{:?}",
+        r.warnings
+    );
+    let report = r.network_report.unwrap();
+    let tw = check(&report, "time_wait_sockets");
+    assert_eq!(tw.status, CheckStatus::Warning as i32);
+    let count = tw.fields.as_ref().unwrap().fields["time_wait_count"]
+        .kind
+        .clone();
+    assert_eq!(
+        count,
+        Some(prost_types::value::Kind::NumberValue(expected as f64))
+    );
+
+    // NetworkService.Health with the port counts afresh, and agrees with ss.
+    use portwarden_client::proto::network_service_client::NetworkServiceClient;
+    let channel = portwarden_client::connect(&portwarden_client::Target::Tcp(format!(
+        "http://{}",
+        d.addr
+    )))
+    .await
+    .unwrap();
+    let health = NetworkServiceClient::new(channel)
+        .health(HealthRequest {
+            port: Some(u32::from(port)),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .report
+        .unwrap();
+    let tw = check(&health, "time_wait_sockets").fields.clone().unwrap();
+    assert_eq!(
+        tw.fields["time_wait_count"].kind,
+        Some(prost_types::value::Kind::NumberValue(
+            ss_time_wait_on(port) as f64
+        ))
+    );
+}
