@@ -34,7 +34,7 @@ from .errors import (
     PortwardenError,
     from_rpc_error,
 )
-from .v1 import network_pb2_grpc, ports_pb2, ports_pb2_grpc, watchdog_pb2_grpc
+from .v1 import network_pb2, network_pb2_grpc, ports_pb2, ports_pb2_grpc, watchdog_pb2_grpc
 
 __all__ = [
     "Client",
@@ -296,6 +296,26 @@ class Client:
             ports = [ports]
         resp = self._call(self.ports.CheckPorts, ports_pb2.CheckPortsRequest(ports=list(ports)))
         return list(resp.results)
+
+    # -- network diagnostics -----------------------------------------------------------------
+
+    def network_health(self, port: Optional[int] = None) -> network_pb2.NetworkReport:
+        """Every network check, fresh (plus the per-port ones for ``port``): ``.status``,
+        ``.critical_issues``, ``.warnings`` and ``.checks`` (name, status, note, fields)."""
+        req = network_pb2.HealthRequest() if port is None else network_pb2.HealthRequest(port=port)
+        return self._call(self.network.Health, req).report
+
+    def network_stats(self) -> network_pb2.StatsResponse:
+        """I/O counters (total and per interface) and TCP connections by state."""
+        return self._call(self.network.Stats, network_pb2.StatsRequest())
+
+    def port_exhaustion(self) -> network_pb2.Check:
+        """Ephemeral port usage (ip_local_port_range) as a check."""
+        return self._call(self.network.PortExhaustion, network_pb2.PortExhaustionRequest()).check
+
+    def tls_readiness(self) -> network_pb2.Check:
+        """The configured certificate and key, as the ssl_readiness check."""
+        return self._call(self.network.TlsReadiness, network_pb2.TlsReadinessRequest()).check
 
     # -- conveniences ------------------------------------------------------------------------
 

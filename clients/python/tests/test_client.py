@@ -296,3 +296,32 @@ def test_unreachable_daemon_raises_unavailable():
             client.status()
     assert isinstance(err.value, ConnectionError)
     assert "127.0.0.1:1" in str(err.value)
+
+
+def test_network_diagnostics(daemon):
+    import socket
+
+    from portwarden.v1 import network_pb2
+
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        with portwarden.Client(daemon.tcp_addr) as client:
+            report = client.network_health(port)
+            names = {c.name for c in report.checks}
+            assert {"ipv4_available", "firewall", "time_wait_sockets", "dns_resolution",
+                    "port_exhaustion", "ssl_readiness", "listen_overflows"} <= names
+            firewall = next(c for c in report.checks if c.name == "firewall")
+            assert firewall.fields["in_use"] is True
+            assert report.status in (network_pb2.OVERALL_STATUS_HEALTHY,
+                                     network_pb2.OVERALL_STATUS_WARNING,
+                                     network_pb2.OVERALL_STATUS_CRITICAL)
+            stats = client.network_stats()
+            assert stats.connections.by_status["LISTEN"] >= 2  # ours and the daemon's
+            assert any(i.name == "lo" for i in stats.interfaces)
+            assert "ephemeral_ports_total" in client.port_exhaustion().fields
+            assert client.tls_readiness().name == "ssl_readiness"
+            with pytest.raises(portwarden.InvalidArgument) as err:
+                client.network_health(70000)
+            assert "port" in err.value.fields
