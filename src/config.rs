@@ -34,7 +34,7 @@ pub struct ServeArgs {
     /// TOML config file (keys as the flags, with underscores: unix_socket, watchdog_interval, ...)
     #[arg(long, env = "PORTWARDEN_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// TCP address for gRPC (and REST) [default: 127.0.0.1:7070]
+    /// TCP address for gRPC (HTTP/1.1 is accepted too, for the REST gateway to come) [default: 127.0.0.1:7070]
     #[arg(long, env = "PORTWARDEN_LISTEN", value_name = "ADDR")]
     pub listen: Option<String>,
     /// Unix socket path, or `none` [default: /run/portwarden/portwarden.sock as root, else $XDG_RUNTIME_DIR/portwarden.sock]
@@ -54,7 +54,7 @@ pub struct ServeArgs {
     /// How long a released port rests before another service gets it; `0s` disables [default: 60s]
     #[arg(long, env = "PORTWARDEN_QUARANTINE", value_name = "DURATION")]
     pub quarantine: Option<String>,
-    /// Period of the watchdog's health pass [default: 30s]
+    /// Period of the watchdog's health pass [default: 30s] (checked and kept; the watchdog is not built yet)
     #[arg(long, env = "PORTWARDEN_WATCHDOG_INTERVAL", value_name = "DURATION")]
     pub watchdog_interval: Option<String>,
     /// Log format [default: text]
