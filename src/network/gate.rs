@@ -58,6 +58,13 @@ impl NetworkGate {
         snap
     }
 
+    /// Whether [`NetworkGate::snapshot`] would answer from the cache, without taking a new
+    /// snapshot (which reads /proc, dumps the socket table and resolves names: up to the DNS
+    /// timeout).
+    pub fn is_fresh(&self) -> bool {
+        self.cached().is_some_and(|s| s.age() <= self.max_age())
+    }
+
     /// A snapshot no older than the max age: the cached one, or one taken now (the first call,
     /// or after the daemon sat idle). Past half its age a background refresh is started.
     pub fn snapshot(self: &Arc<Self>) -> Arc<SystemSnapshot> {

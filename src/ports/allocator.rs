@@ -152,6 +152,13 @@ impl Allocator {
         &self.cfg
     }
 
+    /// Whether an allocation can run without first taking a network snapshot (which may block
+    /// for up to the DNS timeout): callers on an async runtime move the slow case to a
+    /// blocking thread.
+    pub fn is_fast(&self) -> bool {
+        self.gate.as_ref().is_none_or(|g| g.is_fresh())
+    }
+
     /// The free check for one candidate: the gate's per-port checks when there is a gate (with
     /// the report), else the probe bind alone.
     fn free_check(
