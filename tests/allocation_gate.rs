@@ -316,6 +316,17 @@ async fn time_wait_build_up_on_a_port_is_counted_like_ss_and_warned_on_allocatio
     let report = r.network_report.unwrap();
     let tw = check(&report, "time_wait_sockets");
     assert_eq!(tw.status, CheckStatus::Warning as i32);
+    // Logged in the seed's words.
+    d.wait_for_log("[NETWORK-HARDENING] Status: warning (0 critical, 1 warnings)")
+        .unwrap();
+    d.wait_for_log(&format!(
+        "[PORT-MANAGER] Network warnings for port {port}: ['time_wait_sockets']"
+    ))
+    .unwrap();
+    d.wait_for_log(&format!(
+        "[PORT-MANAGER] ✅ Allocated port {port} for grace_backend"
+    ))
+    .unwrap();
     let count = tw.fields.as_ref().unwrap().fields["time_wait_count"]
         .kind
         .clone();

@@ -286,10 +286,12 @@ impl Allocator {
                     port,
                     "[NETWORK-HARDENING] Status: {status} ({c} critical, {w} warnings)"
                 );
+                // The seed's format: ['time_wait_sockets', 'connection_limits'].
+                let names: Vec<String> = r.warnings.iter().map(|w| format!("'{w}'")).collect();
                 tracing::warn!(
                     port,
-                    "[PORT-MANAGER] Network warnings for port {port}: {:?}",
-                    r.warnings
+                    "[PORT-MANAGER] Network warnings for port {port}: [{}]",
+                    names.join(", ")
                 );
             }
         }

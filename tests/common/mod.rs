@@ -80,6 +80,8 @@ pub struct ChildDaemon {
     pub child: Child,
     /// A copy of the binary the child runs from, when it needed one (see `spawn_as_nobody`).
     _binary_copy: Option<tempfile::TempDir>,
+    /// Everything the daemon logged so far.
+    log: std::sync::Arc<std::sync::Mutex<String>>,
     pub addr: SocketAddr,
     pub socket: PathBuf,
 }
@@ -127,9 +129,15 @@ impl ChildDaemon {
             .expect("spawn portwarden serve");
         let stderr = child.stderr.take().unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
+        let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let keep = log.clone();
         std::thread::spawn(move || {
             let mut sent = false;
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Ok(mut l) = keep.lock() {
+                    l.push_str(&line);
+                    l.push('\n');
+                }
                 if !sent {
                     if let Some(rest) = line.split("listening on tcp ").nth(1) {
                         let addr = rest
@@ -157,6 +165,22 @@ impl ChildDaemon {
             _binary_copy: None,
             addr,
             socket,
+            log,
+        }
+    }
+
+    /// Waits (up to 5 s) until the daemon's log holds `needle`; the whole log on failure.
+    pub fn wait_for_log(&self, needle: &str) -> Result<(), String> {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let log = self.log.lock().map(|l| l.clone()).unwrap_or_default();
+            if log.contains(needle) {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(log);
+            }
+            std::thread::sleep(Duration::from_millis(20));
         }
     }
 
