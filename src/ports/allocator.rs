@@ -148,10 +148,6 @@ impl Allocator {
         self
     }
 
-    pub fn config(&self) -> &AllocatorConfig {
-        &self.cfg
-    }
-
     /// Whether an allocation can run without first taking a network snapshot (which may block
     /// for up to the DNS timeout): callers on an async runtime move the slow case to a
     /// blocking thread.
@@ -170,12 +166,11 @@ impl Allocator {
             return (probe_port(port), None);
         };
         let (report, finding) = gate.check_port(snap, port);
-        let family = super::free_check::Family::V4;
         let outcome = match finding {
             PortFinding::Bindable => ProbeOutcome::Free,
-            PortFinding::InUse(detail) => ProbeOutcome::InUse { family, detail },
-            PortFinding::Blocked(detail) => ProbeOutcome::Blocked { family, detail },
-            PortFinding::Unusable(detail) => ProbeOutcome::Failed { family, detail },
+            PortFinding::InUse(detail) => ProbeOutcome::InUse { detail },
+            PortFinding::Blocked(detail) => ProbeOutcome::Blocked { detail },
+            PortFinding::Unusable(detail) => ProbeOutcome::Failed { detail },
         };
         (outcome, Some(report))
     }
@@ -623,20 +618,6 @@ impl Allocator {
             .filter(|a| service.is_none_or(|s| a.service == s))
             .cloned()
             .collect()
-    }
-
-    /// Sets the health of an allocation (the watchdog's verdict), durably.
-    pub fn set_health(&self, port: u16, health: Health) -> Result<Option<Allocation>, PortsError> {
-        let mut st = self.lock();
-        let Some(mut a) = st.leases.get(&port).cloned() else {
-            return Ok(None);
-        };
-        if a.health != health {
-            a.health = health;
-            st.store.update(&a)?;
-            st.leases.insert(port, a.clone());
-        }
-        Ok(Some(a))
     }
 
     pub fn status(&self) -> RangeStatus {

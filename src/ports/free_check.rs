@@ -5,7 +5,7 @@
 use crate::network::firewall::{self, BindOutcome, FamilyProbe};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Family {
+enum Family {
     V4,
     V6,
 }
@@ -24,14 +24,14 @@ impl std::fmt::Display for Family {
 pub enum ProbeOutcome {
     /// Bindable on every family the host has.
     Free,
-    /// Something holds the port (EADDRINUSE).
-    InUse { family: Family, detail: String },
+    /// Something holds the port (EADDRINUSE); the detail names the family.
+    InUse { detail: String },
     /// Binding is refused (EACCES/EPERM): a privilege or firewall rule. Critical, not "in use".
-    Blocked { family: Family, detail: String },
+    Blocked { detail: String },
     /// Neither family is usable on this host.
     NoFamily,
     /// Another error, reported as is.
-    Failed { family: Family, detail: String },
+    Failed { detail: String },
 }
 
 impl ProbeOutcome {
@@ -60,11 +60,11 @@ fn verdict(port: u16, probes: [(Family, FamilyProbe); 2]) -> ProbeOutcome {
         BindOutcome::Failed,
     ] {
         if let Some((family, p)) = probes.iter().find(|(_, p)| p.outcome == wanted) {
-            let (family, detail) = (*family, detail(*family, p));
+            let detail = detail(*family, p);
             return match wanted {
-                BindOutcome::Blocked => ProbeOutcome::Blocked { family, detail },
-                BindOutcome::InUse => ProbeOutcome::InUse { family, detail },
-                _ => ProbeOutcome::Failed { family, detail },
+                BindOutcome::Blocked => ProbeOutcome::Blocked { detail },
+                BindOutcome::InUse => ProbeOutcome::InUse { detail },
+                _ => ProbeOutcome::Failed { detail },
             };
         }
     }
@@ -89,10 +89,7 @@ mod tests {
         let port = l.local_addr().unwrap().port();
         assert!(matches!(
             probe_port(port),
-            ProbeOutcome::InUse {
-                family: Family::V4,
-                ..
-            }
+            ProbeOutcome::InUse { detail } if detail.contains("IPv4")
         ));
         drop(l);
         assert_eq!(probe_port(port), ProbeOutcome::Free);
@@ -106,10 +103,7 @@ mod tests {
         let port = l.local_addr().unwrap().port();
         assert!(matches!(
             probe_port(port),
-            ProbeOutcome::InUse {
-                family: Family::V6,
-                ..
-            }
+            ProbeOutcome::InUse { detail } if detail.contains("IPv6")
         ));
     }
 
@@ -141,10 +135,7 @@ mod tests {
                     (Family::V6, p(BindOutcome::Blocked))
                 ]
             ),
-            ProbeOutcome::Blocked {
-                family: Family::V6,
-                ..
-            }
+            ProbeOutcome::Blocked { detail } if detail.contains("IPv6")
         ));
         assert_eq!(
             verdict(

@@ -18,18 +18,6 @@ pub fn process_start_time(pid: i32) -> Option<u64> {
     fields.get(19)?.parse().ok()
 }
 
-/// Real uid of `pid`, from /proc/PID/status.
-pub fn process_uid(pid: i32) -> Option<u32> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("Uid:"))?
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()
-}
-
 /// Whether the process identified by (pid, start time) is still the one running.
 pub fn is_alive(pid: i32, start_time: u64) -> bool {
     process_start_time(pid) == Some(start_time)
