@@ -24,7 +24,8 @@ use crate::proto::network_service_server::NetworkServiceServer;
 use crate::proto::ports_service_server::PortsServiceServer;
 use crate::proto::watchdog_service_server::WatchdogServiceServer;
 
-/// How often dead owners (exited processes, expired leases) are looked for.
+/// How often dead owners (exited processes, expired leases) are looked for, and health is read
+/// from the socket table (listening: active; stopped listening: unhealthy).
 const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
 /// How long shutdown waits for in-flight calls and open streams before cutting connections.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -187,8 +188,19 @@ async fn sweep_loop(allocator: Arc<Allocator>, mut stop: watch::Receiver<bool>) 
             _ = stop.wait_for(|s| *s) => return,
         }
         let a = allocator.clone();
-        match tokio::task::spawn_blocking(move || a.sweep()).await {
-            Ok(Ok(_)) => {}
+        let pass = tokio::task::spawn_blocking(move || {
+            a.sweep()?;
+            // Health follows the socket table: one LISTEN-only dump, outside the allocator's lock.
+            match crate::network::listening_ports() {
+                Ok(listening) => a.observe_listeners(&listening).map(|_| ()),
+                Err(e) => {
+                    tracing::debug!(error = %e, "no socket table this pass; health unchanged");
+                    Ok(())
+                }
+            }
+        });
+        match pass.await {
+            Ok(Ok(())) => {}
             Ok(Err(e)) => tracing::error!(error = %e, "lease sweep failed"),
             Err(e) => tracing::error!(error = %e, "lease sweep task failed"),
         }

@@ -432,3 +432,45 @@ async fn status_counts_what_is_held_resting_and_unavailable() {
     );
     d.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_follows_the_owner_listening_and_stopping() {
+    let d = TestDaemon::start("21080-21081", Duration::ZERO).await;
+    let mut c = d.tcp().await;
+    let a = c
+        .allocate(alloc("web"))
+        .await
+        .unwrap()
+        .into_inner()
+        .allocation
+        .unwrap();
+    assert_eq!(a.health, Health::Allocated as i32);
+    let port = a.port;
+    let health_is = |want: Health| {
+        let c = c.clone();
+        async move {
+            eventually(Duration::from_secs(5), || {
+                let mut c = c.clone();
+                async move {
+                    c.get(GetRequest { port }).await.is_ok_and(|r| {
+                        r.into_inner()
+                            .allocation
+                            .is_some_and(|a| a.health == want as i32)
+                    })
+                }
+            })
+            .await
+        }
+    };
+    let server = TcpListener::bind(("0.0.0.0", port as u16)).unwrap();
+    assert!(
+        health_is(Health::Active).await,
+        "the owner listening makes it active"
+    );
+    drop(server);
+    assert!(
+        health_is(Health::Unhealthy).await,
+        "an active port that stops listening is unhealthy"
+    );
+    d.stop().await;
+}

@@ -3,7 +3,7 @@
 //! live owners: the decision and its durable record happen under the same lock, and the reply
 //! goes out only after the commit.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -87,6 +87,16 @@ pub struct Allocator {
     state: Mutex<State>,
     /// Network checks run before every allocation; without one only the probe bind runs.
     gate: Option<Arc<NetworkGate>>,
+}
+
+/// allocated -> active once the owner is seen listening; active -> unhealthy when it stops.
+fn health_seen(listening: bool, current: Health) -> Health {
+    match (listening, current) {
+        (true, Health::Dead) => Health::Dead,
+        (true, _) => Health::Active,
+        (false, Health::Active) => Health::Unhealthy,
+        (false, h) => h,
+    }
 }
 
 /// "pid 12 (nginx)" for the processes listening on `port`, when the socket table names them.
@@ -210,11 +220,7 @@ impl Allocator {
                 Some(set) => set.contains(&port),
                 None => matches!(probe_port(port), ProbeOutcome::InUse { .. }),
             };
-            let health = match (listening, a.health) {
-                (true, _) => Health::Active,
-                (false, Health::Active) => Health::Unhealthy,
-                (false, h) => h,
-            };
+            let health = health_seen(listening, a.health);
             report.listening += usize::from(listening);
             if health != a.health {
                 let mut updated = a.clone();
@@ -562,6 +568,46 @@ impl Allocator {
         dead.into_iter()
             .map(|(port, reason)| self.reclaim_locked(st, port, reason, now))
             .collect()
+    }
+
+    /// Health from the socket table (`listening`: the ports with a TCP listener): a port whose
+    /// owner listens is active; one that was active and listens no more is unhealthy. Changes
+    /// are stored; the allocations that changed are returned with their previous health.
+    pub fn observe_listeners(
+        &self,
+        listening: &HashSet<u16>,
+    ) -> Result<Vec<(Allocation, Health)>, PortsError> {
+        let mut st = self.lock();
+        let changed: Vec<(Allocation, Health)> = st
+            .leases
+            .values()
+            .filter_map(|a| {
+                let health = health_seen(listening.contains(&a.port), a.health);
+                (health != a.health).then(|| {
+                    (
+                        Allocation {
+                            health,
+                            ..a.clone()
+                        },
+                        a.health,
+                    )
+                })
+            })
+            .collect();
+        for (a, before) in &changed {
+            st.store.update(a)?;
+            st.leases.insert(a.port, a.clone());
+            tracing::info!(
+                port = a.port,
+                service = %a.service,
+                "[PORT-MANAGER] Port {} ({}): {} -> {}",
+                a.port,
+                a.service,
+                before.as_str(),
+                a.health.as_str()
+            );
+        }
+        Ok(changed)
     }
 
     /// Reclaims every allocation whose owner is dead (process gone, lease expired).
