@@ -70,13 +70,7 @@ async fn an_expired_certificate_blocks_allocation_with_the_report_attached() {
     let report: serde_json::Value = serde_json::from_str(&info.metadata["report"]).unwrap();
     assert_eq!(report["status"], "critical");
     assert_eq!(report["checks"]["ssl_readiness"]["status"], "critical");
-    assert!(c
-        .list(ListRequest::default())
-        .await
-        .unwrap()
-        .into_inner()
-        .allocations
-        .is_empty());
+    assert!(common::list(&mut c).await.is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -137,13 +131,7 @@ async fn a_blocked_port_is_skipped_and_a_range_of_only_blocked_ports_is_refused(
     let d = ChildDaemon::spawn_as_nobody(dir.path(), &ranges, &["--quarantine", "0s"]);
     let mut c = d.tcp().await;
     // The lower port comes first in LRU order, is blocked, and is skipped.
-    let a = c
-        .allocate(req("first"))
-        .await
-        .unwrap()
-        .into_inner()
-        .allocation
-        .unwrap();
+    let a = common::allocate(&mut c, req("first")).await;
     assert_eq!(a.port, u32::from(open));
     let e = c.allocate(req("second")).await.unwrap_err();
     assert_eq!(e.code(), Code::FailedPrecondition, "{e:?}");

@@ -45,12 +45,7 @@ async fn allocate_list_release_quarantine_then_reuse() {
     assert_eq!(got.health, Health::Allocated as i32);
     assert_eq!(a.lease_token.len(), 32);
 
-    let list = c
-        .list(ListRequest::default())
-        .await
-        .unwrap()
-        .into_inner()
-        .allocations;
+    let list = common::list(&mut c).await;
     assert_eq!(list.iter().map(|a| a.port).collect::<Vec<_>>(), [21000]);
 
     let rel = c
@@ -62,29 +57,11 @@ async fn allocate_list_release_quarantine_then_reuse() {
         .unwrap()
         .into_inner();
     assert!(rel.quarantined_until.is_some());
-    assert!(c
-        .list(ListRequest::default())
-        .await
-        .unwrap()
-        .into_inner()
-        .allocations
-        .is_empty());
+    assert!(common::list(&mut c).await.is_empty());
 
     // Another service gets the other ports first, then is refused while 21000 rests.
-    let b = c
-        .allocate(alloc("other"))
-        .await
-        .unwrap()
-        .into_inner()
-        .allocation
-        .unwrap();
-    let e = c
-        .allocate(alloc("other2"))
-        .await
-        .unwrap()
-        .into_inner()
-        .allocation
-        .unwrap();
+    let b = common::allocate(&mut c, alloc("other")).await;
+    let e = common::allocate(&mut c, alloc("other2")).await;
     assert_eq!((b.port, e.port), (21001, 21002));
     let err = c
         .allocate(AllocateRequest {
@@ -137,13 +114,7 @@ async fn a_service_gets_its_sticky_port_back_even_during_quarantine() {
     })
     .await
     .unwrap();
-    let again = c
-        .allocate(alloc("b"))
-        .await
-        .unwrap()
-        .into_inner()
-        .allocation
-        .unwrap();
+    let again = common::allocate(&mut c, alloc("b")).await;
     assert_eq!(again.port, 21011, "sticky port comes back to its service");
     d.stop().await;
 }
@@ -225,16 +196,14 @@ async fn a_port_of_a_process_that_exited_is_reclaimed() {
     let d = TestDaemon::start("21030-21031", Duration::ZERO).await;
     let mut c = d.tcp().await;
     let mut owner = Command::new("sleep").arg("60").spawn().unwrap();
-    let a = c
-        .allocate(AllocateRequest {
+    let a = common::allocate(
+        &mut c,
+        AllocateRequest {
             pid: Some(owner.id() as i32),
             ..alloc("worker")
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .allocation
-        .unwrap();
+        },
+    )
+    .await;
     assert_eq!(a.owner_kind, OwnerKind::Process as i32);
     assert!(a.pid_start_time > 0);
     // Alive: still held after a few sweeps.
@@ -378,16 +347,14 @@ async fn only_the_token_holder_or_the_owner_uid_may_release() {
 async fn the_owner_is_the_caller_over_the_unix_socket() {
     let d = TestDaemon::start("21060-21061", Duration::ZERO).await;
     let mut u = d.unix().await;
-    let a = u
-        .allocate(AllocateRequest {
+    let a = common::allocate(
+        &mut u,
+        AllocateRequest {
             owner_is_caller: true,
             ..alloc("self")
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .allocation
-        .unwrap();
+        },
+    )
+    .await;
     assert_eq!(
         a.pid,
         std::process::id() as i32,
@@ -437,13 +404,7 @@ async fn status_counts_what_is_held_resting_and_unavailable() {
 async fn health_follows_the_owner_listening_and_stopping() {
     let d = TestDaemon::start("21080-21081", Duration::ZERO).await;
     let mut c = d.tcp().await;
-    let a = c
-        .allocate(alloc("web"))
-        .await
-        .unwrap()
-        .into_inner()
-        .allocation
-        .unwrap();
+    let a = common::allocate(&mut c, alloc("web")).await;
     assert_eq!(a.health, Health::Allocated as i32);
     let port = a.port;
     let health_is = |want: Health| {

@@ -69,12 +69,6 @@ async fn no_port_is_ever_held_by_two_live_leases() {
     }
     assert_eq!(total, CLIENTS * ROUNDS);
     let mut c = d.tcp().await;
-    assert!(c
-        .list(ListRequest::default())
-        .await
-        .unwrap()
-        .into_inner()
-        .allocations
-        .is_empty());
+    assert!(common::list(&mut c).await.is_empty());
     d.stop().await;
 }

@@ -98,12 +98,7 @@ async fn kill_9_mid_allocation_loses_no_acknowledged_allocation() {
 
     let daemon = ChildDaemon::spawn(dir.path(), "24000-24100", &["--quarantine", "0s"]);
     let mut c = daemon.tcp().await;
-    let list = c
-        .list(ListRequest::default())
-        .await
-        .unwrap()
-        .into_inner()
-        .allocations;
+    let list = common::list(&mut c).await;
     let stored: HashMap<u32, String> = list.iter().map(|a| (a.port, a.service.clone())).collect();
     assert_eq!(stored.len(), list.len(), "no port stored twice");
     for (port, (service, _)) in &acks.held {
@@ -244,40 +239,24 @@ async fn the_repair_pass_reclaims_dead_owners_and_keeps_the_rest() {
         service: service.into(),
         ..Default::default()
     };
-    let kept = c
-        .allocate(alloc("kept"))
-        .await
-        .unwrap()
-        .into_inner()
-        .allocation
-        .unwrap();
-    let listened = c
-        .allocate(alloc("listened"))
-        .await
-        .unwrap()
-        .into_inner()
-        .allocation
-        .unwrap();
-    let orphan = c
-        .allocate(AllocateRequest {
+    let kept = common::allocate(&mut c, alloc("kept")).await;
+    let listened = common::allocate(&mut c, alloc("listened")).await;
+    let orphan = common::allocate(
+        &mut c,
+        AllocateRequest {
             pid: Some(owner.id() as i32),
             ..alloc("orphan")
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .allocation
-        .unwrap();
-    let leased = c
-        .allocate(AllocateRequest {
+        },
+    )
+    .await;
+    let leased = common::allocate(
+        &mut c,
+        AllocateRequest {
             ttl_seconds: Some(1),
             ..alloc("leased")
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .allocation
-        .unwrap();
+        },
+    )
+    .await;
     assert!(daemon.terminate().success());
 
     // While the daemon is down: the owner dies, the lease runs out, a service starts listening.
@@ -288,12 +267,7 @@ async fn the_repair_pass_reclaims_dead_owners_and_keeps_the_rest() {
 
     let daemon = ChildDaemon::spawn(dir.path(), range, &["--quarantine", "0s"]);
     let mut c = daemon.tcp().await;
-    let list = c
-        .list(ListRequest::default())
-        .await
-        .unwrap()
-        .into_inner()
-        .allocations;
+    let list = common::list(&mut c).await;
     let by_port: HashMap<u32, &Allocation> = list.iter().map(|a| (a.port, a)).collect();
     assert!(
         !by_port.contains_key(&orphan.port),

@@ -264,3 +264,27 @@ pub fn grpcurl() -> Option<PathBuf> {
     );
     None
 }
+
+/// Allocates and returns the allocation, failing the test on an error.
+pub async fn allocate(
+    c: &mut PortsServiceClient<Channel>,
+    req: portwarden_client::proto::AllocateRequest,
+) -> portwarden_client::proto::Allocation {
+    c.allocate(req)
+        .await
+        .expect("allocate")
+        .into_inner()
+        .allocation
+        .expect("an allocation in the reply")
+}
+
+/// Every allocation the daemon holds.
+pub async fn list(
+    c: &mut PortsServiceClient<Channel>,
+) -> Vec<portwarden_client::proto::Allocation> {
+    c.list(portwarden_client::proto::ListRequest::default())
+        .await
+        .expect("list")
+        .into_inner()
+        .allocations
+}
