@@ -254,14 +254,21 @@ fn ss_time_wait_on(port: u16) -> u64 {
         .count() as u64
 }
 
-/// `n` connections to `port` whose server side closes first: TIME_WAIT lands on `port`.
+/// `n` connections to `port` whose server side closes first: TIME_WAIT lands on `port`. The
+/// client closes only once it has read the server's FIN, so no close is simultaneous (that
+/// would put both ends in TIME_WAIT).
 fn time_wait_on(port: u16, n: usize) {
+    use std::io::Read;
     let listener = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
     for _ in 0..n {
-        let client = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let mut client = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
         let (server, _) = listener.accept().unwrap();
         drop(server);
-        std::thread::sleep(std::time::Duration::from_millis(1));
+        assert_eq!(
+            client.read(&mut [0u8; 1]).unwrap(),
+            0,
+            "EOF: the server's FIN arrived"
+        );
         drop(client);
     }
     std::thread::sleep(std::time::Duration::from_millis(50));

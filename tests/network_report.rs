@@ -99,10 +99,13 @@ fn time_wait_build_up_on_a_port_is_a_warning_in_the_report() {
     let address = listener.local_addr().expect("address");
     // Server side closes first: TIME_WAIT lands on the listener's port (local end).
     for _ in 0..12 {
-        let client = TcpStream::connect(address).expect("connect");
+        let mut client = TcpStream::connect(address).expect("connect");
         let (server, _) = listener.accept().expect("accept");
         drop(server);
-        std::thread::sleep(Duration::from_millis(1));
+        // Close only after the server's FIN arrived: a simultaneous close would leave both
+        // ends in TIME_WAIT.
+        let eof = std::io::Read::read(&mut client, &mut [0u8; 1]).expect("read");
+        assert_eq!(eof, 0);
         drop(client);
     }
     std::thread::sleep(Duration::from_millis(50));
