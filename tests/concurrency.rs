@@ -1,5 +1,6 @@
 //! The allocator never hands one port to two live owners: 64 concurrent clients, each doing 200
-//! allocate/release rounds over real gRPC connections, against one daemon.
+//! allocate/release rounds over real gRPC connections against one daemon, each listening on the
+//! port it was given while it holds it.
 
 mod common;
 
@@ -47,7 +48,14 @@ async fn no_port_is_ever_held_by_two_live_leases() {
                 if let Some(other) = holders.lock().unwrap().insert(port, id) {
                     panic!("port {port} handed to client {id} while client {other} holds it");
                 }
+                // The kernel agrees: the port is really ours to listen on while we hold it (a
+                // double hand-out would make one of these binds fail with EADDRINUSE).
+                let server =
+                    std::net::TcpListener::bind(("0.0.0.0", port as u16)).unwrap_or_else(|e| {
+                        panic!("client {id} cannot listen on its port {port}: {e}")
+                    });
                 tokio::task::yield_now().await;
+                drop(server);
                 holders.lock().unwrap().remove(&port);
                 c.release(ReleaseRequest {
                     port,
