@@ -8,10 +8,8 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use portwarden::network::{NetworkConfig, NetworkGate};
-use portwarden::ports::{
-    probe_port, AllocateRequest, Allocator, AllocatorConfig, Caller, RangeSet,
-};
+use portwarden::network::{firewall, NetworkConfig, NetworkGate};
+use portwarden::ports::{AllocateRequest, Allocator, AllocatorConfig, Caller, RangeSet};
 
 const N: usize = 5000;
 
@@ -56,7 +54,7 @@ fn main() {
     let (gated, _) = cycle(&open(&dir.path().join("gated.db")).with_gate(gate));
     let t = Instant::now();
     for _ in 0..N {
-        probe_port(10001);
+        firewall::probe(10001);
     }
     let probe = t.elapsed();
     let us = |d: Duration| d.as_secs_f64() * 1e6 / N as f64;

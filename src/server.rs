@@ -19,7 +19,7 @@ use tonic_health::server::HealthReporter;
 use crate::api::{NetworkApi, PortsApi, WatchdogApi};
 use crate::config::{Config, MAX_MESSAGE_BYTES};
 use crate::network::NetworkGate;
-use crate::ports::{ephemeral_overlap, Allocator, AllocatorConfig, PortsError};
+use crate::ports::{ephemeral_warnings, Allocator, AllocatorConfig, PortsError};
 use crate::proto::network_service_server::NetworkServiceServer;
 use crate::proto::ports_service_server::PortsServiceServer;
 use crate::proto::watchdog_service_server::WatchdogServiceServer;
@@ -61,12 +61,8 @@ pub struct Daemon {
 
 /// Opens the state (running the repair pass), binds the listeners and starts serving.
 pub async fn start(cfg: Config) -> Result<Daemon, ServerError> {
-    for range in cfg.ranges.ranges() {
-        if let Some((overlap, eph)) = ephemeral_overlap(range) {
-            tracing::warn!(
-                "range {range}: ports {overlap} are inside the kernel's ephemeral range {eph} (ip_local_port_range); outgoing connections may take them"
-            );
-        }
+    for warning in ephemeral_warnings(&cfg.ranges) {
+        tracing::warn!("{warning}");
     }
     let allocator_cfg = AllocatorConfig {
         ranges: cfg.ranges.clone(),

@@ -38,7 +38,7 @@ fn caller_of<T>(req: &Request<T>) -> Caller {
         .unwrap_or(Caller::REMOTE)
 }
 
-fn token(t: String) -> Option<String> {
+fn non_empty(t: String) -> Option<String> {
     (!t.is_empty()).then_some(t)
 }
 
@@ -82,7 +82,7 @@ impl PortsService for PortsApi {
         let r = req.into_inner();
         let released = self
             .allocator
-            .release(r.port, token(r.lease_token).as_deref(), &caller)
+            .release(r.port, non_empty(r.lease_token).as_deref(), &caller)
             .map_err(status_from)?;
         Ok(Response::new(ReleaseResponse {
             allocation: Some(convert::allocation(&released.allocation)),
@@ -95,7 +95,7 @@ impl PortsService for PortsApi {
         let r = req.into_inner();
         let domain = ports::RenewRequest {
             port: r.port,
-            lease_token: token(r.lease_token),
+            lease_token: non_empty(r.lease_token),
             ttl_seconds: r.ttl_seconds,
             requests_delta: r.requests_delta,
             errors_delta: r.errors_delta,
@@ -118,7 +118,7 @@ impl PortsService for PortsApi {
 
     async fn list(&self, req: Request<ListRequest>) -> Result<Response<ListResponse>, Status> {
         let r = req.into_inner();
-        let service = token(r.service);
+        let service = non_empty(r.service);
         if let Some(s) = &service {
             ports::valid_service(s)
                 .map_err(|rule| status_from(PortsError::invalid("service", rule)))?;
@@ -137,15 +137,7 @@ impl PortsService for PortsApi {
         let s = tokio::task::spawn_blocking(move || allocator.status())
             .await
             .map_err(|e| Status::internal(format!("status task failed: {e}")))?;
-        let warnings = s
-            .ranges
-            .ranges()
-            .iter()
-            .filter_map(ports::ephemeral_overlap)
-            .map(|(overlap, eph)| {
-                format!("ports {overlap} are inside the kernel's ephemeral range {eph} (ip_local_port_range): outgoing connections may take them")
-            })
-            .collect();
+        let warnings = ports::ephemeral_warnings(&s.ranges);
         Ok(Response::new(StatusResponse {
             ranges: s
                 .ranges

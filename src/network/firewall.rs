@@ -82,84 +82,203 @@ fn probe_family(domain: Domain, address: SocketAddr) -> FamilyProbe {
     }
 }
 
-/// Probes `port` on 0.0.0.0 and [::], returning `(ipv4, ipv6)`.
-pub fn probe_port(port: u16) -> (FamilyProbe, FamilyProbe) {
-    (
-        probe_family(
+/// What one probe of a port found, per family. The single source for both the firewall check
+/// (reported fields) and the allocator's free check ([`PortProbe::finding`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortProbe {
+    pub port: u16,
+    pub ipv4: FamilyProbe,
+    pub ipv6: FamilyProbe,
+}
+
+/// The verdict on one port: could a server bind it now?
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PortFinding {
+    /// Bindable on every family the host has.
+    Bindable,
+    /// EADDRINUSE on some family: something listens there.
+    InUse(String),
+    /// EACCES/EPERM on some family: a critical finding about this port only.
+    Blocked(String),
+    /// Neither family could bind it for another reason (or the host has neither family).
+    Unusable(String),
+}
+
+impl PortFinding {
+    pub fn is_bindable(&self) -> bool {
+        matches!(self, PortFinding::Bindable)
+    }
+}
+
+/// Probes `port` on 0.0.0.0 and [::] (v6only).
+pub fn probe(port: u16) -> PortProbe {
+    PortProbe {
+        port,
+        ipv4: probe_family(
             Domain::IPV4,
             SocketAddr::from((Ipv4Addr::UNSPECIFIED, port)),
         ),
-        probe_family(
+        ipv6: probe_family(
             Domain::IPV6,
             SocketAddr::from((Ipv6Addr::UNSPECIFIED, port)),
         ),
-    )
+    }
 }
 
-/// The firewall check for `port`. Blocked on any family: critical. In use: info (the port is
-/// taken, which is a fact about the port, not about the host's health). Both families absent or
-/// failing: warning.
-pub fn firewall(port: u16) -> CheckResult {
-    let (v4, v6) = probe_port(port);
-    let outcomes = [v4.outcome, v6.outcome];
-    let blocked = outcomes.contains(&BindOutcome::Blocked);
-    let in_use = outcomes.contains(&BindOutcome::InUse);
-    let bindable = outcomes.contains(&BindOutcome::Bindable);
-    let can_bind = bindable && !blocked && !in_use;
+impl PortProbe {
+    fn families(&self) -> [(&'static str, &FamilyProbe); 2] {
+        [("IPv4", &self.ipv4), ("IPv6", &self.ipv6)]
+    }
 
-    let (status, note, recommendation) = if blocked {
-        (
-            CheckStatus::Critical,
-            format!("Binding port {port} is not permitted (EACCES/EPERM)"),
-            Some(format!(
-                "Port {port} is privileged or blocked by policy: use a port >= \
-                 net.ipv4.ip_unprivileged_port_start, grant CAP_NET_BIND_SERVICE, or fix the \
-                 firewall/LSM rule"
-            )),
-        )
-    } else if in_use {
-        (
-            CheckStatus::Info,
-            format!("Port {port} is in use (EADDRINUSE)"),
-            Some("Pick another port or stop the process holding it".to_string()),
-        )
-    } else if can_bind {
-        (
-            CheckStatus::Ok,
-            "Port can be bound (firewall likely OK)".to_string(),
-            None,
-        )
-    } else {
-        (
-            CheckStatus::Warning,
-            format!("Port {port} could not be bound on any address family"),
-            None,
-        )
-    };
-    if status >= CheckStatus::Warning {
-        tracing::warn!(port, ipv4 = ?v4, ipv6 = ?v6, "firewall probe failed");
+    /// Blocked outranks in use (it is what an operator must act on), in use outranks another
+    /// error; an absent family never refuses the port, but at least one family must bind.
+    pub fn finding(&self) -> PortFinding {
+        let port = self.port;
+        let detail = |family: &str, p: &FamilyProbe| {
+            format!(
+                "bind {family} port {port}: {}",
+                p.error.as_deref().unwrap_or("refused")
+            )
+        };
+        for wanted in [
+            BindOutcome::Blocked,
+            BindOutcome::InUse,
+            BindOutcome::Failed,
+        ] {
+            if let Some((family, p)) = self
+                .families()
+                .into_iter()
+                .find(|(_, p)| p.outcome == wanted)
+            {
+                let detail = detail(family, p);
+                return match wanted {
+                    BindOutcome::Blocked => PortFinding::Blocked(detail),
+                    BindOutcome::InUse => PortFinding::InUse(detail),
+                    _ => PortFinding::Unusable(detail),
+                };
+            }
+        }
+        if self
+            .families()
+            .iter()
+            .any(|(_, p)| p.outcome == BindOutcome::Bindable)
+        {
+            PortFinding::Bindable
+        } else {
+            PortFinding::Unusable("neither IPv4 nor IPv6 is available on this host".into())
+        }
     }
-    let mut result = CheckResult::new(names::FIREWALL, status, note)
-        .with_field("port", port)
-        .with_field("can_bind", can_bind)
-        .with_field("in_use", in_use)
-        .with_field("blocked", blocked)
-        .with_field("ipv4", v4.outcome.as_str())
-        .with_field("ipv6", v6.outcome.as_str());
-    let errors: Vec<String> = [("ipv4", &v4.error), ("ipv6", &v6.error)]
-        .into_iter()
-        .filter_map(|(family, error)| error.as_ref().map(|error| format!("{family}: {error}")))
-        .collect();
-    if !errors.is_empty() {
-        result.set_field("errors", errors);
+
+    /// The firewall check. Blocked on any family: critical. In use: info (the port is taken,
+    /// which is a fact about the port, not about the host's health). Not bindable for another
+    /// reason: warning.
+    pub fn check(&self) -> CheckResult {
+        let port = self.port;
+        let finding = self.finding();
+        let (status, note, recommendation) = match &finding {
+            PortFinding::Blocked(_) => (
+                CheckStatus::Critical,
+                format!("Binding port {port} is not permitted (EACCES/EPERM)"),
+                Some(format!(
+                    "Port {port} is privileged or blocked by policy: use a port >= \
+                     net.ipv4.ip_unprivileged_port_start, grant CAP_NET_BIND_SERVICE, or fix the \
+                     firewall/LSM rule"
+                )),
+            ),
+            PortFinding::InUse(_) => (
+                CheckStatus::Info,
+                format!("Port {port} is in use (EADDRINUSE)"),
+                Some("Pick another port or stop the process holding it".to_string()),
+            ),
+            PortFinding::Bindable => (
+                CheckStatus::Ok,
+                "Port can be bound (firewall likely OK)".to_string(),
+                None,
+            ),
+            PortFinding::Unusable(detail) => (
+                CheckStatus::Warning,
+                format!("Port {port} could not be bound: {detail}"),
+                None,
+            ),
+        };
+        if status >= CheckStatus::Warning {
+            tracing::warn!(port, ipv4 = ?self.ipv4, ipv6 = ?self.ipv6, "firewall probe failed");
+        }
+        let mut result = CheckResult::new(names::FIREWALL, status, note)
+            .with_field("port", port)
+            .with_field("can_bind", finding.is_bindable())
+            .with_field("in_use", matches!(finding, PortFinding::InUse(_)))
+            .with_field("blocked", matches!(finding, PortFinding::Blocked(_)))
+            .with_field("ipv4", self.ipv4.outcome.as_str())
+            .with_field("ipv6", self.ipv6.outcome.as_str());
+        let errors: Vec<String> = [("ipv4", &self.ipv4.error), ("ipv6", &self.ipv6.error)]
+            .into_iter()
+            .filter_map(|(family, error)| error.as_ref().map(|error| format!("{family}: {error}")))
+            .collect();
+        if !errors.is_empty() {
+            result.set_field("errors", errors);
+        }
+        result.recommendation = recommendation;
+        result
     }
-    result.recommendation = recommendation;
-    result
+}
+
+/// The firewall check for `port`, probed now.
+pub fn firewall(port: u16) -> CheckResult {
+    probe(port).check()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::TcpListener;
+
+    fn family(outcome: BindOutcome) -> FamilyProbe {
+        let error = (outcome != BindOutcome::Bindable).then(|| "x".to_string());
+        FamilyProbe { outcome, error }
+    }
+
+    fn finding(v4: BindOutcome, v6: BindOutcome) -> PortFinding {
+        PortProbe {
+            port: 1,
+            ipv4: family(v4),
+            ipv6: family(v6),
+        }
+        .finding()
+    }
+
+    #[test]
+    fn a_listening_port_is_in_use_and_a_closed_one_is_bindable() {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        assert!(matches!(probe(port).finding(), PortFinding::InUse(d) if d.contains("IPv4")));
+        drop(l);
+        assert_eq!(probe(port).finding(), PortFinding::Bindable);
+    }
+
+    #[test]
+    fn an_ipv6_listener_is_seen() {
+        let Ok(l) = TcpListener::bind("[::1]:0") else {
+            return; // no IPv6 on this host: nothing to test
+        };
+        let port = l.local_addr().unwrap().port();
+        assert!(matches!(probe(port).finding(), PortFinding::InUse(d) if d.contains("IPv6")));
+    }
+
+    #[test]
+    fn an_absent_family_does_not_refuse_and_blocked_outranks_in_use() {
+        use BindOutcome::*;
+        assert_eq!(finding(Bindable, FamilyAbsent), PortFinding::Bindable);
+        assert!(matches!(finding(InUse, Blocked), PortFinding::Blocked(d) if d.contains("IPv6")));
+        assert!(matches!(
+            finding(Bindable, Failed),
+            PortFinding::Unusable(_)
+        ));
+        assert!(matches!(
+            finding(FamilyAbsent, FamilyAbsent),
+            PortFinding::Unusable(_)
+        ));
+    }
 
     #[test]
     fn errno_is_classified_as_the_design_says() {

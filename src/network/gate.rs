@@ -7,20 +7,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::check::{names, CheckStatus};
-use super::{port_checks, system_snapshot, NetworkConfig, Report, SystemSnapshot};
-
-/// What the per-port checks say about the candidate port itself.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PortFinding {
-    Bindable,
-    /// EADDRINUSE on some family.
-    InUse(String),
-    /// EACCES/EPERM: a critical finding about this port only.
-    Blocked(String),
-    /// Neither family could bind it for another reason.
-    Unusable(String),
-}
+use super::check::CheckStatus;
+use super::firewall::{self, PortFinding};
+use super::{port_checks_probed, system_snapshot, NetworkConfig, Report, SystemSnapshot};
 
 pub struct NetworkGate {
     cfg: NetworkConfig,
@@ -95,34 +84,9 @@ impl NetworkGate {
     /// issue lists are the full report's, without copying a dozen checks per allocation.
     pub fn check_port(&self, snap: &SystemSnapshot, port: u16) -> (Report, PortFinding) {
         let started = Instant::now();
-        let checks = port_checks(&self.cfg, snap, port);
-        let finding = checks
-            .iter()
-            .find(|c| c.name == names::FIREWALL)
-            .map(|c| {
-                let flag = |k: &str| c.field(k).and_then(|v| v.as_bool()).unwrap_or(false);
-                let detail = c
-                    .field("errors")
-                    .and_then(|v| v.as_array())
-                    .map(|a| {
-                        a.iter()
-                            .filter_map(|e| e.as_str())
-                            .collect::<Vec<_>>()
-                            .join("; ")
-                    })
-                    .filter(|s| !s.is_empty())
-                    .unwrap_or_else(|| c.note.clone());
-                if flag("blocked") {
-                    PortFinding::Blocked(detail)
-                } else if flag("in_use") {
-                    PortFinding::InUse(detail)
-                } else if flag("can_bind") {
-                    PortFinding::Bindable
-                } else {
-                    PortFinding::Unusable(detail)
-                }
-            })
-            .unwrap_or_else(|| PortFinding::Unusable("no firewall check ran".into()));
+        let probe = firewall::probe(port);
+        let finding = probe.finding();
+        let checks = port_checks_probed(&self.cfg, snap, &probe);
         let mut compact: Vec<_> = snap
             .checks
             .iter()

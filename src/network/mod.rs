@@ -46,7 +46,8 @@ pub use census::{
 };
 pub use check::{names, CheckResult, CheckStatus};
 pub use exhaustion::port_exhaustion;
-pub use gate::{NetworkGate, PortFinding};
+pub use firewall::PortFinding;
+pub use gate::NetworkGate;
 pub use io_stats::{io_stats, IoCounters, IoStats};
 pub use report::{OverallStatus, Report};
 pub use thresholds::{ThresholdSpec, Thresholds};
@@ -159,10 +160,18 @@ pub fn system_snapshot(cfg: &NetworkConfig) -> SystemSnapshot {
 /// snapshot's census (so no socket-table walk: well under 2 ms however many sockets exist; the
 /// TIME_WAIT figure is as old as the snapshot).
 pub fn port_checks(cfg: &NetworkConfig, snapshot: &SystemSnapshot, port: u16) -> Vec<CheckResult> {
-    let firewall = firewall::firewall(port);
+    port_checks_probed(cfg, snapshot, &firewall::probe(port))
+}
+
+/// [`port_checks`] with the probe already taken (the allocator's gate also needs its verdict).
+pub fn port_checks_probed(
+    cfg: &NetworkConfig,
+    snapshot: &SystemSnapshot,
+    probe: &firewall::PortProbe,
+) -> Vec<CheckResult> {
     let mut time_wait = connections::time_wait_sockets(
         snapshot.census.as_ref().map_err(String::as_str),
-        Some(port),
+        Some(probe.port),
         snapshot
             .tcp_max_tw_buckets
             .as_ref()
@@ -174,7 +183,7 @@ pub fn port_checks(cfg: &NetworkConfig, snapshot: &SystemSnapshot, port: u16) ->
         "snapshot_age_ms",
         check::round1(snapshot.age().as_secs_f64() * 1000.0),
     );
-    vec![firewall, time_wait]
+    vec![probe.check(), time_wait]
 }
 
 /// Combines a snapshot with per-port checks: a per-port check replaces the snapshot's check of

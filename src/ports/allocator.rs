@@ -9,7 +9,6 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::error::PortsError;
-use super::free_check::{probe_port, ProbeOutcome};
 use super::lease::{new_token, Allocation, Caller, Health};
 use super::range::RangeSet;
 use super::store::{PortHistory, Store};
@@ -17,6 +16,7 @@ use super::validate::{
     managed_port, valid_ttl, AllocateRequest, PortVerdict, PortVerdictState, RenewRequest,
     ValidAllocate,
 };
+use crate::network::firewall;
 use crate::network::gate::findings;
 use crate::network::{NetworkGate, PortFinding, Report, SystemSnapshot};
 
@@ -171,18 +171,12 @@ impl Allocator {
         &self,
         port: u16,
         snap: Option<&SystemSnapshot>,
-    ) -> (ProbeOutcome, Option<Report>) {
+    ) -> (PortFinding, Option<Report>) {
         let (Some(gate), Some(snap)) = (&self.gate, snap) else {
-            return (probe_port(port), None);
+            return (firewall::probe(port).finding(), None);
         };
         let (report, finding) = gate.check_port(snap, port);
-        let outcome = match finding {
-            PortFinding::Bindable => ProbeOutcome::Free,
-            PortFinding::InUse(detail) => ProbeOutcome::InUse { detail },
-            PortFinding::Blocked(detail) => ProbeOutcome::Blocked { detail },
-            PortFinding::Unusable(detail) => ProbeOutcome::Failed { detail },
-        };
-        (outcome, Some(report))
+        (finding, Some(report))
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -218,7 +212,7 @@ impl Allocator {
             }
             let listening = match &listeners {
                 Some(set) => set.contains(&port),
-                None => matches!(probe_port(port), ProbeOutcome::InUse { .. }),
+                None => matches!(firewall::probe(port).finding(), PortFinding::InUse(_)),
             };
             let health = health_seen(listening, a.health);
             report.listening += usize::from(listening);
@@ -358,24 +352,20 @@ impl Allocator {
         let (outcome, report) = self.free_check(port, snap);
         let boxed = || report.clone().map(Box::new);
         match outcome {
-            ProbeOutcome::Free => Ok((port, report.clone())),
-            ProbeOutcome::Blocked { detail, .. } => Err(PortsError::Blocked {
+            PortFinding::Bindable => Ok((port, report.clone())),
+            PortFinding::InUse(detail) => Err(PortsError::InUse {
                 port,
                 detail,
-                report: boxed(),
+                holder: holder_of(port),
             }),
-            ProbeOutcome::InUse { detail, .. } | ProbeOutcome::Failed { detail, .. } => {
-                Err(PortsError::InUse {
+            // Refused for a reason other than a listener: the host will not let it be bound.
+            PortFinding::Blocked(detail) | PortFinding::Unusable(detail) => {
+                Err(PortsError::Blocked {
                     port,
                     detail,
-                    holder: holder_of(port),
+                    report: boxed(),
                 })
             }
-            ProbeOutcome::NoFamily => Err(PortsError::Blocked {
-                port,
-                detail: "neither IPv4 nor IPv6 can be bound on this host".into(),
-                report: boxed(),
-            }),
         }
     }
 
@@ -406,8 +396,8 @@ impl Allocator {
             }
             let (outcome, report) = self.free_check(port, snap);
             match outcome {
-                ProbeOutcome::Free => return Ok((port, report)),
-                ProbeOutcome::Blocked { detail, .. } => {
+                PortFinding::Bindable => return Ok((port, report)),
+                PortFinding::Blocked(detail) => {
                     // A finding about this port only: try the next one, keep it for the answer.
                     tracing::warn!(port, %detail, "[NETWORK-HARDENING] port blocked; trying the next candidate");
                     blocked.get_or_insert((port, detail, report));
@@ -692,7 +682,10 @@ impl Allocator {
             (idle, allocated, q)
         };
         // Probing happens outside the lock: status must not stall allocations.
-        let unavailable = idle.iter().filter(|p| !probe_port(**p).is_free()).count();
+        let unavailable = idle
+            .iter()
+            .filter(|p| !firewall::probe(**p).finding().is_bindable())
+            .count();
         RangeStatus {
             ranges: self.cfg.ranges.clone(),
             total: self.cfg.ranges.total(),
@@ -734,27 +727,26 @@ impl Allocator {
                             })
                     }
                 };
-                let (state, reason) = known.unwrap_or_else(|| match probe_port(port) {
-                    ProbeOutcome::Free if in_managed_range => {
-                        (PortVerdictState::Free, "free".into())
-                    }
-                    ProbeOutcome::Free => (
-                        PortVerdictState::OutsideRange,
-                        "bindable, but outside the managed ranges".into(),
-                    ),
-                    ProbeOutcome::InUse { detail, .. } | ProbeOutcome::Failed { detail, .. } => {
-                        let reason = match holder_of(port) {
-                            Some(holder) => format!("{detail}; held by {holder}"),
-                            None => detail,
-                        };
-                        (PortVerdictState::InUse, reason)
-                    }
-                    ProbeOutcome::Blocked { detail, .. } => (PortVerdictState::Blocked, detail),
-                    ProbeOutcome::NoFamily => (
-                        PortVerdictState::Blocked,
-                        "neither IPv4 nor IPv6 is available".into(),
-                    ),
-                });
+                let (state, reason) =
+                    known.unwrap_or_else(|| match firewall::probe(port).finding() {
+                        PortFinding::Bindable if in_managed_range => {
+                            (PortVerdictState::Free, "free".into())
+                        }
+                        PortFinding::Bindable => (
+                            PortVerdictState::OutsideRange,
+                            "bindable, but outside the managed ranges".into(),
+                        ),
+                        PortFinding::InUse(detail) => {
+                            let reason = match holder_of(port) {
+                                Some(holder) => format!("{detail}; held by {holder}"),
+                                None => detail,
+                            };
+                            (PortVerdictState::InUse, reason)
+                        }
+                        PortFinding::Blocked(detail) | PortFinding::Unusable(detail) => {
+                            (PortVerdictState::Blocked, detail)
+                        }
+                    });
                 PortVerdict {
                     port,
                     state,

@@ -3,7 +3,6 @@
 
 mod allocator;
 mod error;
-mod free_check;
 mod lease;
 mod process;
 mod range;
@@ -14,9 +13,8 @@ pub use allocator::{
     Allocator, AllocatorConfig, Granted, RangeStatus, Reclaimed, Released, RepairReport,
 };
 pub use error::{FieldViolation, PortsError};
-pub use free_check::{probe_port, ProbeOutcome};
 pub use lease::{Allocation, Caller, Health, OwnerKind};
 pub use process::process_start_time;
-pub use range::{ephemeral_overlap, PortRange, RangeSet};
+pub use range::{ephemeral_warnings, PortRange, RangeSet};
 pub use store::StoreError;
 pub use validate::{valid_service, AllocateRequest, PortVerdict, PortVerdictState, RenewRequest};

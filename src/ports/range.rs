@@ -113,7 +113,7 @@ impl fmt::Display for RangeSet {
 
 /// The part of `range` that lies inside the kernel's ephemeral range
 /// (`/proc/sys/net/ipv4/ip_local_port_range`), where outgoing connections may grab our ports.
-pub fn ephemeral_overlap(range: &PortRange) -> Option<(PortRange, PortRange)> {
+fn ephemeral_overlap(range: &PortRange) -> Option<(PortRange, PortRange)> {
     let text = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").ok()?;
     let mut it = text
         .split_whitespace()
@@ -122,6 +122,22 @@ pub fn ephemeral_overlap(range: &PortRange) -> Option<(PortRange, PortRange)> {
     let start = range.start.max(eph.start);
     let end = range.end.min(eph.end);
     (start <= end).then_some((PortRange { start, end }, eph))
+}
+
+/// One sentence per managed range that overlaps the kernel's ephemeral range.
+pub fn ephemeral_warnings(ranges: &RangeSet) -> Vec<String> {
+    ranges
+        .ranges()
+        .iter()
+        .filter_map(|r| {
+            ephemeral_overlap(r).map(|(overlap, eph)| {
+                format!(
+                    "range {r}: ports {overlap} are inside the kernel's ephemeral range {eph} \
+                     (ip_local_port_range); outgoing connections may take them"
+                )
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]
