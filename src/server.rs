@@ -96,12 +96,14 @@ pub async fn start(cfg: Config) -> Result<Daemon, ServerError> {
         .max_decoding_message_size(MAX_MESSAGE_BYTES);
     let watchdog =
         WatchdogServiceServer::new(WatchdogApi).max_decoding_message_size(MAX_MESSAGE_BYTES);
-    let routes = Routes::new(health_service)
+    let mut routes = Routes::new(health_service)
         .add_service(ports)
         .add_service(network)
         .add_service(watchdog)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha);
+    let router = std::mem::take(routes.axum_router_mut()).fallback(crate::api::unknown_path);
+    *routes.axum_router_mut() = router;
     health.set_serving::<PortsServiceServer<PortsApi>>().await;
     health
         .set_service_status("", tonic_health::ServingStatus::Serving)

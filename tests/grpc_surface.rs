@@ -219,3 +219,34 @@ async fn health_goes_not_serving_when_the_daemon_shuts_down() {
         .expect("shutdown completes with a watch stream open")
         .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plain_http_client_is_told_the_rest_gateway_is_not_built() {
+    use std::io::{Read, Write};
+    let d = TestDaemon::start("26050-26051", Duration::ZERO).await;
+    let addr = d.addr;
+    let reply = tokio::task::spawn_blocking(move || {
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        s.write_all(
+            b"GET /api/ports/status HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+        )
+        .unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        out
+    })
+    .await
+    .unwrap();
+    assert!(reply.starts_with("HTTP/1.1 501"), "{reply}");
+    assert!(
+        reply
+            .to_ascii_lowercase()
+            .contains("content-type: application/json"),
+        "{reply}"
+    );
+    let body: serde_json::Value =
+        serde_json::from_str(reply.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+    assert_eq!(body["code"], 12);
+    assert!(body["message"].as_str().unwrap().contains("not built yet"));
+    d.stop().await;
+}

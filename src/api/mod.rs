@@ -3,11 +3,13 @@
 
 mod convert;
 mod error;
+mod fallback;
 mod network;
 mod ports;
 mod watchdog;
 
 pub use error::status_from;
+pub use fallback::unknown_path;
 pub use network::NetworkApi;
 pub use ports::PortsApi;
 pub use watchdog::WatchdogApi;
