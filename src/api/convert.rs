@@ -38,11 +38,11 @@ pub fn allocation(a: &Allocation) -> proto::Allocation {
         service: a.service.clone(),
         purpose: a.purpose.clone(),
         started_by: a.started_by.clone(),
-        pid: a.pid.unwrap_or(0),
-        pid_start_time: a.pid_start_time.unwrap_or(0),
+        pid: a.pid().unwrap_or(0),
+        pid_start_time: a.owner.as_ref().map_or(0, |o| o.start_time),
         labels: a.labels.clone().into_iter().collect(),
         allocated_at: Some(timestamp(a.allocated_at_ms)),
-        expires_at: a.expires_at_ms.map(timestamp),
+        expires_at: a.expires.map(|d| timestamp(d.wall_ms)),
         ttl_seconds: a.ttl_seconds.unwrap_or(0),
         health: health(a.health) as i32,
         owner_kind: owner_kind(a.owner_kind()) as i32,
@@ -62,6 +62,7 @@ pub fn port_check(v: &PortVerdict) -> proto::PortCheck {
         PortVerdictState::InUse => proto::PortState::InUse,
         PortVerdictState::Blocked => proto::PortState::Blocked,
         PortVerdictState::OutsideRange => proto::PortState::OutsideRange,
+        PortVerdictState::Unknown => proto::PortState::Unknown,
     };
     proto::PortCheck {
         port: u32::from(v.port),

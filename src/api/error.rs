@@ -120,6 +120,10 @@ pub fn status_from(err: PortsError) -> Status {
             );
             Code::PermissionDenied
         }
+        PortsError::Unavailable { .. } => {
+            d.set_retry_info(Some(Duration::from_secs(1)));
+            Code::Unavailable
+        }
         PortsError::Store(e) => {
             tracing::error!(error = %e, "state store failure");
             return Status::internal(format!("state store: {e}"));

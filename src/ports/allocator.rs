@@ -5,11 +5,13 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
+use super::clock::{Clock, Now, SystemClock};
 use super::error::PortsError;
-use super::lease::{new_token, Allocation, Caller, Health};
+use super::lease::{new_token, Allocation, Caller, Health, ReclaimReason, Vitality};
 use super::range::RangeSet;
 use super::store::{PortHistory, Store};
 use super::validate::{
@@ -48,7 +50,9 @@ pub struct Released {
 #[derive(Debug, Clone)]
 pub struct Reclaimed {
     pub allocation: Allocation,
-    pub reason: String,
+    pub reason: ReclaimReason,
+    /// The reason in words ("process 12 exited").
+    pub detail: String,
 }
 
 /// What the start-up repair pass found.
@@ -87,6 +91,11 @@ pub struct Allocator {
     state: Mutex<State>,
     /// Network checks run before every allocation; without one only the probe bind runs.
     gate: Option<Arc<NetworkGate>>,
+    clock: Arc<dyn Clock>,
+    /// Owner checks that could not read the owner's process (kept, never reclaimed).
+    unknown_owner_checks: AtomicU64,
+    /// Whether the last sweep met an unreadable owner: logged on each change, not each sweep.
+    owners_unreadable: AtomicBool,
 }
 
 /// allocated -> active once the owner is seen listening; active -> unhealthy when it stops.
@@ -111,19 +120,20 @@ fn holder_of(port: u16) -> Option<String> {
     })
 }
 
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
 impl Allocator {
     /// Opens the state, then runs the repair pass: leases whose owner is dead are reclaimed,
     /// the rest are kept (never dropped) with their health refreshed from the socket table.
     pub fn open(cfg: AllocatorConfig) -> Result<(Self, RepairReport), PortsError> {
-        let store = Store::open(&cfg.state_path)?;
-        let snap = store.load()?;
+        Self::open_with_clock(cfg, Arc::new(SystemClock))
+    }
+
+    /// [`Allocator::open`] reading time from `clock`.
+    pub fn open_with_clock(
+        cfg: AllocatorConfig,
+        clock: Arc<dyn Clock>,
+    ) -> Result<(Self, RepairReport), PortsError> {
+        let mut store = Store::open(&cfg.state_path)?;
+        let snap = store.load(clock.now())?;
         let sticky = snap.sticky();
         let history: HashMap<u16, PortHistory> =
             snap.history.into_iter().map(|h| (h.port, h)).collect();
@@ -146,6 +156,9 @@ impl Allocator {
             cfg,
             state: Mutex::new(state),
             gate: None,
+            clock,
+            unknown_owner_checks: AtomicU64::new(0),
+            owners_unreadable: AtomicBool::new(false),
         };
         let report = allocator.repair()?;
         Ok((allocator, report))
@@ -187,7 +200,7 @@ impl Allocator {
 
     fn repair(&self) -> Result<RepairReport, PortsError> {
         let mut st = self.lock();
-        let now = now_ms();
+        let now = self.clock.now();
         let mut report = RepairReport::default();
         // The socket table's listeners, in one LISTEN-only sock_diag dump; without netlink, a
         // probe bind per port tells the same (EADDRINUSE means something listens).
@@ -199,11 +212,18 @@ impl Allocator {
             let Some(a) = st.leases.get(&port).cloned() else {
                 continue;
             };
-            if let Some(reason) = a.death_reason(now) {
-                tracing::warn!(port, service = %a.service, %reason, "repair: reclaiming allocation of a dead owner");
-                let r = self.reclaim_locked(&mut st, port, reason, now)?;
-                report.reclaimed.push(r);
-                continue;
+            match a.vitality(now) {
+                Vitality::Dead(reason) => {
+                    tracing::warn!(port, service = %a.service, reason = reason.as_str(), "repair: reclaiming allocation of a dead owner");
+                    let r = self.reclaim_locked(&mut st, port, reason, now)?;
+                    report.reclaimed.push(r);
+                    continue;
+                }
+                Vitality::Unknown(why) => {
+                    self.unknown_owner_checks.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(port, service = %a.service, %why, "repair: cannot read the owner's process; keeping the allocation");
+                }
+                Vitality::Alive => {}
             }
             report.kept += 1;
             if !self.cfg.ranges.contains(port) {
@@ -212,7 +232,12 @@ impl Allocator {
             }
             let listening = match &listeners {
                 Some(set) => set.contains(&port),
-                None => matches!(firewall::probe(port).finding(), PortFinding::InUse(_)),
+                None => match firewall::probe(port).finding() {
+                    PortFinding::InUse(_) => true,
+                    // Nothing learnt about the port: its health stays as stored.
+                    PortFinding::Unknown(_) => continue,
+                    _ => false,
+                },
             };
             let health = health_seen(listening, a.health);
             report.listening += usize::from(listening);
@@ -249,7 +274,7 @@ impl Allocator {
         }
         let snap = snap.as_deref();
         let mut st = self.lock();
-        let now = now_ms();
+        let now = self.clock.now();
         let (port, report) = match v.port {
             Some(p) => self.claim_requested(&mut st, p, &v.service, now, snap)?,
             None => match self.pick_free(&st, &v.service, now, snap) {
@@ -311,13 +336,17 @@ impl Allocator {
         st: &State,
         port: u16,
         service: &str,
-        now: i64,
+        now: Now,
     ) -> Option<(u64, String)> {
         let h = st.history.get(&port)?;
         // Quarantine protects the next service from the previous owner's stale connections; a
         // service getting its own port back inherits only its own.
-        (h.quarantine_until_ms > now && h.last_service != service)
-            .then(|| ((h.quarantine_until_ms - now) as u64, h.last_service.clone()))
+        (!h.quarantine_until.passed(now) && h.last_service != service).then(|| {
+            (
+                h.quarantine_until.left_ms(now) as u64,
+                h.last_service.clone(),
+            )
+        })
     }
 
     fn claim_requested(
@@ -325,19 +354,20 @@ impl Allocator {
         st: &mut State,
         port: u16,
         service: &str,
-        now: i64,
+        now: Now,
         snap: Option<&SystemSnapshot>,
     ) -> Result<(u16, Option<Report>), PortsError> {
         if let Some(a) = st.leases.get(&port).cloned() {
-            match a.death_reason(now) {
-                Some(reason) => {
+            match a.vitality(now) {
+                Vitality::Dead(reason) => {
                     self.reclaim_locked(st, port, reason, now)?;
                 }
-                None => {
+                // An owner that cannot be read still holds its port.
+                Vitality::Alive | Vitality::Unknown(_) => {
                     return Err(PortsError::HeldBy {
                         port,
-                        service: a.service,
-                        pid: a.pid,
+                        service: a.service.clone(),
+                        pid: a.pid(),
                     });
                 }
             }
@@ -366,6 +396,7 @@ impl Allocator {
                     report: boxed(),
                 })
             }
+            PortFinding::Unknown(detail) => Err(PortsError::Unavailable { reason: detail }),
         }
     }
 
@@ -374,7 +405,7 @@ impl Allocator {
         &self,
         st: &State,
         service: &str,
-        now: i64,
+        now: Now,
         snap: Option<&SystemSnapshot>,
     ) -> Result<(u16, Option<Report>), PortsError> {
         let sticky = st
@@ -397,6 +428,11 @@ impl Allocator {
             let (outcome, report) = self.free_check(port, snap);
             match outcome {
                 PortFinding::Bindable => return Ok((port, report)),
+                // The probe itself failed (no descriptors): every other port would too, and a
+                // guess could hand out a port in use.
+                PortFinding::Unknown(detail) => {
+                    return Err(PortsError::Unavailable { reason: detail })
+                }
                 PortFinding::Blocked(detail) => {
                     // A finding about this port only: try the next one, keep it for the answer.
                     tracing::warn!(port, %detail, "[NETWORK-HARDENING] port blocked; trying the next candidate");
@@ -441,7 +477,7 @@ impl Allocator {
         v: ValidAllocate,
         port: u16,
         caller: &Caller,
-        now: i64,
+        now: Now,
         network_health: String,
     ) -> Result<Allocation, PortsError> {
         let lease_token = new_token().map_err(PortsError::Token)?;
@@ -450,15 +486,14 @@ impl Allocator {
             service: v.service,
             purpose: v.purpose,
             started_by: v.started_by,
-            pid: v.owner.map(|(pid, _)| pid),
-            pid_start_time: v.owner.map(|(_, start)| start),
+            owner: v.owner,
             owner_uid: caller.uid,
             labels: v.labels,
             lease_token,
             ttl_seconds: v.ttl_seconds,
-            allocated_at_ms: now,
+            allocated_at_ms: now.wall_ms,
             renewed_at_ms: None,
-            expires_at_ms: v.ttl_seconds.map(|t| now + (t as i64) * 1000),
+            expires: v.ttl_seconds.map(|t| now.plus((t as i64) * 1000)),
             health: Health::Allocated,
             request_count: 0,
             error_count: 0,
@@ -500,7 +535,7 @@ impl Allocator {
             .ok_or(PortsError::NotAllocated { port })?;
         a.authorizes(token, caller)
             .map_err(|reason| PortsError::PermissionDenied { port, reason })?;
-        let now = now_ms();
+        let now = self.clock.now();
         let until = self.retire_locked(&mut st, &a, now)?;
         drop(st);
         tracing::info!(port, service = %a.service, "[PORT-MANAGER] Released port {port}");
@@ -511,29 +546,30 @@ impl Allocator {
     }
 
     /// Deletes the allocation and starts its port's quarantine (store first, then memory).
-    fn retire_locked(&self, st: &mut State, a: &Allocation, now: i64) -> Result<i64, PortsError> {
-        let until = now + self.cfg.quarantine.as_millis() as i64;
+    /// Returns the end of the quarantine (wall time).
+    fn retire_locked(&self, st: &mut State, a: &Allocation, now: Now) -> Result<i64, PortsError> {
+        let until = now.plus(self.cfg.quarantine.as_millis() as i64);
         let h = PortHistory {
             port: a.port,
             last_service: a.service.clone(),
-            released_at_ms: now,
-            quarantine_until_ms: until,
+            released_at_ms: now.wall_ms,
+            quarantine_until: until,
         };
         st.store.release(&h)?;
         st.leases.remove(&a.port);
         st.history.insert(a.port, h);
         if self.cfg.ranges.contains(a.port) {
-            st.idle.insert((now, a.port));
+            st.idle.insert((now.wall_ms, a.port));
         }
-        Ok(until)
+        Ok(until.wall_ms)
     }
 
     fn reclaim_locked(
         &self,
         st: &mut State,
         port: u16,
-        reason: String,
-        now: i64,
+        reason: ReclaimReason,
+        now: Now,
     ) -> Result<Reclaimed, PortsError> {
         let mut a = st
             .leases
@@ -542,22 +578,60 @@ impl Allocator {
             .ok_or(PortsError::NotAllocated { port })?;
         self.retire_locked(st, &a, now)?;
         a.health = Health::Dead;
-        tracing::warn!(port, service = %a.service, %reason, "[PORT-MANAGER] Reclaimed port {port}");
+        let detail = a.describe(reason, now);
+        tracing::warn!(port, service = %a.service, reason = reason.as_str(), "[PORT-MANAGER] Reclaimed port {port}: {detail}");
         Ok(Reclaimed {
             allocation: a,
             reason,
+            detail,
         })
     }
 
-    fn sweep_locked(&self, st: &mut State, now: i64) -> Result<Vec<Reclaimed>, PortsError> {
-        let dead: Vec<(u16, String)> = st
-            .leases
-            .values()
-            .filter_map(|a| a.death_reason(now).map(|r| (a.port, r)))
-            .collect();
+    /// Reclaims the allocations whose owner is certainly dead. One whose process cannot be read
+    /// is kept: an I/O error says nothing about the owner.
+    fn sweep_locked(&self, st: &mut State, now: Now) -> Result<Vec<Reclaimed>, PortsError> {
+        let mut dead = Vec::new();
+        let mut unreadable = Vec::new();
+        for a in st.leases.values() {
+            match a.vitality(now) {
+                Vitality::Dead(reason) => dead.push((a.port, reason)),
+                Vitality::Unknown(why) => unreadable.push((a.port, why)),
+                Vitality::Alive => {}
+            }
+        }
+        self.note_unreadable(&unreadable);
         dead.into_iter()
             .map(|(port, reason)| self.reclaim_locked(st, port, reason, now))
             .collect()
+    }
+
+    /// Counts owner checks that could not read the owner, and logs when that starts and stops.
+    fn note_unreadable(&self, unreadable: &[(u16, String)]) {
+        self.unknown_owner_checks
+            .fetch_add(unreadable.len() as u64, Ordering::Relaxed);
+        let now_unreadable = !unreadable.is_empty();
+        if self
+            .owners_unreadable
+            .swap(now_unreadable, Ordering::Relaxed)
+            == now_unreadable
+        {
+            return;
+        }
+        match unreadable.first() {
+            Some((port, why)) => tracing::warn!(
+                ports = ?unreadable.iter().map(|(p, _)| *p).collect::<Vec<_>>(),
+                first_port = port,
+                %why,
+                "cannot read the owning processes of {} allocation(s); keeping them until they can be read",
+                unreadable.len()
+            ),
+            None => tracing::info!("owning processes are readable again"),
+        }
+    }
+
+    /// How many owner checks could not read the owner's process since start-up.
+    pub fn unknown_owner_checks(&self) -> u64 {
+        self.unknown_owner_checks.load(Ordering::Relaxed)
     }
 
     /// Health from the socket table (`listening`: the ports with a TCP listener): a port whose
@@ -603,7 +677,8 @@ impl Allocator {
     /// Reclaims every allocation whose owner is dead (process gone, lease expired).
     pub fn sweep(&self) -> Result<Vec<Reclaimed>, PortsError> {
         let mut st = self.lock();
-        self.sweep_locked(&mut st, now_ms())
+        let now = self.clock.now();
+        self.sweep_locked(&mut st, now)
     }
 
     pub fn renew(&self, req: RenewRequest, caller: &Caller) -> Result<Allocation, PortsError> {
@@ -619,18 +694,21 @@ impl Allocator {
             .ok_or(PortsError::NotAllocated { port })?;
         a.authorizes(req.lease_token.as_deref(), caller)
             .map_err(|reason| PortsError::PermissionDenied { port, reason })?;
-        let now = now_ms();
-        if let Some(reason) = a.death_reason(now) {
-            self.reclaim_locked(&mut st, port, reason.clone(), now)?;
-            return Err(PortsError::LeaseDead { port, reason });
+        let now = self.clock.now();
+        if let Vitality::Dead(reason) = a.vitality(now) {
+            let r = self.reclaim_locked(&mut st, port, reason, now)?;
+            return Err(PortsError::LeaseDead {
+                port,
+                reason: r.detail,
+            });
         }
         if let Some(ttl) = req.ttl_seconds {
             a.ttl_seconds = Some(ttl);
         }
         if let Some(ttl) = a.ttl_seconds {
-            a.expires_at_ms = Some(now + (ttl as i64) * 1000);
+            a.expires = Some(now.plus((ttl as i64) * 1000));
         }
-        a.renewed_at_ms = Some(now);
+        a.renewed_at_ms = Some(now.wall_ms);
         a.request_count = a.request_count.saturating_add(req.requests_delta);
         a.error_count = a.error_count.saturating_add(req.errors_delta);
         st.store.update(&a)?;
@@ -659,7 +737,7 @@ impl Allocator {
     pub fn status(&self) -> RangeStatus {
         let (idle, allocated, quarantined): (Vec<u16>, usize, usize) = {
             let st = self.lock();
-            let now = now_ms();
+            let now = self.clock.now();
             let mut q = 0;
             let idle = st
                 .idle
@@ -669,7 +747,7 @@ impl Allocator {
                     let rest = st
                         .history
                         .get(p)
-                        .is_some_and(|h| h.quarantine_until_ms > now);
+                        .is_some_and(|h| !h.quarantine_until.passed(now));
                     q += usize::from(rest);
                     !rest
                 })
@@ -699,7 +777,7 @@ impl Allocator {
 
     /// The free check for each port, without allocating anything.
     pub fn check_ports(&self, ports: &[u16]) -> Vec<PortVerdict> {
-        let now = now_ms();
+        let now = self.clock.now();
         ports
             .iter()
             .map(|&port| {
@@ -714,14 +792,14 @@ impl Allocator {
                     } else {
                         st.history
                             .get(&port)
-                            .filter(|h| h.quarantine_until_ms > now)
+                            .filter(|h| !h.quarantine_until.passed(now))
                             .map(|h| {
                                 (
                                     PortVerdictState::Quarantined,
                                     format!(
                                         "released by '{}', quarantined for {} ms more",
                                         h.last_service,
-                                        h.quarantine_until_ms - now
+                                        h.quarantine_until.left_ms(now)
                                     ),
                                 )
                             })
@@ -746,6 +824,7 @@ impl Allocator {
                         PortFinding::Blocked(detail) | PortFinding::Unusable(detail) => {
                             (PortVerdictState::Blocked, detail)
                         }
+                        PortFinding::Unknown(detail) => (PortVerdictState::Unknown, detail),
                     });
                 PortVerdict {
                     port,

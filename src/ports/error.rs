@@ -70,6 +70,8 @@ pub enum PortsError {
     PermissionDenied { port: u16, reason: String },
     #[error("the allocation of port {port} is dead ({reason}) and was reclaimed")]
     LeaseDead { port: u16, reason: String },
+    #[error("cannot decide now, try again: {reason}")]
+    Unavailable { reason: String },
     #[error("state store: {0}")]
     Store(#[from] StoreError),
 }

@@ -2,6 +2,7 @@
 //! state and the allocator that ties them together. Nothing here knows about gRPC or HTTP.
 
 mod allocator;
+mod clock;
 mod error;
 mod lease;
 mod process;
@@ -12,9 +13,10 @@ mod validate;
 pub use allocator::{
     Allocator, AllocatorConfig, Granted, RangeStatus, Reclaimed, Released, RepairReport,
 };
+pub use clock::{Clock, Deadline, Now, SystemClock};
 pub use error::{FieldViolation, PortsError};
-pub use lease::{Allocation, Caller, Health, OwnerKind};
-pub use process::process_start_time;
+pub use lease::{Allocation, Caller, Health, OwnerKind, ReclaimReason, Vitality};
+pub use process::{boot_id, identify_owner, process_start_time, OwnerError, ProcessIdentity};
 pub use range::{ephemeral_warnings, PortRange, RangeSet};
 pub use store::StoreError;
 pub use validate::{valid_service, AllocateRequest, PortVerdict, PortVerdictState, RenewRequest};

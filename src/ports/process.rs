@@ -1,39 +1,253 @@
-//! Process identity from /proc: a PID plus its start time names one process even when the kernel
-//! reuses the PID later.
+//! Process identity from /proc: a PID plus its start time and the boot it started in names one
+//! process, even when the kernel reuses the PID later or the host reboots.
+//!
+//! Only the kernel's "no such process" (ENOENT from /proc confirmed by ESRCH from kill(2)), a
+//! zombie, a different start time or a different boot make a process dead. Any other failure
+//! (the daemon out of descriptors, a /proc mounted with hidepid) is [`Liveness::Unknown`]: the
+//! caller keeps the allocation, because a port handed to a second live owner is worse than one
+//! leaked for a while.
 
-/// Start time of `pid` in clock ticks since boot (field 22 of /proc/PID/stat), or None when the
-/// process does not exist.
-pub fn process_start_time(pid: i32) -> Option<u64> {
-    if pid <= 0 {
-        return None;
-    }
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name (field 2) is in parentheses and may contain spaces: split after the last ')'.
-    let rest = &stat[stat.rfind(')')? + 1..];
-    // rest starts at field 3 (state); starttime is field 22, i.e. index 19 here.
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    if fields.first() == Some(&"Z") {
-        return None; // a zombie has exited; only its exit status remains
-    }
-    fields.get(19)?.parse().ok()
+use std::io;
+use std::sync::OnceLock;
+
+/// The process that owns an allocation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProcessIdentity {
+    pub pid: i32,
+    /// Start time in clock ticks since boot (field 22 of /proc/PID/stat).
+    pub start_time: u64,
+    /// /proc/sys/kernel/random/boot_id of the boot it started in (None for state written
+    /// before boot IDs were recorded).
+    pub boot_id: Option<String>,
 }
 
-/// Whether the process identified by (pid, start time) is still the one running.
-pub fn is_alive(pid: i32, start_time: u64) -> bool {
-    process_start_time(pid) == Some(start_time)
+/// Why an owner is dead; each is certain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeathCause {
+    /// No such process any more (or only its zombie).
+    Exited,
+    /// The PID names a process with another start time.
+    PidReused,
+    /// The host rebooted since the owner started.
+    Rebooted,
+}
+
+/// What the kernel says of an owner now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Liveness {
+    Alive,
+    Dead(DeathCause),
+    /// The kernel could not be asked (an I/O error); never a reason to reclaim.
+    Unknown(String),
+}
+
+/// Why a PID cannot own an allocation.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OwnerError {
+    #[error("process {0} does not exist")]
+    NoSuchProcess(i32),
+    #[error("{0} is a thread of process {1}, not a process: give the process ID")]
+    Thread(i32, i32),
+    #[error("process {0} never exits (init or a kernel thread) and cannot own a port")]
+    Immortal(i32),
+    #[error("cannot read process {pid}: {reason}")]
+    Unreadable { pid: i32, reason: String },
+}
+
+/// `PF_KTHREAD` in the flags field (9) of /proc/PID/stat.
+const PF_KTHREAD: u64 = 0x0020_0000;
+
+/// The fields of /proc/PID/stat we use.
+struct Stat {
+    state: char,
+    ppid: i32,
+    flags: u64,
+    start_time: u64,
+}
+
+enum StatRead {
+    Found(Stat),
+    Gone,
+    Failed(String),
+}
+
+fn read_stat(pid: i32) -> StatRead {
+    if pid <= 0 {
+        return StatRead::Gone;
+    }
+    let text = match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(t) => t,
+        Err(e) if is_gone(&e) && !exists_by_signal(pid) => return StatRead::Gone,
+        Err(e) => return StatRead::Failed(e.to_string()),
+    };
+    parse_stat(&text).map_or_else(
+        || StatRead::Failed(format!("unexpected /proc/{pid}/stat format")),
+        StatRead::Found,
+    )
+}
+
+fn is_gone(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::NotFound || e.raw_os_error() == Some(libc::ESRCH)
+}
+
+/// kill(pid, 0): ESRCH is the kernel's own "no such process"; success or EPERM mean it exists
+/// (a /proc hidden by hidepid answers ENOENT for processes that are alive).
+fn exists_by_signal(pid: i32) -> bool {
+    // SAFETY: signal 0 only checks for existence and permission; nothing is delivered.
+    let rc = unsafe { libc::kill(pid, 0) };
+    rc == 0 || io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
+}
+
+fn parse_stat(text: &str) -> Option<Stat> {
+    // The command name (field 2) is in parentheses and may contain anything: split after the
+    // last ')'. What follows starts at field 3.
+    let rest = &text[text.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    Some(Stat {
+        state: fields.first()?.chars().next()?,
+        ppid: fields.get(1)?.parse().ok()?,
+        flags: fields.get(6)?.parse().ok()?,
+        start_time: fields.get(19)?.parse().ok()?,
+    })
+}
+
+/// The thread-group ID of `pid` (equal to `pid` for a process, another PID for a thread).
+fn tgid(pid: i32) -> Result<i32, String> {
+    let status =
+        std::fs::read_to_string(format!("/proc/{pid}/status")).map_err(|e| e.to_string())?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Tgid:"))
+        .and_then(|v| v.trim().parse().ok())
+        .ok_or_else(|| format!("no Tgid in /proc/{pid}/status"))
+}
+
+/// This boot's ID, read once. None when the kernel does not expose it.
+pub fn boot_id() -> Option<&'static str> {
+    static BOOT_ID: OnceLock<Option<String>> = OnceLock::new();
+    BOOT_ID
+        .get_or_init(|| {
+            std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+                .ok()
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+        })
+        .as_deref()
+}
+
+/// Identifies `pid` as a possible owner: it must exist, be a process (not one of its threads),
+/// and be able to exit (not init, not a kernel thread).
+pub fn identify_owner(pid: i32) -> Result<ProcessIdentity, OwnerError> {
+    if pid == 1 {
+        return Err(OwnerError::Immortal(pid));
+    }
+    let stat = match read_stat(pid) {
+        StatRead::Found(s) if s.state != 'Z' => s,
+        StatRead::Found(_) | StatRead::Gone => return Err(OwnerError::NoSuchProcess(pid)),
+        StatRead::Failed(reason) => return Err(OwnerError::Unreadable { pid, reason }),
+    };
+    // kthreadd is PID 2 and the parent of every kernel thread.
+    if stat.flags & PF_KTHREAD != 0 || pid == 2 || stat.ppid == 2 {
+        return Err(OwnerError::Immortal(pid));
+    }
+    match tgid(pid) {
+        Ok(t) if t == pid => {}
+        Ok(t) => return Err(OwnerError::Thread(pid, t)),
+        Err(reason) => return Err(OwnerError::Unreadable { pid, reason }),
+    }
+    Ok(ProcessIdentity {
+        pid,
+        start_time: stat.start_time,
+        boot_id: boot_id().map(str::to_string),
+    })
+}
+
+impl ProcessIdentity {
+    /// Whether this process still runs.
+    pub fn liveness(&self) -> Liveness {
+        if let (Some(then), Some(now)) = (self.boot_id.as_deref(), boot_id()) {
+            if then != now {
+                return Liveness::Dead(DeathCause::Rebooted);
+            }
+        }
+        match read_stat(self.pid) {
+            StatRead::Gone => Liveness::Dead(DeathCause::Exited),
+            StatRead::Found(s) if s.start_time != self.start_time => {
+                Liveness::Dead(DeathCause::PidReused)
+            }
+            // A zombie has exited; only its exit status remains.
+            StatRead::Found(s) if s.state == 'Z' => Liveness::Dead(DeathCause::Exited),
+            StatRead::Found(_) => Liveness::Alive,
+            StatRead::Failed(reason) => Liveness::Unknown(reason),
+        }
+    }
+}
+
+/// Start time of `pid` in clock ticks since boot, or None when it cannot be read.
+pub fn process_start_time(pid: i32) -> Option<u64> {
+    match read_stat(pid) {
+        StatRead::Found(s) => Some(s.start_time),
+        _ => None,
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn me() -> i32 {
+        std::process::id() as i32
+    }
+
     #[test]
-    fn own_process_is_alive_and_a_bogus_pid_is_not() {
-        let me = std::process::id() as i32;
-        let start = process_start_time(me).expect("own start time");
-        assert!(is_alive(me, start));
-        assert!(!is_alive(me, start + 1));
-        assert_eq!(process_start_time(i32::MAX), None);
-        assert_eq!(process_start_time(-1), None);
+    fn our_own_process_is_alive_and_changed_identities_are_dead() {
+        let id = identify_owner(me()).expect("we can own a port");
+        assert_eq!(id.liveness(), Liveness::Alive);
+        let reused = ProcessIdentity {
+            start_time: id.start_time + 1,
+            ..id.clone()
+        };
+        assert_eq!(reused.liveness(), Liveness::Dead(DeathCause::PidReused));
+        let rebooted = ProcessIdentity {
+            boot_id: Some("00000000-0000-0000-0000-000000000000".into()),
+            ..id.clone()
+        };
+        assert_eq!(rebooted.liveness(), Liveness::Dead(DeathCause::Rebooted));
+        let gone = ProcessIdentity {
+            pid: i32::MAX,
+            ..id
+        };
+        assert_eq!(gone.liveness(), Liveness::Dead(DeathCause::Exited));
+    }
+
+    #[test]
+    fn threads_init_and_kernel_threads_cannot_own() {
+        assert_eq!(identify_owner(1), Err(OwnerError::Immortal(1)));
+        assert_eq!(identify_owner(2), Err(OwnerError::Immortal(2)));
+        assert_eq!(
+            identify_owner(i32::MAX),
+            Err(OwnerError::NoSuchProcess(i32::MAX))
+        );
+        assert_eq!(identify_owner(-1), Err(OwnerError::NoSuchProcess(-1)));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+        let t = std::thread::spawn(move || {
+            // SAFETY: gettid has no preconditions.
+            tx.send(unsafe { libc::gettid() }).unwrap();
+            let _ = done_rx.recv();
+        });
+        let tid = rx.recv().unwrap();
+        assert_eq!(identify_owner(tid), Err(OwnerError::Thread(tid, me())));
+        done_tx.send(()).unwrap();
+        t.join().unwrap();
+    }
+
+    #[test]
+    fn stat_parsing_survives_hostile_command_names() {
+        let line = "42 (a) b) (c) S 1 42 42 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 12345 0 0";
+        let s = parse_stat(line).unwrap();
+        assert_eq!((s.state, s.ppid, s.start_time), ('S', 1, 12345));
+        assert!(parse_stat("garbage").is_none());
+        assert!(parse_stat("1 (x) S").is_none());
     }
 }

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::error::{FieldViolation, PortsError};
-use super::process::process_start_time;
+use super::process::{identify_owner, OwnerError, ProcessIdentity};
 use super::range::RangeSet;
 
 pub const MAX_SERVICE_LEN: usize = 64;
@@ -44,6 +44,8 @@ pub enum PortVerdictState {
     InUse,
     Blocked,
     OutsideRange,
+    /// The daemon could not probe it (out of descriptors or memory).
+    Unknown,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,8 +106,8 @@ pub(super) struct ValidAllocate {
     pub service: String,
     pub purpose: String,
     pub started_by: String,
-    /// Owning process and its start time.
-    pub owner: Option<(i32, u64)>,
+    /// The owning process.
+    pub owner: Option<ProcessIdentity>,
     pub port: Option<u16>,
     pub ttl_seconds: Option<u64>,
     pub labels: BTreeMap<String, String>,
@@ -188,18 +190,24 @@ impl AllocateRequest {
             },
             (None, false) => None,
         };
-        let owner = owner_pid.and_then(|(field, pid)| match process_start_time(pid) {
-            Some(start) if pid > 0 => Some((pid, start)),
-            _ => {
-                bad.push(FieldViolation::new(
-                    field,
-                    format!("process {pid} does not exist"),
-                ));
+        let mut unreadable = None;
+        let owner = owner_pid.and_then(|(field, pid)| match identify_owner(pid) {
+            Ok(id) => Some(id),
+            Err(OwnerError::Unreadable { reason, .. }) => {
+                unreadable = Some(format!("cannot check process {pid}: {reason}"));
+                None
+            }
+            Err(e) => {
+                bad.push(FieldViolation::new(field, e.to_string()));
                 None
             }
         });
         if !bad.is_empty() {
             return Err(PortsError::Invalid(bad));
+        }
+        // Not the caller's fault: the daemon could not read /proc (out of descriptors, say).
+        if let Some(reason) = unreadable {
+            return Err(PortsError::Unavailable { reason });
         }
         Ok(ValidAllocate {
             service: self.service,

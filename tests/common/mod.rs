@@ -113,7 +113,9 @@ impl ChildDaemon {
         d
     }
 
-    fn spawn_cmd(mut cmd: Command, dir: &Path, range: &str, extra: &[&str]) -> Self {
+    /// As [`ChildDaemon::spawn`], from a prepared command (for limits or credentials set in
+    /// `pre_exec`); `cmd` must run [`bin`].
+    pub fn spawn_cmd(mut cmd: Command, dir: &Path, range: &str, extra: &[&str]) -> Self {
         let socket = dir.join("pw.sock");
         let mut child = cmd
             .args(["serve", "--listen", "127.0.0.1:0", "--range", range])
