@@ -10,16 +10,19 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use super::clock::{Clock, Now, SystemClock};
+use super::counters::Counters;
 use super::error::PortsError;
+use super::events_store::LogBounds;
 use super::lease::{new_token, Allocation, Caller, Health, ReclaimReason, Vitality};
 use super::range::RangeSet;
-use super::store::{PortHistory, Store};
+use super::store::{PortHistory, Store, StoreError};
 use super::validate::{
     managed_port, valid_ttl, AllocateRequest, PortVerdict, PortVerdictState, RenewRequest,
     ValidAllocate,
 };
 use crate::network::firewall;
 use crate::network::gate::findings;
+use crate::events::{Event, EventBus, EventDetail, NewEvent};
 use crate::network::{NetworkGate, PortFinding, Report, SystemSnapshot};
 
 #[derive(Debug, Clone)]
@@ -77,21 +80,26 @@ pub struct RangeStatus {
     pub quarantine: Duration,
 }
 
-struct State {
-    store: Store,
-    leases: BTreeMap<u16, Allocation>,
+pub(super) struct State {
+    pub(super) store: Store,
+    pub(super) leases: BTreeMap<u16, Allocation>,
     history: HashMap<u16, PortHistory>,
     sticky: HashMap<String, u16>,
     /// Managed ports without a lease, least recently used first: (last released at, port).
     idle: BTreeSet<(i64, u16)>,
+    /// Where the event log stands.
+    pub(super) log: LogBounds,
 }
 
 pub struct Allocator {
-    cfg: AllocatorConfig,
+    pub(super) cfg: AllocatorConfig,
     state: Mutex<State>,
+    /// Every committed event goes here, in sequence order, after its commit.
+    pub(super) bus: Arc<EventBus>,
+    pub(super) counters: Counters,
     /// Network checks run before every allocation; without one only the probe bind runs.
     gate: Option<Arc<NetworkGate>>,
-    clock: Arc<dyn Clock>,
+    pub(super) clock: Arc<dyn Clock>,
     /// Owner checks that could not read the owner's process (kept, never reclaimed).
     unknown_owner_checks: AtomicU64,
     /// Whether the last sweep met an unreadable owner: logged on each change, not each sweep.
@@ -134,6 +142,7 @@ impl Allocator {
     ) -> Result<(Self, RepairReport), PortsError> {
         let mut store = Store::open(&cfg.state_path)?;
         let snap = store.load(clock.now())?;
+        let log = store.log_bounds()?;
         let sticky = snap.sticky();
         let history: HashMap<u16, PortHistory> =
             snap.history.into_iter().map(|h| (h.port, h)).collect();
@@ -151,10 +160,13 @@ impl Allocator {
             history,
             sticky,
             idle,
+            log,
         };
         let allocator = Self {
             cfg,
             state: Mutex::new(state),
+            bus: Arc::new(EventBus::default()),
+            counters: Counters::default(),
             gate: None,
             clock,
             unknown_owner_checks: AtomicU64::new(0),
@@ -162,6 +174,21 @@ impl Allocator {
         };
         let report = allocator.repair()?;
         Ok((allocator, report))
+    }
+
+    /// The managed ranges.
+    pub fn ranges(&self) -> &RangeSet {
+        &self.cfg.ranges
+    }
+
+    /// The time on the allocator's clock.
+    pub fn now(&self) -> Now {
+        self.clock.now()
+    }
+
+    /// What the allocator did since start-up.
+    pub fn counters(&self) -> super::counters::Totals {
+        self.counters.totals()
     }
 
     /// Runs the network checks before every allocation: system-wide critical findings block
@@ -192,7 +219,68 @@ impl Allocator {
         (finding, Some(report))
     }
 
-    fn lock(&self) -> MutexGuard<'_, State> {
+    /// Numbers `ev`, has `write` store it together with the change it describes (one
+    /// transaction), then publishes it. Nothing is published, and the sequence does not move,
+    /// unless the write committed.
+    pub(super) fn commit_event(
+        &self,
+        st: &mut State,
+        now: Now,
+        ev: NewEvent,
+        write: impl FnOnce(&mut Store, &Event) -> Result<(), StoreError>,
+    ) -> Result<Arc<Event>, PortsError> {
+        let e = ev.numbered(st.log.last + 1, now.wall_ms);
+        write(&mut st.store, &e)?;
+        st.log.last = e.sequence;
+        let e = Arc::new(e);
+        self.bus.publish(e.clone());
+        Ok(e)
+    }
+
+    /// Stores `a`'s new health with its event.
+    pub(super) fn set_health_locked(
+        &self,
+        st: &mut State,
+        a: &Allocation,
+        health: Health,
+        why: &str,
+        now: Now,
+    ) -> Result<(), PortsError> {
+        let before = a.health;
+        let updated = Allocation {
+            health,
+            ..a.clone()
+        };
+        let message = format!(
+            "Port {} ({}): {} -> {} ({why})",
+            a.port,
+            a.service,
+            before.as_str(),
+            health.as_str()
+        );
+        let detail = EventDetail::HealthChanged {
+            from: before,
+            to: health,
+            why: why.to_string(),
+        };
+        self.commit_event(st, now, NewEvent::about(&updated, message, detail), |s, e| {
+            s.update(&updated, e)
+        })?;
+        st.leases.insert(a.port, updated);
+        tracing::info!(
+            port = a.port,
+            service = %a.service,
+            %why,
+            "[PORT-MANAGER] Port {} ({}): {} -> {}",
+            a.port,
+            a.service,
+            before.as_str(),
+            health.as_str()
+        );
+        Ok(())
+    }
+
+    pub(super) fn lock(&self) -> MutexGuard<'_, State> {
         // A panic while holding the lock cannot leave a half-written record (SQLite rolls back
         // uncommitted work), so a poisoned lock is safe to keep using.
         self.state.lock().unwrap_or_else(|p| p.into_inner())
@@ -242,10 +330,12 @@ impl Allocator {
             let health = health_seen(listening, a.health);
             report.listening += usize::from(listening);
             if health != a.health {
-                let mut updated = a.clone();
-                updated.health = health;
-                st.store.update(&updated)?;
-                st.leases.insert(port, updated);
+                let why = if listening {
+                    "listening at start-up"
+                } else {
+                    "not listening at start-up"
+                };
+                self.set_health_locked(&mut st, &a, health, why, now)?;
             }
         }
         tracing::info!(
@@ -498,8 +588,19 @@ impl Allocator {
             request_count: 0,
             error_count: 0,
             network_health,
+            observed: None,
         };
-        st.store.insert(&allocation)?;
+        let message = format!(
+            "Allocated port {port} for {}",
+            allocation.service
+        );
+        self.commit_event(
+            st,
+            now,
+            NewEvent::about(&allocation, message, EventDetail::Allocated),
+            |s, e| s.insert(&allocation, e),
+        )?;
+        self.counters.allocated();
         let last_used = st.history.get(&port).map_or(0, |h| h.released_at_ms);
         st.idle.remove(&(last_used, port));
         st.sticky.insert(allocation.service.clone(), port);
@@ -536,7 +637,10 @@ impl Allocator {
         a.authorizes(token, caller)
             .map_err(|reason| PortsError::PermissionDenied { port, reason })?;
         let now = self.clock.now();
-        let until = self.retire_locked(&mut st, &a, now)?;
+        let message = format!("Released port {port} ({})", a.service);
+        let ev = NewEvent::about(&a, message, EventDetail::Released);
+        let until = self.retire_locked(&mut st, &a, now, ev)?;
+        self.counters.released();
         drop(st);
         tracing::info!(port, service = %a.service, "[PORT-MANAGER] Released port {port}");
         Ok(Released {
@@ -545,9 +649,15 @@ impl Allocator {
         })
     }
 
-    /// Deletes the allocation and starts its port's quarantine (store first, then memory).
-    /// Returns the end of the quarantine (wall time).
-    fn retire_locked(&self, st: &mut State, a: &Allocation, now: Now) -> Result<i64, PortsError> {
+    /// Deletes the allocation, starts its port's quarantine and records `ev` (store first, then
+    /// memory). Returns the end of the quarantine (wall time).
+    fn retire_locked(
+        &self,
+        st: &mut State,
+        a: &Allocation,
+        now: Now,
+        ev: NewEvent,
+    ) -> Result<i64, PortsError> {
         let until = now.plus(self.cfg.quarantine.as_millis() as i64);
         let h = PortHistory {
             port: a.port,
@@ -555,7 +665,7 @@ impl Allocator {
             released_at_ms: now.wall_ms,
             quarantine_until: until,
         };
-        st.store.release(&h)?;
+        self.commit_event(st, now, ev, |s, e| s.release(&h, e))?;
         st.leases.remove(&a.port);
         st.history.insert(a.port, h);
         if self.cfg.ranges.contains(a.port) {
@@ -576,9 +686,12 @@ impl Allocator {
             .get(&port)
             .cloned()
             .ok_or(PortsError::NotAllocated { port })?;
-        self.retire_locked(st, &a, now)?;
         a.health = Health::Dead;
         let detail = a.describe(reason, now);
+        let message = format!("Reclaimed port {port} ({}): {detail}", a.service);
+        let ev = NewEvent::about(&a, message, EventDetail::Reclaimed { reason });
+        self.retire_locked(st, &a, now, ev)?;
+        self.counters.reclaimed(reason);
         tracing::warn!(port, service = %a.service, reason = reason.as_str(), "[PORT-MANAGER] Reclaimed port {port}: {detail}");
         Ok(Reclaimed {
             allocation: a,
@@ -636,42 +749,39 @@ impl Allocator {
 
     /// Health from the socket table (`listening`: the ports with a TCP listener): a port whose
     /// owner listens is active; one that was active and listens no more is unhealthy. Changes
-    /// are stored; the allocations that changed are returned with their previous health.
+    /// are stored with their events; the allocations that changed are returned with their
+    /// previous health.
     pub fn observe_listeners(
         &self,
         listening: &HashSet<u16>,
     ) -> Result<Vec<(Allocation, Health)>, PortsError> {
         let mut st = self.lock();
+        let now = self.clock.now();
         let changed: Vec<(Allocation, Health)> = st
             .leases
             .values()
             .filter_map(|a| {
                 let health = health_seen(listening.contains(&a.port), a.health);
-                (health != a.health).then(|| {
-                    (
-                        Allocation {
-                            health,
-                            ..a.clone()
-                        },
-                        a.health,
-                    )
-                })
+                (health != a.health).then(|| (a.clone(), health))
             })
             .collect();
-        for (a, before) in &changed {
-            st.store.update(a)?;
-            st.leases.insert(a.port, a.clone());
-            tracing::info!(
-                port = a.port,
-                service = %a.service,
-                "[PORT-MANAGER] Port {} ({}): {} -> {}",
-                a.port,
-                a.service,
-                before.as_str(),
-                a.health.as_str()
-            );
+        let mut out = Vec::with_capacity(changed.len());
+        for (a, health) in changed {
+            let why = if health == Health::Active {
+                "listening"
+            } else {
+                "listener gone"
+            };
+            self.set_health_locked(&mut st, &a, health, why, now)?;
+            out.push((
+                Allocation {
+                    health,
+                    ..a.clone()
+                },
+                a.health,
+            ));
         }
-        Ok(changed)
+        Ok(out)
     }
 
     /// Reclaims every allocation whose owner is dead (process gone, lease expired).
@@ -711,7 +821,21 @@ impl Allocator {
         a.renewed_at_ms = Some(now.wall_ms);
         a.request_count = a.request_count.saturating_add(req.requests_delta);
         a.error_count = a.error_count.saturating_add(req.errors_delta);
-        st.store.update(&a)?;
+        let message = match a.expires {
+            Some(_) => format!(
+                "Renewed port {port} ({}) for {} s",
+                a.service,
+                a.ttl_seconds.unwrap_or(0)
+            ),
+            None => format!("Port {port} ({}) reported its counters", a.service),
+        };
+        let detail = EventDetail::Renewed {
+            requests_delta: req.requests_delta,
+            errors_delta: req.errors_delta,
+        };
+        self.commit_event(&mut st, now, NewEvent::about(&a, message, detail), |s, e| {
+            s.update(&a, e)
+        })?;
         st.leases.insert(port, a.clone());
         Ok(a)
     }

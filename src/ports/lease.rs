@@ -7,7 +7,8 @@ use super::clock::{Deadline, Now};
 use super::process::{DeathCause, Liveness, ProcessIdentity};
 
 /// What portwarden knows of the service behind an allocation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Health {
     /// Handed out; the owner has not been seen listening yet.
     Allocated,
@@ -40,7 +41,8 @@ impl Health {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum OwnerKind {
     Permanent,
     Process,
@@ -65,7 +67,8 @@ impl Caller {
 
 /// Why an allocation was taken back. Each is certain; an owner whose state cannot be read is
 /// never reclaimed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum ReclaimReason {
     /// The owning process exited.
     OwnerExited,
@@ -78,6 +81,13 @@ pub enum ReclaimReason {
 }
 
 impl ReclaimReason {
+    pub const ALL: [ReclaimReason; 4] = [
+        ReclaimReason::OwnerExited,
+        ReclaimReason::PidReused,
+        ReclaimReason::Rebooted,
+        ReclaimReason::LeaseExpired,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             ReclaimReason::OwnerExited => "owner_exited",
@@ -138,6 +148,8 @@ pub struct Allocation {
     pub request_count: u64,
     pub error_count: u64,
     pub network_health: String,
+    /// What the watchdog saw at its last pass (in memory only).
+    pub observed: Option<super::observe::Observation>,
 }
 
 impl Allocation {
@@ -262,6 +274,7 @@ mod tests {
             request_count: 0,
             error_count: 0,
             network_health: String::new(),
+            observed: None,
         }
     }
 

@@ -3,20 +3,28 @@
 
 mod allocator;
 mod clock;
+mod counters;
 mod error;
+mod events_store;
 mod lease;
+mod observe;
 mod process;
 mod range;
 mod store;
 mod validate;
+mod watch;
 
 pub use allocator::{
     Allocator, AllocatorConfig, Granted, RangeStatus, Reclaimed, Released, RepairReport,
 };
 pub use clock::{Clock, Deadline, Now, SystemClock};
+pub use counters::Totals;
 pub use error::{FieldViolation, PortsError};
 pub use lease::{Allocation, Caller, Health, OwnerKind, ReclaimReason, Vitality};
+pub use observe::{Applied, Listener, Observation, ProcessStats};
 pub use process::{boot_id, identify_owner, process_start_time, OwnerError, ProcessIdentity};
 pub use range::{ephemeral_warnings, PortRange, RangeSet};
+pub use events_store::LogBounds;
 pub use store::StoreError;
-pub use validate::{valid_service, AllocateRequest, PortVerdict, PortVerdictState, RenewRequest};
+pub use watch::{Feed, FeedItem, WatchStart, MAX_HISTORY_PAGE};
+pub use validate::{event_filter, valid_service, AllocateRequest, PortVerdict, PortVerdictState, RenewRequest};

@@ -12,7 +12,9 @@ use std::path::{Path, PathBuf};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use super::clock::{Deadline, Now};
+use super::events_store::append_event;
 use super::lease::{Allocation, Health};
+use crate::events::Event;
 use super::process::{boot_id, ProcessIdentity};
 
 #[derive(Debug, thiserror::Error)]
@@ -115,13 +117,25 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE allocations ADD COLUMN expires_mono_ms INTEGER;
     ALTER TABLE port_history ADD COLUMN quarantine_until_mono_ms INTEGER NOT NULL DEFAULT 0;
     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);",
+    // 3: the event log. `body` is the event's JSON; the other columns serve filters and
+    // compaction.
+    "CREATE TABLE events (
+        sequence INTEGER PRIMARY KEY,
+        at_ms    INTEGER NOT NULL,
+        kind     TEXT    NOT NULL,
+        port     INTEGER,
+        service  TEXT    NOT NULL,
+        body     TEXT    NOT NULL
+    );
+    CREATE INDEX events_by_port ON events (port, sequence) WHERE port IS NOT NULL;
+    CREATE INDEX events_by_service ON events (service, sequence) WHERE service != '';",
 ];
 
 /// `meta` key: the boot ID the stored boot-clock values (`*_mono_ms`) were taken in.
 const META_CLOCK_BOOT: &str = "clock_boot_id";
 
 pub struct Store {
-    conn: Connection,
+    pub(super) conn: Connection,
     // Held for the life of the store: the flock is released when the file closes.
     _lock: File,
 }
@@ -255,11 +269,11 @@ impl Store {
         Ok(())
     }
 
-    /// Records a new allocation (one statement: atomic on its own).
-    pub fn insert(&mut self, a: &Allocation) -> Result<(), StoreError> {
+    /// Records a new allocation and its event, atomically.
+    pub fn insert(&mut self, a: &Allocation, event: &Event) -> Result<(), StoreError> {
         let labels = serde_json::to_string(&a.labels).unwrap_or_else(|_| "{}".into());
-        self.conn
-            .prepare_cached(
+        let tx = self.conn.transaction()?;
+        tx.prepare_cached(
                 "INSERT INTO allocations (port, service, purpose, started_by, pid, pid_start_time,
                 owner_uid, lease_token, ttl_seconds, allocated_at_ms, renewed_at_ms, expires_at_ms,
                 health, request_count, error_count, labels, network_health, pid_boot_id,
@@ -288,11 +302,13 @@ impl Store {
                 a.owner.as_ref().and_then(|o| o.boot_id.as_deref()),
                 a.expires.map(|d| d.mono_ms),
             ])?;
+        append_event(&tx, event)?;
+        tx.commit()?;
         Ok(())
     }
 
-    /// Removes an allocation and starts its port's quarantine, atomically.
-    pub fn release(&mut self, h: &PortHistory) -> Result<(), StoreError> {
+    /// Removes an allocation, starts its port's quarantine and records the event, atomically.
+    pub fn release(&mut self, h: &PortHistory, event: &Event) -> Result<(), StoreError> {
         let tx = self.conn.transaction()?;
         tx.prepare_cached("DELETE FROM allocations WHERE port = ?1")?
             .execute([h.port])?;
@@ -308,14 +324,16 @@ impl Store {
             h.quarantine_until.wall_ms,
             h.quarantine_until.mono_ms
         ])?;
+        append_event(&tx, event)?;
         tx.commit()?;
         Ok(())
     }
 
-    /// Writes the mutable part of an allocation (lease, counters, health).
-    pub fn update(&mut self, a: &Allocation) -> Result<(), StoreError> {
-        self.conn
-            .prepare_cached(
+    /// Writes the mutable part of an allocation (lease, counters, health) and its event,
+    /// atomically.
+    pub fn update(&mut self, a: &Allocation, event: &Event) -> Result<(), StoreError> {
+        let tx = self.conn.transaction()?;
+        tx.prepare_cached(
                 "UPDATE allocations SET ttl_seconds = ?2, renewed_at_ms = ?3, expires_at_ms = ?4,
                     health = ?5, request_count = ?6, error_count = ?7, expires_mono_ms = ?8
                  WHERE port = ?1",
@@ -330,6 +348,8 @@ impl Store {
                 a.error_count as i64,
                 a.expires.map(|d| d.mono_ms),
             ])?;
+        append_event(&tx, event)?;
+        tx.commit()?;
         Ok(())
     }
 }
@@ -392,6 +412,7 @@ fn row_to_allocation(r: &Row<'_>, same_boot: bool, now: Now) -> Result<Allocatio
         request_count: r.get::<_, i64>("request_count")? as u64,
         error_count: r.get::<_, i64>("error_count")? as u64,
         network_health: r.get("network_health")?,
+        observed: None,
     })
 }
 

@@ -100,6 +100,38 @@ pub fn valid_ttl(field: &str, ttl: u64) -> Result<(), FieldViolation> {
     Ok(())
 }
 
+/// A watch or history filter from the wire: the service and port must be valid when given.
+pub fn event_filter(
+    service: Option<String>,
+    port: Option<u32>,
+    kinds: Vec<crate::events::EventKind>,
+) -> Result<crate::events::EventFilter, PortsError> {
+    let mut bad = Vec::new();
+    if let Some(s) = &service {
+        if let Err(rule) = valid_service(s) {
+            bad.push(FieldViolation::new("service", rule));
+        }
+    }
+    let port = port.and_then(|p| match u16::try_from(p).ok().filter(|p| *p != 0) {
+        Some(p) => Some(p),
+        None => {
+            bad.push(FieldViolation::new(
+                "port",
+                format!("{p} is not a port number (1-65535)"),
+            ));
+            None
+        }
+    });
+    if !bad.is_empty() {
+        return Err(PortsError::Invalid(bad));
+    }
+    Ok(crate::events::EventFilter {
+        service,
+        port,
+        kinds,
+    })
+}
+
 /// An allocation request that passed every rule.
 #[derive(Debug, Clone)]
 pub(super) struct ValidAllocate {

@@ -32,8 +32,13 @@ pub fn config(dir: &Path, range: &str, quarantine: Duration) -> Config {
     cfg.state = dir.join("state.db");
     cfg.ranges = RangeSet::new(vec![range.parse::<PortRange>().unwrap()]).unwrap();
     cfg.quarantine = quarantine;
+    // Tests watch health change: a fast watchdog pass.
+    cfg.watchdog_interval = TEST_WATCHDOG_INTERVAL;
     cfg
 }
+
+/// The watchdog pass period of test daemons.
+pub const TEST_WATCHDOG_INTERVAL: Duration = Duration::from_millis(200);
 
 impl TestDaemon {
     pub async fn start(range: &str, quarantine: Duration) -> Self {
@@ -124,6 +129,12 @@ impl ChildDaemon {
             .arg("--unix-socket")
             .arg(&socket)
             .args(extra)
+            .args(
+                (!extra.contains(&"--watchdog-interval"))
+                    .then_some(["--watchdog-interval", "200ms"])
+                    .into_iter()
+                    .flatten(),
+            )
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
