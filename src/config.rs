@@ -218,7 +218,11 @@ impl Config {
             }
             cfg.events_keep = v;
         }
-        if let Some(v) = args.events_max_age.as_ref().or(file.events_max_age.as_ref()) {
+        if let Some(v) = args
+            .events_max_age
+            .as_ref()
+            .or(file.events_max_age.as_ref())
+        {
             cfg.events_max_age = positive(v).map_err(|rule| ConfigError::Invalid {
                 key: "events_max_age",
                 rule,

@@ -17,13 +17,13 @@ use tonic::transport::Server;
 use tonic_health::server::HealthReporter;
 
 use crate::api::{NetworkApi, PortsApi, WatchdogApi};
-use crate::watchdog::{Watchdog, WatchdogConfig};
 use crate::config::{Config, MAX_MESSAGE_BYTES};
 use crate::network::NetworkGate;
 use crate::ports::{ephemeral_warnings, Allocator, AllocatorConfig, PortsError};
 use crate::proto::network_service_server::NetworkServiceServer;
 use crate::proto::ports_service_server::PortsServiceServer;
 use crate::proto::watchdog_service_server::WatchdogServiceServer;
+use crate::watchdog::{Watchdog, WatchdogConfig};
 
 /// How long shutdown waits for in-flight calls and open streams before cutting connections.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);

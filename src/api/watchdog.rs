@@ -138,7 +138,10 @@ impl WatchdogService for WatchdogApi {
 
     type WatchStream = Pin<Box<dyn Stream<Item = Result<WatchResponse, Status>> + Send>>;
 
-    async fn watch(&self, req: Request<WatchRequest>) -> Result<Response<Self::WatchStream>, Status> {
+    async fn watch(
+        &self,
+        req: Request<WatchRequest>,
+    ) -> Result<Response<Self::WatchStream>, Status> {
         let r = req.into_inner();
         let filter = ports::event_filter(non_empty(r.service), r.port, kinds(&r.kinds)?)
             .map_err(status_from)?;
@@ -176,8 +179,7 @@ impl WatchdogService for WatchdogApi {
                 "give a port, a service or both",
             )));
         }
-        let filter =
-            ports::event_filter(service, r.port, kinds(&r.kinds)?).map_err(status_from)?;
+        let filter = ports::event_filter(service, r.port, kinds(&r.kinds)?).map_err(status_from)?;
         let before = match r.page_token.as_str() {
             "" => 0,
             t => t.parse::<u64>().map_err(|_| {

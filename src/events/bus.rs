@@ -1,16 +1,17 @@
-//! Live fan-out of numbered events. One bounded ring (a broadcast channel) serves every
-//! watcher: memory does not grow with watchers or with a slow one. A watcher that falls more
-//! than the ring behind is told so and ended, never slowing the others; a dropped subscription
-//! frees its place at once; closing the bus ends every subscription.
+//! Live fan-out of numbered events. Publishing never waits: events go into one ring (a
+//! broadcast channel), and each watcher has a small task moving the events it wants from the
+//! ring into its own bounded queue. A watcher whose queue is full (it stopped reading) is ended
+//! at once and its place freed, never slowing the others; a watcher that goes away is cleaned
+//! up at once; closing the bus ends every watcher.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use tokio::sync::{broadcast, watch};
+use tokio::sync::{broadcast, mpsc, watch};
 
 use super::event::{Event, EventFilter};
 
-/// Events a watcher may be behind before it is ended.
+/// Events a watcher may have queued, unread, before it is ended.
 pub const WATCH_BUFFER: usize = 1024;
 /// Watchers at once, over every transport.
 pub const MAX_WATCHERS: usize = 4096;
@@ -26,6 +27,7 @@ pub enum SubscribeError {
 pub struct EventBus {
     sender: broadcast::Sender<Arc<Event>>,
     watchers: Arc<AtomicUsize>,
+    buffer: usize,
     max_watchers: usize,
     closing: watch::Sender<bool>,
 }
@@ -38,11 +40,13 @@ impl Default for EventBus {
 
 impl EventBus {
     pub fn new(buffer: usize, max_watchers: usize) -> Self {
-        let (sender, _) = broadcast::channel(buffer.max(1));
+        let buffer = buffer.max(1);
+        let (sender, _) = broadcast::channel(buffer);
         let (closing, _) = watch::channel(false);
         Self {
             sender,
             watchers: Arc::default(),
+            buffer,
             max_watchers,
             closing,
         }
@@ -55,13 +59,14 @@ impl EventBus {
         let _ = self.sender.send(event);
     }
 
-    /// A new watcher of every event published from now on.
+    /// A new watcher of every event published from now on that passes `filter`. Must be called
+    /// within a Tokio runtime (the watcher's task is spawned on it).
     pub fn subscribe(&self, filter: EventFilter) -> Result<Subscription, SubscribeError> {
         if *self.closing.borrow() {
             return Err(SubscribeError::Closing);
         }
         let taken = self.watchers.fetch_add(1, Ordering::AcqRel);
-        let guard = WatcherSlot(self.watchers.clone());
+        let slot = WatcherSlot(self.watchers.clone());
         if taken >= self.max_watchers {
             tracing::warn!(
                 limit = self.max_watchers,
@@ -71,11 +76,20 @@ impl EventBus {
                 limit: self.max_watchers,
             });
         }
+        let (queue, events) = mpsc::channel(self.buffer);
+        let behind = Arc::new(AtomicU64::new(0));
+        tokio::spawn(forward(
+            self.sender.subscribe(),
+            self.closing.subscribe(),
+            filter.clone(),
+            queue,
+            behind.clone(),
+            slot,
+        ));
         Ok(Subscription {
-            live: self.sender.subscribe(),
-            closing: self.closing.subscribe(),
+            events,
+            behind,
             filter,
-            _slot: guard,
         })
     }
 
@@ -90,7 +104,44 @@ impl EventBus {
     }
 }
 
-/// Frees a watcher's place when its subscription is dropped (client gone, stream ended).
+/// Moves one watcher's events from the ring into its queue until the watcher goes away, falls
+/// behind, or the bus closes. Holds the watcher's place while it runs.
+async fn forward(
+    mut live: broadcast::Receiver<Arc<Event>>,
+    mut closing: watch::Receiver<bool>,
+    filter: EventFilter,
+    queue: mpsc::Sender<Arc<Event>>,
+    behind: Arc<AtomicU64>,
+    _slot: WatcherSlot,
+) {
+    loop {
+        if *closing.borrow_and_update() {
+            return;
+        }
+        let received = tokio::select! {
+            r = live.recv() => r,
+            _ = queue.closed() => return,
+            _ = closing.changed() => return,
+        };
+        match received {
+            Ok(e) if filter.matches(&e) => {
+                if queue.try_send(e).is_err() {
+                    // Full (the watcher stopped reading) or closed (it left).
+                    behind.store(queue.max_capacity() as u64, Ordering::Release);
+                    return;
+                }
+            }
+            Ok(_) => {}
+            Err(broadcast::error::RecvError::Lagged(n)) => {
+                behind.store(n, Ordering::Release);
+                return;
+            }
+            Err(broadcast::error::RecvError::Closed) => return,
+        }
+    }
+}
+
+/// Frees a watcher's place when its forwarding task ends.
 struct WatcherSlot(Arc<AtomicUsize>);
 
 impl Drop for WatcherSlot {
@@ -103,18 +154,17 @@ impl Drop for WatcherSlot {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Next {
     Event(Arc<Event>),
-    /// The watcher fell this many events behind the ring and was ended.
+    /// The watcher fell this many events behind and was ended.
     FellBehind(u64),
     /// The daemon is shutting down.
     Closed,
 }
 
-/// One watcher's view of the live events, filtered.
+/// One watcher's queue of live events, filtered.
 pub struct Subscription {
-    live: broadcast::Receiver<Arc<Event>>,
-    closing: watch::Receiver<bool>,
+    events: mpsc::Receiver<Arc<Event>>,
+    behind: Arc<AtomicU64>,
     filter: EventFilter,
-    _slot: WatcherSlot,
 }
 
 impl Subscription {
@@ -124,20 +174,12 @@ impl Subscription {
 
     /// The next live event that passes the filter.
     pub async fn next(&mut self) -> Next {
-        loop {
-            if *self.closing.borrow() {
-                return Next::Closed;
-            }
-            let received = tokio::select! {
-                r = self.live.recv() => r,
-                _ = self.closing.changed() => return Next::Closed,
-            };
-            match received {
-                Ok(e) if self.filter.matches(&e) => return Next::Event(e),
-                Ok(_) => {}
-                Err(broadcast::error::RecvError::Lagged(n)) => return Next::FellBehind(n),
-                Err(broadcast::error::RecvError::Closed) => return Next::Closed,
-            }
+        match self.events.recv().await {
+            Some(e) => Next::Event(e),
+            None => match self.behind.load(Ordering::Acquire) {
+                0 => Next::Closed,
+                n => Next::FellBehind(n),
+            },
         }
     }
 }
@@ -174,10 +216,26 @@ mod tests {
             bus.publish(event(seq));
             assert_eq!(fast.next().await, Next::Event(event(seq)));
         }
-        assert!(matches!(slow.next().await, Next::FellBehind(2)));
-        drop(slow);
+        // The slow one's queue (4) filled: it was ended and its place freed, before it read.
         assert_eq!(bus.watchers(), 1);
+        for seq in 1..=4 {
+            assert_eq!(slow.next().await, Next::Event(event(seq)));
+        }
+        assert_eq!(slow.next().await, Next::FellBehind(4));
+        drop(fast);
+        for _ in 0..100 {
+            if bus.watchers() == 0 {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(bus.watchers(), 0, "a watcher that leaves frees its place");
+        let mut last = bus.subscribe(EventFilter::default()).unwrap();
         bus.close();
-        assert_eq!(fast.next().await, Next::Closed);
+        assert_eq!(last.next().await, Next::Closed);
+        assert!(matches!(
+            bus.subscribe(EventFilter::default()),
+            Err(SubscribeError::Closing)
+        ));
     }
 }

@@ -20,9 +20,9 @@ use super::validate::{
     managed_port, valid_ttl, AllocateRequest, PortVerdict, PortVerdictState, RenewRequest,
     ValidAllocate,
 };
+use crate::events::{Event, EventBus, EventDetail, NewEvent};
 use crate::network::firewall;
 use crate::network::gate::findings;
-use crate::events::{Event, EventBus, EventDetail, NewEvent};
 use crate::network::{NetworkGate, PortFinding, Report, SystemSnapshot};
 
 #[derive(Debug, Clone)]
@@ -263,9 +263,12 @@ impl Allocator {
             to: health,
             why: why.to_string(),
         };
-        self.commit_event(st, now, NewEvent::about(&updated, message, detail), |s, e| {
-            s.update(&updated, e)
-        })?;
+        self.commit_event(
+            st,
+            now,
+            NewEvent::about(&updated, message, detail),
+            |s, e| s.update(&updated, e),
+        )?;
         st.leases.insert(a.port, updated);
         tracing::info!(
             port = a.port,
@@ -590,10 +593,7 @@ impl Allocator {
             network_health,
             observed: None,
         };
-        let message = format!(
-            "Allocated port {port} for {}",
-            allocation.service
-        );
+        let message = format!("Allocated port {port} for {}", allocation.service);
         self.commit_event(
             st,
             now,
@@ -833,9 +833,12 @@ impl Allocator {
             requests_delta: req.requests_delta,
             errors_delta: req.errors_delta,
         };
-        self.commit_event(&mut st, now, NewEvent::about(&a, message, detail), |s, e| {
-            s.update(&a, e)
-        })?;
+        self.commit_event(
+            &mut st,
+            now,
+            NewEvent::about(&a, message, detail),
+            |s, e| s.update(&a, e),
+        )?;
         st.leases.insert(port, a.clone());
         Ok(a)
     }

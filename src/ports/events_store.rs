@@ -60,9 +60,9 @@ impl Store {
 
     pub fn log_bounds(&self) -> Result<LogBounds, StoreError> {
         let compacted_through = self.compacted_through()?;
-        let last: Option<i64> = self
-            .conn
-            .query_row("SELECT max(sequence) FROM events", [], |r| r.get(0))?;
+        let last: Option<i64> =
+            self.conn
+                .query_row("SELECT max(sequence) FROM events", [], |r| r.get(0))?;
         Ok(LogBounds {
             last: (last.unwrap_or(0) as u64).max(compacted_through),
             compacted_through,
@@ -94,10 +94,9 @@ impl Store {
             "SELECT sequence, body FROM events WHERE sequence > ?1 AND sequence <= ?2
              ORDER BY sequence LIMIT ?3",
         )?;
-        let rows = stmt.query_map(
-            params![after as i64, until as i64, limit as i64],
-            |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)),
-        )?;
+        let rows = stmt.query_map(params![after as i64, until as i64, limit as i64], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+        })?;
         let mut out = Vec::new();
         let mut scanned = after;
         for row in rows {
@@ -172,10 +171,7 @@ impl Store {
             return Ok(bounds);
         }
         let tx = self.conn.transaction()?;
-        tx.execute(
-            "DELETE FROM events WHERE sequence <= ?1",
-            [through as i64],
-        )?;
+        tx.execute("DELETE FROM events WHERE sequence <= ?1", [through as i64])?;
         tx.execute(
             "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
             params![META_COMPACTED_THROUGH, through.to_string()],

@@ -20,11 +20,13 @@ pub use allocator::{
 pub use clock::{Clock, Deadline, Now, SystemClock};
 pub use counters::Totals;
 pub use error::{FieldViolation, PortsError};
+pub use events_store::LogBounds;
 pub use lease::{Allocation, Caller, Health, OwnerKind, ReclaimReason, Vitality};
 pub use observe::{Applied, Listener, Observation, ProcessStats};
 pub use process::{boot_id, identify_owner, process_start_time, OwnerError, ProcessIdentity};
 pub use range::{ephemeral_warnings, PortRange, RangeSet};
-pub use events_store::LogBounds;
 pub use store::StoreError;
+pub use validate::{
+    event_filter, valid_service, AllocateRequest, PortVerdict, PortVerdictState, RenewRequest,
+};
 pub use watch::{Feed, FeedItem, WatchStart, MAX_HISTORY_PAGE};
-pub use validate::{event_filter, valid_service, AllocateRequest, PortVerdict, PortVerdictState, RenewRequest};

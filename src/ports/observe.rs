@@ -67,7 +67,10 @@ fn health_for(listener: &Listener, was_active: bool) -> (Health, String) {
             Health::Unhealthy,
             format!(
                 "port taken by {}",
-                h.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+                h.iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         ),
         Listener::Owner | Listener::Unverified => (Health::Active, "listening".into()),
@@ -87,7 +90,12 @@ impl Allocator {
         let now = self.clock.now();
         let mut applied = Applied::default();
         for ((port, token), mut obs) in seen {
-            let Some(a) = st.leases.get(&port).filter(|a| a.lease_token == token).cloned() else {
+            let Some(a) = st
+                .leases
+                .get(&port)
+                .filter(|a| a.lease_token == token)
+                .cloned()
+            else {
                 continue;
             };
             applied.observed += 1;
@@ -104,15 +112,22 @@ impl Allocator {
                     let message = format!(
                         "Port {port} ({}) is taken by {}",
                         a.service,
-                        holders.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+                        holders
+                            .iter()
+                            .map(ToString::to_string)
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     );
                     tracing::warn!(port, service = %a.service, "[WATCHDOG] {message}");
                     let detail = EventDetail::SquatterSeen {
                         holders: holders.clone(),
                     };
-                    self.commit_event(&mut st, now, NewEvent::about(&a, message, detail), |s, e| {
-                        s.append(e)
-                    })?;
+                    self.commit_event(
+                        &mut st,
+                        now,
+                        NewEvent::about(&a, message, detail),
+                        |s, e| s.append(e),
+                    )?;
                 }
                 (l, true) if !matches!(l, Listener::Squatters(_)) => {
                     let message = format!("Port {port} ({}) is no longer taken", a.service);
@@ -134,9 +149,12 @@ impl Allocator {
                     close_wait,
                     previous,
                 };
-                self.commit_event(&mut st, now, NewEvent::about(&a, message, detail), |s, e| {
-                    s.append(e)
-                })?;
+                self.commit_event(
+                    &mut st,
+                    now,
+                    NewEvent::about(&a, message, detail),
+                    |s, e| s.append(e),
+                )?;
             }
             let mut current = a.clone();
             if health != a.health {

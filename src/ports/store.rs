@@ -14,8 +14,8 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 use super::clock::{Deadline, Now};
 use super::events_store::append_event;
 use super::lease::{Allocation, Health};
-use crate::events::Event;
 use super::process::{boot_id, ProcessIdentity};
+use crate::events::Event;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -274,34 +274,34 @@ impl Store {
         let labels = serde_json::to_string(&a.labels).unwrap_or_else(|_| "{}".into());
         let tx = self.conn.transaction()?;
         tx.prepare_cached(
-                "INSERT INTO allocations (port, service, purpose, started_by, pid, pid_start_time,
+            "INSERT INTO allocations (port, service, purpose, started_by, pid, pid_start_time,
                 owner_uid, lease_token, ttl_seconds, allocated_at_ms, renewed_at_ms, expires_at_ms,
                 health, request_count, error_count, labels, network_health, pid_boot_id,
                 expires_mono_ms)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
                 ?18, ?19)",
-            )?
-            .execute(params![
-                a.port,
-                a.service,
-                a.purpose,
-                a.started_by,
-                a.owner.as_ref().map(|o| o.pid),
-                a.owner.as_ref().map(|o| o.start_time as i64),
-                a.owner_uid,
-                a.lease_token,
-                a.ttl_seconds.map(|t| t as i64),
-                a.allocated_at_ms,
-                a.renewed_at_ms,
-                a.expires.map(|d| d.wall_ms),
-                a.health.as_str(),
-                a.request_count as i64,
-                a.error_count as i64,
-                labels,
-                a.network_health,
-                a.owner.as_ref().and_then(|o| o.boot_id.as_deref()),
-                a.expires.map(|d| d.mono_ms),
-            ])?;
+        )?
+        .execute(params![
+            a.port,
+            a.service,
+            a.purpose,
+            a.started_by,
+            a.owner.as_ref().map(|o| o.pid),
+            a.owner.as_ref().map(|o| o.start_time as i64),
+            a.owner_uid,
+            a.lease_token,
+            a.ttl_seconds.map(|t| t as i64),
+            a.allocated_at_ms,
+            a.renewed_at_ms,
+            a.expires.map(|d| d.wall_ms),
+            a.health.as_str(),
+            a.request_count as i64,
+            a.error_count as i64,
+            labels,
+            a.network_health,
+            a.owner.as_ref().and_then(|o| o.boot_id.as_deref()),
+            a.expires.map(|d| d.mono_ms),
+        ])?;
         append_event(&tx, event)?;
         tx.commit()?;
         Ok(())
@@ -334,20 +334,20 @@ impl Store {
     pub fn update(&mut self, a: &Allocation, event: &Event) -> Result<(), StoreError> {
         let tx = self.conn.transaction()?;
         tx.prepare_cached(
-                "UPDATE allocations SET ttl_seconds = ?2, renewed_at_ms = ?3, expires_at_ms = ?4,
+            "UPDATE allocations SET ttl_seconds = ?2, renewed_at_ms = ?3, expires_at_ms = ?4,
                     health = ?5, request_count = ?6, error_count = ?7, expires_mono_ms = ?8
                  WHERE port = ?1",
-            )?
-            .execute(params![
-                a.port,
-                a.ttl_seconds.map(|t| t as i64),
-                a.renewed_at_ms,
-                a.expires.map(|d| d.wall_ms),
-                a.health.as_str(),
-                a.request_count as i64,
-                a.error_count as i64,
-                a.expires.map(|d| d.mono_ms),
-            ])?;
+        )?
+        .execute(params![
+            a.port,
+            a.ttl_seconds.map(|t| t as i64),
+            a.renewed_at_ms,
+            a.expires.map(|d| d.wall_ms),
+            a.health.as_str(),
+            a.request_count as i64,
+            a.error_count as i64,
+            a.expires.map(|d| d.mono_ms),
+        ])?;
         append_event(&tx, event)?;
         tx.commit()?;
         Ok(())

@@ -13,7 +13,7 @@ use std::time::Duration;
 use super::allocator::Allocator;
 use super::error::PortsError;
 use super::events_store::LogBounds;
-use crate::events::{AllocationView, Event, EventFilter, Next, NewEvent, Subscription};
+use crate::events::{AllocationView, Event, EventFilter, NewEvent, Next, Subscription};
 
 /// Events read from the log per step of a replay (one short hold of the lock each).
 const REPLAY_PAGE: usize = 256;
@@ -35,9 +35,11 @@ pub enum WatchStart {
 #[derive(Debug, Clone, PartialEq)]
 pub enum FeedItem {
     /// One current allocation (snapshot watches).
-    Existing(AllocationView),
+    Existing(Box<AllocationView>),
     /// The snapshot is complete and consistent as of this sequence; events follow.
-    SnapshotComplete { sequence: u64 },
+    SnapshotComplete {
+        sequence: u64,
+    },
     Event(Arc<Event>),
     /// The watcher fell this many events behind and is ended (it may resume from the log).
     FellBehind(u64),
@@ -70,7 +72,8 @@ impl Feed {
                     .events_between(after, until, REPLAY_PAGE, &self.filter)
                 {
                     Ok((events, scanned)) => {
-                        self.replay = (scanned < until && scanned > after).then_some((scanned, until));
+                        self.replay =
+                            (scanned < until && scanned > after).then_some((scanned, until));
                         self.pending
                             .extend(events.into_iter().map(|e| FeedItem::Event(Arc::new(e))));
                         continue;
@@ -141,14 +144,17 @@ impl Allocator {
                 pending.extend(
                     st.leases
                         .values()
-                        .map(AllocationView::from)
+                        .map(|a| Box::new(AllocationView::from(a)))
                         .filter(|a| filter.matches_allocation(a))
                         .map(FeedItem::Existing),
                 );
                 pending.push_back(FeedItem::SnapshotComplete { sequence: log.last });
             }
         }
-        let live = self.bus.subscribe(filter.clone()).map_err(PortsError::from)?;
+        let live = self
+            .bus
+            .subscribe(filter.clone())
+            .map_err(PortsError::from)?;
         drop(st);
         Ok(Feed {
             allocator: self.clone(),
@@ -206,10 +212,7 @@ impl Allocator {
         let cutoff = self.clock.now().wall_ms - max_age.as_millis() as i64;
         let bounds = st.store.compact_events(keep, cutoff)?;
         if bounds.compacted_through != st.log.compacted_through {
-            tracing::debug!(
-                through = bounds.compacted_through,
-                "event log compacted"
-            );
+            tracing::debug!(through = bounds.compacted_through, "event log compacted");
         }
         st.log = bounds;
         Ok(bounds)

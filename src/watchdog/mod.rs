@@ -129,7 +129,11 @@ impl Watchdog {
     }
 
     pub fn status(&self) -> WatchdogStatus {
-        let mut s = self.status.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let mut s = self
+            .status
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
         s.running = self.running.load(Ordering::Acquire);
         let totals = self.allocator.counters();
         s.reclaimed = totals.reclaimed_total();

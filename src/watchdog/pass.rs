@@ -136,12 +136,7 @@ impl Watchdog {
         census: &SocketCensus,
     ) -> Result<u64, PortsError> {
         let ranges = self.allocator.ranges();
-        let allocated: HashSet<u16> = self
-            .allocator
-            .list(None)
-            .iter()
-            .map(|a| a.port)
-            .collect();
+        let allocated: HashSet<u16> = self.allocator.list(None).iter().map(|a| a.port).collect();
         let now: HashSet<u16> = census
             .watched_listening()
             .filter(|p| ranges.contains(*p) && !allocated.contains(p))
@@ -230,7 +225,10 @@ impl Watchdog {
             .map(|m| format!("{} -> {}", m.check, m.to))
             .collect();
         let message = if from.is_empty() {
-            format!("[NETWORK-HARDENING] Status: {overall} ({})", names.join(", "))
+            format!(
+                "[NETWORK-HARDENING] Status: {overall} ({})",
+                names.join(", ")
+            )
         } else {
             format!(
                 "[NETWORK-HARDENING] Status: {from} -> {overall} ({})",
