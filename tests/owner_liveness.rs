@@ -51,7 +51,7 @@ async fn live_owners_keep_their_ports_while_the_daemon_is_out_of_descriptors() {
             Ok(())
         });
     }
-    let daemon = ChildDaemon::spawn_cmd(cmd, dir.path(), "24300-24320", &["--quarantine", "0s"]);
+    let daemon = ChildDaemon::spawn_cmd(cmd, dir.path(), "29000-29020", &["--quarantine", "0s"]);
     // One channel opened before the flood: it needs no new descriptor on the daemon's side.
     let mut c = daemon.tcp().await;
     let owners = Reaped((0..5).map(|_| sleeper()).collect());
@@ -124,7 +124,7 @@ fn invalid_fields(status: &tonic::Status) -> Vec<(String, String)> {
 
 #[tokio::test]
 async fn threads_init_and_kernel_threads_cannot_own_a_port() {
-    let d = common::TestDaemon::start("24330-24335", Duration::ZERO).await;
+    let d = common::TestDaemon::start("29030-29035", Duration::ZERO).await;
     let mut c = d.tcp().await;
     // A thread of this test process: it ends while the process lives on, so it must not own.
     let (tx, rx) = std::sync::mpsc::channel();
@@ -167,7 +167,7 @@ async fn an_owner_from_before_a_reboot_is_dead_even_if_its_pid_and_start_time_ma
     let owner = Reaped(vec![sleeper()]);
     let pid = owner.0[0].id() as i32;
     {
-        let mut d = ChildDaemon::spawn(dir.path(), "24340-24345", &["--quarantine", "0s"]);
+        let mut d = ChildDaemon::spawn(dir.path(), "29040-29045", &["--quarantine", "0s"]);
         let mut c = d.tcp().await;
         allocate(
             &mut c,
@@ -190,7 +190,7 @@ async fn an_owner_from_before_a_reboot_is_dead_even_if_its_pid_and_start_time_ma
         .unwrap();
     assert_eq!(changed, 1);
     drop(db);
-    let d = ChildDaemon::spawn(dir.path(), "24340-24345", &["--quarantine", "0s"]);
+    let d = ChildDaemon::spawn(dir.path(), "29040-29045", &["--quarantine", "0s"]);
     let mut c = d.tcp().await;
     assert!(
         list(&mut c).await.is_empty(),
@@ -234,7 +234,7 @@ mod clock_jumps {
             wall_offset_ms: AtomicI64::new(0),
         });
         let cfg = AllocatorConfig {
-            ranges: RangeSet::new(vec!["24350-24351".parse().unwrap()]).unwrap(),
+            ranges: RangeSet::new(vec!["29050-29051".parse().unwrap()]).unwrap(),
             quarantine: Duration::from_secs(60),
             state_path: dir.path().join("state.db"),
         };

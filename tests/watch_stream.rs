@@ -50,7 +50,7 @@ async fn watchdog_status(channel: Channel) -> WatchdogStatusResponse {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_resumed_watch_gets_exactly_the_missed_events_in_order() {
-    let d = TestDaemon::start("27100-27104", Duration::ZERO).await;
+    let d = TestDaemon::start("29200-29204", Duration::ZERO).await;
     let mut c = d.tcp().await;
     let mut first = watch(
         d.tcp_channel().await,
@@ -99,7 +99,7 @@ async fn a_resumed_watch_gets_exactly_the_missed_events_in_order() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_watch_resumes_across_a_daemon_restart_and_sequences_never_repeat() {
     let dir = tempfile::tempdir().unwrap();
-    let range = "27110-27114";
+    let range = "29210-29214";
     let mut d = ChildDaemon::spawn(dir.path(), range, &["--quarantine", "0s"]);
     let mut c = d.tcp().await;
     churn(&mut c, "before", 3).await;
@@ -143,7 +143,7 @@ async fn resuming_from_a_compacted_position_is_out_of_range_naming_the_oldest() 
     let dir = tempfile::tempdir().unwrap();
     let d = ChildDaemon::spawn(
         dir.path(),
-        "27120-27124",
+        "29220-29224",
         &["--events-keep", "5", "--quarantine", "0s"],
     );
     let mut c = d.tcp().await;
@@ -178,7 +178,7 @@ async fn resuming_from_a_compacted_position_is_out_of_range_naming_the_oldest() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_snapshot_watch_sees_every_allocation_once_while_another_client_allocates() {
     const N: usize = 60;
-    let d = TestDaemon::start("27200-27299", Duration::ZERO).await;
+    let d = TestDaemon::start("29300-29399", Duration::ZERO).await;
     let mut c = d.tcp().await;
     for i in 0..N / 2 {
         allocate(
@@ -242,7 +242,7 @@ async fn two_hundred_watchers_get_every_event_in_order_and_a_stalled_one_is_ende
     const WATCHERS: usize = 200;
     const BATCH: usize = 100;
     const MAX_ROUNDS: usize = 5000;
-    let d = TestDaemon::start("27300-27309", Duration::ZERO).await;
+    let d = TestDaemon::start("29400-29409", Duration::ZERO).await;
     let mut c = d.tcp().await;
     let req = || WatchRequest {
         kinds: changes(),
@@ -329,7 +329,7 @@ async fn two_hundred_watchers_get_every_event_in_order_and_a_stalled_one_is_ende
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_with_open_watches_exits_within_two_seconds_and_streams_end_cleanly() {
     let dir = tempfile::tempdir().unwrap();
-    let mut d = ChildDaemon::spawn(dir.path(), "27400-27401", &[]);
+    let mut d = ChildDaemon::spawn(dir.path(), "29410-29411", &[]);
     let channel = common::connect_tcp(d.addr).await;
     let mut streams = Vec::new();
     for _ in 0..5 {
@@ -355,7 +355,7 @@ async fn sigterm_with_open_watches_exits_within_two_seconds_and_streams_end_clea
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_kill_9_mid_storm_the_event_log_and_the_allocations_agree() {
     let dir = tempfile::tempdir().unwrap();
-    let range = "27500-27599";
+    let range = "29500-29599";
     let mut d = ChildDaemon::spawn(dir.path(), range, &["--quarantine", "0s"]);
     let acked = std::sync::Arc::new(std::sync::Mutex::new(BTreeSet::new()));
     let mut workers = Vec::new();

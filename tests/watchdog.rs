@@ -30,7 +30,7 @@ async fn get(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_owner_is_reclaimed_within_a_reaper_tick_and_watchers_see_it_in_order() {
-    let d = TestDaemon::start("27000-27004", Duration::ZERO).await;
+    let d = TestDaemon::start("29100-29104", Duration::ZERO).await;
     let mut c = d.tcp().await;
     let mut events = watch(
         d.tcp_channel().await,
@@ -87,7 +87,7 @@ async fn a_killed_owner_is_reclaimed_within_a_reaper_tick_and_watchers_see_it_in
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lease_not_renewed_is_reclaimed_and_one_renewed_in_time_stays() {
-    let d = TestDaemon::start("27010-27014", Duration::ZERO).await;
+    let d = TestDaemon::start("29110-29114", Duration::ZERO).await;
     let mut c = d.tcp().await;
     let lease = |service: &str| AllocateRequest {
         service: service.into(),
@@ -127,7 +127,7 @@ async fn a_lease_not_renewed_is_reclaimed_and_one_renewed_in_time_stays() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_squatter_makes_the_port_unhealthy_and_its_leaving_is_seen() {
-    let d = TestDaemon::start("27020-27024", Duration::ZERO).await;
+    let d = TestDaemon::start("29120-29124", Duration::ZERO).await;
     let mut c = d.tcp().await;
     let mut events = watch(
         d.tcp_channel().await,
@@ -207,7 +207,7 @@ fn ss_close_wait(port: u32) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn close_wait_build_up_is_counted_like_ss_and_reported() {
-    let d = TestDaemon::start("27030-27034", Duration::ZERO).await;
+    let d = TestDaemon::start("29130-29134", Duration::ZERO).await;
     let mut c = d.tcp().await;
     let mut events = watch(
         d.tcp_channel().await,
@@ -277,7 +277,7 @@ async fn close_wait_build_up_is_counted_like_ss_and_reported() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_outside_listener_on_a_free_port_is_reported_once_and_never_handed_out() {
-    let d = TestDaemon::start("27040-27041", Duration::ZERO).await;
+    let d = TestDaemon::start("29140-29141", Duration::ZERO).await;
     let mut c = d.tcp().await;
     let mut events = watch(
         d.tcp_channel().await,
@@ -290,10 +290,10 @@ async fn an_outside_listener_on_a_free_port_is_reported_once_and_never_handed_ou
         },
     )
     .await;
-    let outsider = TcpListener::bind("0.0.0.0:27041").unwrap();
+    let outsider = TcpListener::bind("0.0.0.0:29141").unwrap();
     let seen = events_until(&mut events, Duration::from_secs(5), |s| !s.is_empty()).await;
     assert_eq!(seen.len(), 1, "{seen:?}");
-    assert_eq!(seen[0].port, 27041);
+    assert_eq!(seen[0].port, 29141);
     assert!(seen[0]
         .message
         .contains(&format!("pid {}", std::process::id())));
@@ -308,13 +308,13 @@ async fn an_outside_listener_on_a_free_port_is_reported_once_and_never_handed_ou
             })
             .await;
         if let Ok(r) = got {
-            assert_ne!(r.into_inner().allocation.unwrap().port, 27041);
+            assert_ne!(r.into_inner().allocation.unwrap().port, 29141);
         }
     }
     drop(outsider);
     let _ = c
         .release(ReleaseRequest {
-            port: 27040,
+            port: 29140,
             ..Default::default()
         })
         .await;
@@ -323,7 +323,7 @@ async fn an_outside_listener_on_a_free_port_is_reported_once_and_never_handed_ou
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn get_and_list_show_the_owner_process_and_status_counts_passes() {
-    let d = TestDaemon::start("27050-27051", Duration::ZERO).await;
+    let d = TestDaemon::start("29150-29151", Duration::ZERO).await;
     let mut c = d.tcp().await;
     let mut owner = Owner::spawn(true, false);
     let a = allocate(

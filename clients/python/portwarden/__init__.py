@@ -1,7 +1,7 @@
 """Python client for the portwarden daemon: generated ``portwarden.v1`` stubs plus a friendly
 :class:`Client`. See README.md for usage."""
 
-from .client import DEFAULT_TCP_ADDR, AllocateResult, Client, Lease, Target, default_socket_path
+from .client import DEFAULT_TCP_ADDR, AllocateResult, Client, Lease, Target, Watch, default_socket_path
 from .errors import (
     AlreadyExists,
     Aborted,
@@ -31,6 +31,7 @@ __all__ = [
     "Target",
     "AllocateResult",
     "Lease",
+    "Watch",
     "DEFAULT_TCP_ADDR",
     "default_socket_path",
     "PortwardenError",

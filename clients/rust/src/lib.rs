@@ -20,6 +20,10 @@ use std::time::Duration;
 use hyper_util::rt::TokioIo;
 use tonic::transport::{Channel, Endpoint, Uri};
 
+mod watch;
+
+pub use watch::watch;
+
 pub mod proto {
     //! Generated types and clients of the `portwarden.v1` contract.
     tonic::include_proto!("portwarden.v1");
