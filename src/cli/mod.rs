@@ -97,7 +97,7 @@ pub struct CheckArgs {
     /// Also run the per-port checks (firewall probe, TIME_WAIT on the port)
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
     pub port: Option<u16>,
-    /// Print the report as JSON (the seed's /network/health shape)
+    /// Print the report as JSON (the shape of GET /api/ports/network/health)
     #[arg(long)]
     pub json: bool,
     /// PEM certificate chain for the ssl_readiness check

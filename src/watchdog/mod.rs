@@ -26,7 +26,7 @@ use crate::events::Holder;
 use crate::network::NetworkGate;
 use crate::ports::Allocator;
 
-pub use owners::{held_by_owner, OwnerCheck};
+pub use owners::{held_by_owner, FdTables, OwnerCheck};
 pub use processes::ProcessMonitor;
 pub use rates::{IoRate, IoRates, RateMeter};
 
@@ -88,6 +88,8 @@ struct PassMemory {
     outside: BTreeMap<u16, Vec<Holder>>,
     /// The network checks' statuses at the last pass, and the overall status.
     network: Option<(String, HashMap<String, String>)>,
+    /// Who listens on each allocated port, while its listening sockets do not change.
+    listeners: pass::ListenerCache,
 }
 
 pub struct Watchdog {

@@ -2,7 +2,7 @@
 //! /proc/PID/fd links name the sockets a process holds (`socket:[INODE]`). The owner counts as
 //! holding it when it or a process it started (a supervisor's child) does.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 
 /// Processes looked at below the owner, at most (a fork bomb must not stall a pass).
 const MAX_DESCENDANTS: usize = 256;
@@ -50,17 +50,31 @@ fn children(pid: i32) -> Vec<i32> {
         .collect()
 }
 
+/// The socket inodes of each process looked at during one pass: a process owning many ports
+/// has its descriptor table read once, not once per port.
+#[derive(Default)]
+pub struct FdTables(HashMap<i32, Option<HashSet<u64>>>);
+
+impl FdTables {
+    fn of(&mut self, pid: i32) -> Option<&HashSet<u64>> {
+        self.0
+            .entry(pid)
+            .or_insert_with(|| socket_inodes(pid).ok())
+            .as_ref()
+    }
+}
+
 /// Whether `owner` (or a process it started) holds one of the sockets `inodes`.
-pub fn held_by_owner(owner: i32, inodes: &HashSet<u64>) -> OwnerCheck {
+pub fn held_by_owner(owner: i32, inodes: &HashSet<u64>, tables: &mut FdTables) -> OwnerCheck {
     let mut unknown = false;
     let mut queue = VecDeque::from([owner]);
     let mut seen = 0;
     while let Some(pid) = queue.pop_front() {
         seen += 1;
-        match socket_inodes(pid) {
-            Ok(held) if !held.is_disjoint(inodes) => return OwnerCheck::Owner,
-            Ok(_) => {}
-            Err(_) => unknown = true,
+        match tables.of(pid) {
+            Some(held) if !held.is_disjoint(inodes) => return OwnerCheck::Owner,
+            Some(_) => {}
+            None => unknown = true,
         }
         if seen < MAX_DESCENDANTS {
             queue.extend(children(pid));
@@ -92,13 +106,19 @@ mod tests {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let inodes = HashSet::from([inode_of(&l)]);
         let me = std::process::id() as i32;
-        assert_eq!(held_by_owner(me, &inodes), OwnerCheck::Owner);
+        assert_eq!(
+            held_by_owner(me, &inodes, &mut FdTables::default()),
+            OwnerCheck::Owner
+        );
         let mut child = std::process::Command::new("sleep")
             .arg("30")
             .spawn()
             .unwrap();
         // The child inherits no descriptor (Rust sets CLOEXEC): not its socket.
-        assert_eq!(held_by_owner(child.id() as i32, &inodes), OwnerCheck::Other);
+        assert_eq!(
+            held_by_owner(child.id() as i32, &inodes, &mut FdTables::default()),
+            OwnerCheck::Other
+        );
         child.kill().unwrap();
         child.wait().unwrap();
     }

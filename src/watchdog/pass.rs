@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Instant;
 
-use super::owners::{held_by_owner, OwnerCheck};
+use super::owners::{held_by_owner, FdTables, OwnerCheck};
 use super::processes::ProcessMonitor;
 use super::{PassMemory, Watchdog};
 use crate::events::{CheckMove, EventDetail, Holder, NewEvent};
@@ -22,16 +22,41 @@ fn holders(inodes: &HashSet<u64>) -> Vec<Holder> {
         .collect()
 }
 
-/// Who listens on `a`'s port, from the census and the owner's descriptors.
-fn listener_of(a: &Allocation, census: &SocketCensus) -> Listener {
+/// Who listens on `a`'s port, from the census and the owner's descriptors. A verdict is kept
+/// while the same owner holds the same listening sockets: reading a busy owner's descriptor
+/// table every pass would cost more than the rest of the pass.
+fn listener_of(
+    a: &Allocation,
+    census: &SocketCensus,
+    known: &ListenerCache,
+    fresh: &mut ListenerCache,
+    tables: &mut FdTables,
+) -> Listener {
     let Some(sockets) = census.on_port(a.port).filter(|s| !s.listeners.is_empty()) else {
         return Listener::Nobody;
     };
     let Some(owner) = a.pid() else {
         return Listener::Unverified;
     };
-    let inodes: HashSet<u64> = sockets.listeners.iter().map(|(inode, _)| *inode).collect();
-    match held_by_owner(owner, &inodes) {
+    let mut inodes: Vec<u64> = sockets.listeners.iter().map(|(inode, _)| *inode).collect();
+    inodes.sort_unstable();
+    let key = (a.port, owner, inodes);
+    let verdict = match known.get(&key) {
+        Some(v) => v.clone(),
+        None => identify(owner, &key.2.iter().copied().collect(), tables),
+    };
+    // An unknown verdict is asked again next pass.
+    if verdict != Listener::Unverified {
+        fresh.insert(key, verdict.clone());
+    }
+    verdict
+}
+
+/// Verdicts of earlier passes: (port, owner pid, listening socket inodes) -> who listens.
+pub(super) type ListenerCache = HashMap<(u16, i32, Vec<u64>), Listener>;
+
+fn identify(owner: i32, inodes: &HashSet<u64>, tables: &mut FdTables) -> Listener {
+    match held_by_owner(owner, inodes, tables) {
         OwnerCheck::Owner => Listener::Owner,
         OwnerCheck::Unknown => Listener::Unverified,
         OwnerCheck::Other => match holders(&inodes) {
@@ -61,6 +86,9 @@ impl Watchdog {
                     .get_or_insert_with(ProcessMonitor::new)
                     .sample(&pids);
                 let at_ms = self.allocator.now().wall_ms;
+                let known = std::mem::take(&mut memory.listeners);
+                let mut fresh = ListenerCache::new();
+                let mut tables = FdTables::default();
                 let seen = allocations
                     .iter()
                     .map(|a| {
@@ -73,9 +101,10 @@ impl Watchdog {
                                     .collect()
                             })
                             .unwrap_or_default();
+                        let listener = listener_of(a, census, &known, &mut fresh, &mut tables);
                         let obs = Observation {
                             at_ms,
-                            listener: listener_of(a, census),
+                            listener,
                             connections,
                             process: a.pid().and_then(|p| stats.get(&p).cloned()),
                             was_active: false,
@@ -83,6 +112,8 @@ impl Watchdog {
                         ((a.port, a.lease_token.clone()), obs)
                     })
                     .collect();
+                // Only this pass's verdicts are kept: a port whose sockets changed is asked anew.
+                memory.listeners = fresh;
                 issues += self.allocator.apply_observations(seen)?.issues;
                 issues += self.outside_listeners(&mut memory, census)?;
             }
