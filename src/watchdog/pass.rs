@@ -59,7 +59,7 @@ fn identify(owner: i32, inodes: &HashSet<u64>, tables: &mut FdTables) -> Listene
     match held_by_owner(owner, inodes, tables) {
         OwnerCheck::Owner => Listener::Owner,
         OwnerCheck::Unknown => Listener::Unverified,
-        OwnerCheck::Other => match holders(&inodes) {
+        OwnerCheck::Other => match holders(inodes) {
             // The holders could not be named (their descriptors are unreadable): no claim.
             h if h.is_empty() => Listener::Unverified,
             h => Listener::Squatters(h),
