@@ -9,6 +9,7 @@ pub mod logging;
 pub mod network;
 pub mod ports;
 pub mod server;
+pub mod text;
 pub mod watchdog;
 pub mod proto {
     //! The generated protobuf types and gRPC servers of the `portwarden.v1` contract.
