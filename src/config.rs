@@ -60,12 +60,18 @@ pub struct ServeArgs {
     /// Log format [default: text]
     #[arg(long, env = "PORTWARDEN_LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormat>,
-    /// PEM certificate chain checked by ssl_readiness [default: none, TLS not configured]
+    /// PEM certificate chain: the TCP listener serves TLS with it, and ssl_readiness checks it [default: none, plaintext]
     #[arg(long, env = "PORTWARDEN_TLS_CERT", value_name = "FILE")]
     pub tls_cert: Option<PathBuf>,
     /// PEM private key matching --tls-cert
     #[arg(long, env = "PORTWARDEN_TLS_KEY", value_name = "FILE")]
     pub tls_key: Option<PathBuf>,
+    /// PEM CA certificate: TCP clients must present a certificate it signed (mutual TLS)
+    #[arg(long, env = "PORTWARDEN_TLS_CLIENT_CA", value_name = "FILE")]
+    pub tls_client_ca: Option<PathBuf>,
+    /// Serve plaintext on a TCP address other hosts can reach (refused without this flag)
+    #[arg(long, env = "PORTWARDEN_INSECURE_LISTEN")]
+    pub insecure_listen: bool,
 }
 
 /// The config file: the same keys as the flags.
@@ -79,10 +85,15 @@ struct FileConfig {
     quarantine: Option<String>,
     watchdog_interval: Option<String>,
     log_format: Option<LogFormat>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    tls_client_ca: Option<PathBuf>,
+    insecure_listen: Option<bool>,
     network: Option<FileNetwork>,
 }
 
-/// `[network]`: the diagnostics, with every threshold under `[network.thresholds]`.
+/// `[network]`: the diagnostics, with every threshold under `[network.thresholds]`. Its
+/// `tls_cert` / `tls_key` are the older spelling of the top-level keys (same pair).
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FileNetwork {
@@ -118,6 +129,11 @@ pub struct Config {
     pub quarantine: Duration,
     pub watchdog_interval: Duration,
     pub log_format: LogFormat,
+    /// The TLS pair is `network.tls_cert` / `network.tls_key`: served on the TCP listener and
+    /// checked by ssl_readiness. With a client CA, TCP clients need a certificate it signed.
+    pub tls_client_ca: Option<PathBuf>,
+    /// Plaintext on a non-loopback TCP address, explicitly allowed.
+    pub insecure_listen: bool,
     pub network: NetworkConfig,
 }
 
@@ -137,6 +153,8 @@ impl Config {
             quarantine: DEFAULT_QUARANTINE,
             watchdog_interval: DEFAULT_WATCHDOG_INTERVAL,
             log_format: LogFormat::Text,
+            tls_client_ca: None,
+            insecure_listen: false,
             network: NetworkConfig::default(),
         }
     }
@@ -201,14 +219,34 @@ impl Config {
             cfg.log_format = v;
         }
         let net = file.network.unwrap_or_default();
-        cfg.network.tls_cert = args.tls_cert.clone().or(net.tls_cert);
-        cfg.network.tls_key = args.tls_key.clone().or(net.tls_key);
+        let tls_cert = one_key("tls_cert", file.tls_cert, net.tls_cert)?;
+        let tls_key = one_key("tls_key", file.tls_key, net.tls_key)?;
+        cfg.network.tls_cert = args.tls_cert.clone().or(tls_cert);
+        cfg.network.tls_key = args.tls_key.clone().or(tls_key);
         if cfg.network.tls_cert.is_some() != cfg.network.tls_key.is_some() {
             return Err(ConfigError::Invalid {
                 key: "tls_cert",
                 rule: "tls_cert and tls_key go together: set both or neither".into(),
             });
         }
+        cfg.tls_client_ca = args.tls_client_ca.clone().or(file.tls_client_ca);
+        if cfg.tls_client_ca.is_some() && cfg.network.tls_cert.is_none() {
+            return Err(ConfigError::Invalid {
+                key: "tls_client_ca",
+                rule: "client certificates are checked only over TLS: set tls_cert and tls_key too"
+                    .into(),
+            });
+        }
+        cfg.insecure_listen = args.insecure_listen || file.insecure_listen.unwrap_or(false);
+        crate::tls::check_exposure(
+            cfg.listen,
+            cfg.network.tls_cert.is_some(),
+            cfg.insecure_listen,
+        )
+        .map_err(|rule| ConfigError::Invalid {
+            key: "listen",
+            rule,
+        })?;
         if let Some(v) = &net.budget {
             cfg.network.budget = positive(v).map_err(|rule| ConfigError::Invalid {
                 key: "network.budget",
@@ -225,6 +263,25 @@ impl Config {
             cfg.network.thresholds = t;
         }
         Ok(cfg)
+    }
+}
+
+/// A key the file may hold at the top level or (older spelling) under `[network]`.
+fn one_key(
+    key: &'static str,
+    top: Option<PathBuf>,
+    network: Option<PathBuf>,
+) -> Result<Option<PathBuf>, ConfigError> {
+    match (top, network) {
+        (Some(a), Some(b)) if a != b => Err(ConfigError::Invalid {
+            key,
+            rule: format!(
+                "set at the top level ({}) and under [network] ({}): keep one",
+                a.display(),
+                b.display()
+            ),
+        }),
+        (a, b) => Ok(a.or(b)),
     }
 }
 

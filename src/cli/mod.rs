@@ -2,6 +2,7 @@
 //! of it (found through --addr, PORTWARDEN_ADDR, the Unix socket, then 127.0.0.1:7070).
 
 mod commands;
+mod health;
 mod render;
 
 use clap::{Parser, Subcommand};
@@ -18,11 +19,41 @@ pub use render::check_report;
     about = "Owns a range of TCP ports, hands them out safely and watches them"
 )]
 pub struct Cli {
-    /// Daemon address for client commands: http://HOST:PORT or unix:/PATH
+    /// Daemon address for client commands: http://HOST:PORT, https://HOST:PORT or unix:/PATH
     #[arg(long, global = true, env = "PORTWARDEN_ADDR", value_name = "ADDR")]
     pub addr: Option<String>,
+    #[command(flatten)]
+    pub tls: ClientTlsArgs,
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// TLS for client commands on an https:// address.
+#[derive(Debug, Default, clap::Args)]
+pub struct ClientTlsArgs {
+    /// CA certificate (PEM) that signed the daemon's certificate [default: the system's roots]
+    #[arg(long, global = true, env = "PORTWARDEN_CA", value_name = "FILE")]
+    pub ca: Option<std::path::PathBuf>,
+    /// Client certificate (PEM) for a daemon that requires one
+    #[arg(long, global = true, env = "PORTWARDEN_CLIENT_CERT", value_name = "FILE")]
+    pub client_cert: Option<std::path::PathBuf>,
+    /// Key (PEM) of --client-cert
+    #[arg(long, global = true, env = "PORTWARDEN_CLIENT_KEY", value_name = "FILE")]
+    pub client_key: Option<std::path::PathBuf>,
+    /// Name the daemon's certificate must carry, when it is not the address's host
+    #[arg(long, global = true, env = "PORTWARDEN_TLS_SERVER_NAME", value_name = "NAME")]
+    pub tls_server_name: Option<String>,
+}
+
+impl ClientTlsArgs {
+    pub fn options(&self) -> portwarden_client::TlsOptions {
+        portwarden_client::TlsOptions {
+            ca: self.ca.clone(),
+            cert: self.client_cert.clone(),
+            key: self.client_key.clone(),
+            server_name: self.tls_server_name.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -43,6 +74,18 @@ pub enum Command {
     Status(StatusArgs),
     /// Run the network checks here, in this process (no daemon needed); exit 1 when critical
     Check(CheckArgs),
+    /// Ask the daemon's health service: exit 0 when it is SERVING, 1 otherwise (for probes)
+    Health(HealthArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct HealthArgs {
+    /// A gRPC service name (e.g. portwarden.v1.PortsService) [default: the whole daemon]
+    #[arg(long, default_value = "")]
+    pub service: String,
+    /// Give up (exit 1) after this long, connecting included
+    #[arg(long, default_value = "3s", value_name = "DURATION")]
+    pub timeout: String,
 }
 
 #[derive(Debug, clap::Args)]
