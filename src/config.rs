@@ -427,14 +427,26 @@ mod tests {
         let old = resolve("[network]\ntls_cert = \"/c.pem\"\ntls_key = \"/k.pem\"\n").unwrap();
         assert_eq!(top.network.tls_cert, Some(PathBuf::from("/c.pem")));
         assert_eq!(top.network, old.network);
-        let err = resolve("tls_cert = \"/a.pem\"\ntls_key = \"/k.pem\"\n[network]\ntls_cert = \"/b.pem\"\n")
+        let err = resolve(
+            "tls_cert = \"/a.pem\"\ntls_key = \"/k.pem\"\n[network]\ntls_cert = \"/b.pem\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("'tls_cert'") && err.contains("keep one"),
+            "{err}"
+        );
+        let err = resolve("tls_client_ca = \"/ca.pem\"\n")
             .unwrap_err()
             .to_string();
-        assert!(err.contains("'tls_cert'") && err.contains("keep one"), "{err}");
-        let err = resolve("tls_client_ca = \"/ca.pem\"\n").unwrap_err().to_string();
         assert!(err.contains("'tls_client_ca'"), "{err}");
-        let err = resolve("listen = \"0.0.0.0:7070\"\n").unwrap_err().to_string();
-        assert!(err.contains("'listen'") && err.contains("--insecure-listen"), "{err}");
+        let err = resolve("listen = \"0.0.0.0:7070\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("'listen'") && err.contains("--insecure-listen"),
+            "{err}"
+        );
         let open = resolve("listen = \"0.0.0.0:7070\"\ninsecure_listen = true\n").unwrap();
         assert!(open.insecure_listen);
     }

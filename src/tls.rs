@@ -117,11 +117,22 @@ mod tests {
     fn only_loopback_may_listen_in_plaintext_without_the_override() {
         let any: SocketAddr = "0.0.0.0:7070".parse().unwrap();
         let err = check_exposure(any, false, false).unwrap_err();
-        assert!(err.contains("0.0.0.0:7070") && err.contains("--insecure-listen"), "{err}");
+        assert!(
+            err.contains("0.0.0.0:7070") && err.contains("--insecure-listen"),
+            "{err}"
+        );
         assert!(check_exposure(any, true, false).is_ok());
         assert!(check_exposure(any, false, true).is_ok());
-        for ok in ["127.0.0.1:1", "127.1.2.3:1", "[::1]:1", "[::ffff:127.0.0.1]:1"] {
-            assert!(check_exposure(ok.parse().unwrap(), false, false).is_ok(), "{ok}");
+        for ok in [
+            "127.0.0.1:1",
+            "127.1.2.3:1",
+            "[::1]:1",
+            "[::ffff:127.0.0.1]:1",
+        ] {
+            assert!(
+                check_exposure(ok.parse().unwrap(), false, false).is_ok(),
+                "{ok}"
+            );
         }
         assert!(check_exposure("[::]:1".parse().unwrap(), false, false).is_err());
         assert!(check_exposure("10.0.0.5:1".parse().unwrap(), false, false).is_err());

@@ -119,7 +119,10 @@ fn the_systemd_units_verify_and_the_service_is_exposed_less_than_2_0() {
     let report = text(&out);
     let level: f64 = report
         .lines()
-        .find_map(|l| l.split("Overall exposure level for portwarden.service: ").nth(1))
+        .find_map(|l| {
+            l.split("Overall exposure level for portwarden.service: ")
+                .nth(1)
+        })
         .and_then(|rest| rest.split_whitespace().next())
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("no exposure level in:\n{report}"));
@@ -141,7 +144,11 @@ fn systemd_analyze_verify_reports_a_misspelt_key() {
     let root = systemd_root();
     let unit = root.path().join("etc/systemd/system/portwarden.service");
     let text_in = std::fs::read_to_string(&unit).unwrap();
-    std::fs::write(&unit, text_in.replace("NoNewPrivileges=", "NoNewPrivilege=")).unwrap();
+    std::fs::write(
+        &unit,
+        text_in.replace("NoNewPrivileges=", "NoNewPrivilege="),
+    )
+    .unwrap();
     let out = Command::new(&analyze)
         .arg("verify")
         .arg(format!("--root={}", root.path().display()))
@@ -286,7 +293,12 @@ fn the_image_runs_with_its_own_arguments_and_its_healthcheck_passes() {
         .map(|a| mounts.map(a))
         .collect();
     let healthy = run(&health, &[]);
-    assert!(healthy.status.success(), "{}\n{}", text(&healthy), daemon.log());
+    assert!(
+        healthy.status.success(),
+        "{}\n{}",
+        text(&healthy),
+        daemon.log()
+    );
     assert_eq!(String::from_utf8_lossy(&healthy.stdout).trim(), "SERVING");
     assert!(
         daemon.log().contains("\"level\":\"INFO\""),
@@ -488,9 +500,7 @@ fn the_daemonset_runs_with_its_own_arguments_and_its_probes_and_client_example_w
         .collect();
     let (mut daemon, real_port) = serve(&argv);
     assert!(
-        daemon
-            .log()
-            .contains("(TLS, client certificates required)"),
+        daemon.log().contains("(TLS, client certificates required)"),
         "{}",
         daemon.log()
     );

@@ -164,7 +164,8 @@ fn a_socket_under_the_wrong_name_is_refused_with_exit_code_2() {
     let status = d.child.wait().unwrap();
     assert_eq!(status.code(), Some(2), "{}", d.log());
     assert!(
-        d.log().contains("fd 3 (named 'tcp') is not a TCP stream socket"),
+        d.log()
+            .contains("fd 3 (named 'tcp') is not a TCP stream socket"),
         "{}",
         d.log()
     );

@@ -110,7 +110,10 @@ fn the_daemon_notifies_ready_status_watchdog_pings_and_stopping() {
     for gap in pings.windows(2).map(|w| w[1] - w[0]) {
         // At most one ping per WATCHDOG_USEC/2 (with the loop's jitter), and never a gap
         // systemd would take for a hung daemon.
-        assert!(gap >= half.mul_f64(0.85), "ping gap {gap:?} shorter than {half:?}");
+        assert!(
+            gap >= half.mul_f64(0.85),
+            "ping gap {gap:?} shorter than {half:?}"
+        );
         assert!(
             gap < Duration::from_micros(WATCHDOG_USEC),
             "ping gap {gap:?} reaches WATCHDOG_USEC"

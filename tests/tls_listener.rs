@@ -2,9 +2,9 @@
 //! refused, and what grpcurl, the CLI and the Rust client need to say. Plaintext on an address
 //! other hosts can reach is refused unless --insecure-listen says so.
 
-mod common;
 #[path = "support/certs.rs"]
 mod certs;
+mod common;
 
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -99,7 +99,10 @@ async fn under_mutual_tls_a_client_without_a_certificate_is_refused() {
         ..ca_only.clone()
     };
     let refused = list_over(&https(&d), &stranger).await;
-    assert!(refused.is_err(), "certificate of an unknown CA: {refused:?}");
+    assert!(
+        refused.is_err(),
+        "certificate of an unknown CA: {refused:?}"
+    );
 
     let member = TlsOptions {
         cert: Some(pki.client_cert.clone()),
@@ -172,7 +175,11 @@ async fn grpcurl_calls_over_mutual_tls_with_the_documented_flags() {
         &["-cacert", ca, "-cert", cert, "-key", key],
         "portwarden.v1.PortsService/List",
     );
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     // Without a client certificate the handshake fails; -plaintext gets nowhere either.
     assert!(!run(&["-cacert", ca], "grpc.health.v1.Health/Check")
@@ -268,7 +275,12 @@ fn serve_briefly(dir: &std::path::Path, args: &[&str]) -> (Option<i32>, String) 
     };
     let mut log = String::new();
     use std::io::Read;
-    child.stderr.take().unwrap().read_to_string(&mut log).unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut log)
+        .unwrap();
     (code, log)
 }
 
@@ -286,7 +298,10 @@ fn plaintext_on_all_interfaces_is_refused_unless_insecure_listen_says_so() {
 
     let (code, log) = serve_briefly(dir.path(), &["--listen", "0.0.0.0:0", "--insecure-listen"]);
     assert_eq!(code, None, "it serves: {log}");
-    assert!(log.contains("serving plaintext gRPC to the network"), "{log}");
+    assert!(
+        log.contains("serving plaintext gRPC to the network"),
+        "{log}"
+    );
 
     let pki = Pki::new(&dir.path().join("pki"), &[]);
     let (code, log) = serve_briefly(
@@ -320,7 +335,10 @@ fn a_bad_certificate_file_stops_the_daemon_with_exit_code_2_naming_the_key() {
         ],
     );
     assert_eq!(code, Some(2), "{log}");
-    assert!(log.contains("'tls_cert'") && log.contains("no PEM certificate"), "{log}");
+    assert!(
+        log.contains("'tls_cert'") && log.contains("no PEM certificate"),
+        "{log}"
+    );
 
     let (code, log) = serve_briefly(
         dir.path(),

@@ -28,14 +28,12 @@ pub async fn run(target: &Target, tls: &TlsOptions, args: &HealthArgs) -> Result
             .await?;
         Ok::<_, CliError>(reply.into_inner().status())
     };
-    let status = tokio::time::timeout(timeout, check)
-        .await
-        .map_err(|_| {
-            CliError::Unhealthy(format!(
-                "no health answer from {target} within {}",
-                args.timeout
-            ))
-        })??;
+    let status = tokio::time::timeout(timeout, check).await.map_err(|_| {
+        CliError::Unhealthy(format!(
+            "no health answer from {target} within {}",
+            args.timeout
+        ))
+    })??;
     let name = status.as_str_name();
     if status == ServingStatus::Serving {
         println!("{name}");

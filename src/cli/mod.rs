@@ -35,13 +35,28 @@ pub struct ClientTlsArgs {
     #[arg(long, global = true, env = "PORTWARDEN_CA", value_name = "FILE")]
     pub ca: Option<std::path::PathBuf>,
     /// Client certificate (PEM) for a daemon that requires one
-    #[arg(long, global = true, env = "PORTWARDEN_CLIENT_CERT", value_name = "FILE")]
+    #[arg(
+        long,
+        global = true,
+        env = "PORTWARDEN_CLIENT_CERT",
+        value_name = "FILE"
+    )]
     pub client_cert: Option<std::path::PathBuf>,
     /// Key (PEM) of --client-cert
-    #[arg(long, global = true, env = "PORTWARDEN_CLIENT_KEY", value_name = "FILE")]
+    #[arg(
+        long,
+        global = true,
+        env = "PORTWARDEN_CLIENT_KEY",
+        value_name = "FILE"
+    )]
     pub client_key: Option<std::path::PathBuf>,
     /// Name the daemon's certificate must carry, when it is not the address's host
-    #[arg(long, global = true, env = "PORTWARDEN_TLS_SERVER_NAME", value_name = "NAME")]
+    #[arg(
+        long,
+        global = true,
+        env = "PORTWARDEN_TLS_SERVER_NAME",
+        value_name = "NAME"
+    )]
     pub tls_server_name: Option<String>,
 }
 

@@ -93,7 +93,10 @@ fn leaf(
     params.distinguished_name.push(DnType::CommonName, name);
     params.extended_key_usages = vec![usage];
     let cert = params.signed_by(&key, issuer).expect("leaf cert");
-    let (c, k) = (dir.join(format!("{name}.pem")), dir.join(format!("{name}-key.pem")));
+    let (c, k) = (
+        dir.join(format!("{name}.pem")),
+        dir.join(format!("{name}-key.pem")),
+    );
     write(&c, &cert.pem());
     write(&k, &key.serialize_pem());
     (c, k)

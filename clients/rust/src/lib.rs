@@ -98,8 +98,9 @@ impl TlsOptions {
 
     fn client_config(&self) -> Result<ClientTlsConfig, ConnectError> {
         let read = |what: &str, path: &Path| {
-            std::fs::read(path)
-                .map_err(|e| ConnectError::Tls(format!("cannot read the {what} {}: {e}", path.display())))
+            std::fs::read(path).map_err(|e| {
+                ConnectError::Tls(format!("cannot read the {what} {}: {e}", path.display()))
+            })
         };
         let mut config = ClientTlsConfig::new();
         config = match &self.ca {
