@@ -53,6 +53,16 @@ fn activated(fds: &[RawFd], names: &str, dir: &Path, tcp: &str, unix: &Path) -> 
     cmd
 }
 
+/// Runs `f` on a runtime of its own, dropped afterwards: its connections close with it, so the
+/// daemon's shutdown does not wait for idle clients.
+fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
+}
+
 async fn list(target: Target) -> usize {
     let channel = connect(&target).await.expect("connect");
     PortsServiceClient::new(channel)
@@ -74,10 +84,6 @@ fn both_listeners_come_from_systemd_and_survive_a_restart() {
     let fds = [tcp.as_raw_fd(), unix.as_raw_fd()];
     // One .socket unit names every fd after itself: the daemon tells them apart by type.
     let names = "portwarden.socket:portwarden.socket";
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
 
     let mut first = Spawned::start(activated(
         &fds,
@@ -88,7 +94,7 @@ fn both_listeners_come_from_systemd_and_survive_a_restart() {
     ));
     assert_eq!(first.tcp_addr(), tcp_addr);
     first.wait_for("(passed by systemd)", Duration::from_secs(10));
-    rt.block_on(async {
+    block_on(async {
         assert_eq!(list(Target::Tcp(format!("http://{tcp_addr}"))).await, 0);
         assert_eq!(list(Target::Unix(sock.clone())).await, 0);
     });
@@ -100,13 +106,8 @@ fn both_listeners_come_from_systemd_and_survive_a_restart() {
 
     // Between two daemons the sockets stay open (systemd holds them): a client that connects
     // now waits in the kernel's queue and is served by the next daemon.
-    let waiting = std::thread::spawn(move || {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-            .block_on(list(Target::Tcp(format!("http://{tcp_addr}"))))
-    });
+    let waiting =
+        std::thread::spawn(move || block_on(list(Target::Tcp(format!("http://{tcp_addr}")))));
     std::thread::sleep(Duration::from_millis(300));
     let mut second = Spawned::start(activated(
         &fds,
@@ -116,7 +117,7 @@ fn both_listeners_come_from_systemd_and_survive_a_restart() {
         &sock,
     ));
     assert_eq!(waiting.join().expect("served by the restarted daemon"), 0);
-    rt.block_on(async {
+    block_on(async {
         assert_eq!(list(Target::Unix(sock.clone())).await, 0);
     });
     assert!(second.terminate().success(), "{}", second.log());
@@ -138,14 +139,10 @@ fn fd_names_pick_the_listeners_whatever_their_order() {
         &sock,
     ));
     assert_eq!(d.tcp_addr(), tcp_addr);
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(async {
-            assert_eq!(list(Target::Tcp(format!("http://{tcp_addr}"))).await, 0);
-            assert_eq!(list(Target::Unix(sock.clone())).await, 0);
-        });
+    block_on(async {
+        assert_eq!(list(Target::Tcp(format!("http://{tcp_addr}"))).await, 0);
+        assert_eq!(list(Target::Unix(sock.clone())).await, 0);
+    });
     assert!(d.terminate().success());
 }
 

@@ -75,6 +75,7 @@ fn the_daemon_notifies_ready_status_watchdog_pings_and_stopping() {
         ready.contains("STATUS=0 allocations in 26200-26210; network "),
         "{ready:?}"
     );
+    // A runtime of its own, dropped right after: its connection closes with it.
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -91,6 +92,7 @@ fn the_daemon_notifies_ready_status_watchdog_pings_and_stopping() {
             .await
             .expect("allocate");
     });
+    drop(rt);
     // STATUS is refreshed periodically and follows the allocation count.
     let (_, status) = wait_for(&got, "STATUS=1 allocation in", Duration::from_secs(15));
     assert!(status.contains("; network "), "{status:?}");

@@ -4,9 +4,11 @@
 
 #[path = "support/certs.rs"]
 mod certs;
+#[path = "support/child.rs"]
+mod child;
 mod common;
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use certs::Pki;
@@ -182,12 +184,17 @@ async fn grpcurl_calls_over_mutual_tls_with_the_documented_flags() {
     );
 
     // Without a client certificate the handshake fails; -plaintext gets nowhere either.
-    assert!(!run(&["-cacert", ca], "grpc.health.v1.Health/Check")
-        .status
-        .success());
-    assert!(!run(&["-plaintext"], "grpc.health.v1.Health/Check")
-        .status
-        .success());
+    // (grpcurl retries a failing dial until its connect timeout: keep that short.)
+    let refused = run(
+        &["-connect-timeout", "2", "-cacert", ca],
+        "grpc.health.v1.Health/Check",
+    );
+    assert!(!refused.status.success());
+    let plain = run(
+        &["-connect-timeout", "2", "-plaintext"],
+        "grpc.health.v1.Health/Check",
+    );
+    assert!(!plain.status.success());
     d.stop().await;
 }
 
@@ -245,43 +252,31 @@ async fn the_cli_reaches_a_mutual_tls_daemon_with_flags_or_environment() {
     d.stop().await;
 }
 
-/// Runs `portwarden serve` with `args` (state and socket in `dir`) until it exits or 3 s pass.
+/// Runs `portwarden serve` with `args` (state and socket in `dir`): its exit code when it stops
+/// on its own, None when it came up serving (it is then stopped), and its log.
 fn serve_briefly(dir: &std::path::Path, args: &[&str]) -> (Option<i32>, String) {
-    let mut child = Command::new(bin())
-        .arg("serve")
+    let mut cmd = child::through_shell(bin(), &[]);
+    cmd.arg("serve")
         .args(args)
         .arg("--state")
         .arg(dir.join("state.db"))
         .arg("--unix-socket")
         .arg(dir.join("pw.sock"))
-        .args(["--range", "26120-26125"])
-        .env_remove("PORTWARDEN_CONFIG")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(3);
-    let code = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status.code();
+        .args(["--range", "26120-26125"]);
+    let mut d = child::Spawned::start(cmd);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(status) = d.child.try_wait().unwrap() {
+            std::thread::sleep(Duration::from_millis(100)); // the log reader catches up
+            return (status.code(), d.log());
         }
-        if std::time::Instant::now() > deadline {
-            // Still serving: stop it cleanly.
-            unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-            child.wait().unwrap();
-            break None;
+        if d.log().contains("portwarden is ready") {
+            assert!(d.terminate().success());
+            return (None, d.log());
         }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let mut log = String::new();
-    use std::io::Read;
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut log)
-        .unwrap();
-    (code, log)
+        assert!(std::time::Instant::now() < deadline, "{}", d.log());
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 #[test]
