@@ -96,7 +96,7 @@ pub enum Command {
 #[derive(Debug, clap::Args)]
 pub struct HealthArgs {
     /// A gRPC service name (e.g. portwarden.v1.PortsService) [default: the whole daemon]
-    #[arg(long, default_value = "")]
+    #[arg(long, default_value = "", hide_default_value = true)]
     pub service: String,
     /// Give up (exit 1) after this long, connecting included
     #[arg(long, default_value = "3s", value_name = "DURATION")]
