@@ -50,6 +50,12 @@ impl NetworkGate {
         snap
     }
 
+    /// The snapshot taken last, however old (None before the first): for reports that must not
+    /// take one.
+    pub fn latest(&self) -> Option<Arc<SystemSnapshot>> {
+        self.cached()
+    }
+
     /// Whether [`NetworkGate::snapshot`] would answer from the cache, without taking a new
     /// snapshot (which reads /proc, dumps the socket table and resolves names: up to the DNS
     /// timeout).

@@ -47,7 +47,9 @@ impl ProcessMonitor {
             ProcessRefreshKind::nothing()
                 .with_cpu()
                 .with_memory()
-                .with_cmd(UpdateKind::OnlyIfNotSet),
+                // Always: an owner that execs after allocating (a script that becomes the
+                // server) must not keep its old command line.
+                .with_cmd(UpdateKind::Always),
         );
         wanted
             .iter()

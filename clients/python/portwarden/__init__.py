@@ -1,7 +1,16 @@
 """Python client for the portwarden daemon: generated ``portwarden.v1`` stubs plus a friendly
 :class:`Client`. See README.md for usage."""
 
-from .client import DEFAULT_TCP_ADDR, AllocateResult, Client, Lease, Target, Watch, default_socket_path
+from .client import (
+    DEFAULT_TCP_ADDR,
+    AllocateResult,
+    Client,
+    Lease,
+    Target,
+    Watch,
+    default_socket_path,
+    tls_credentials,
+)
 from .errors import (
     AlreadyExists,
     Aborted,
@@ -34,6 +43,7 @@ __all__ = [
     "Watch",
     "DEFAULT_TCP_ADDR",
     "default_socket_path",
+    "tls_credentials",
     "PortwardenError",
     "Aborted",
     "AlreadyExists",

@@ -17,7 +17,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import List
+from typing import List, Sequence
 
 import pytest
 
@@ -56,7 +56,7 @@ class Daemon:
         return "".join(self.log)
 
 
-def _start(workdir: str) -> Daemon:
+def _start(workdir: str, extra: Sequence[str] = ()) -> Daemon:
     binary = daemon_binary()
     if not binary.is_file():
         pytest.fail(f"portwarden binary not found at {binary}: run `cargo build` in {REPO_ROOT} or set PORTWARDEN_BIN")
@@ -70,6 +70,7 @@ def _start(workdir: str) -> Daemon:
         "--state", state,
         "--range", f"{RANGE[0]}-{RANGE[1]}",
         "--quarantine", "0s",
+        *extra,
     ]
     # Keep the developer's PORTWARDEN_* settings (config file, ranges, ...) out of the daemon.
     env = {k: v for k, v in os.environ.items() if not k.startswith("PORTWARDEN_")}
