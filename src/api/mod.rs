@@ -1,6 +1,7 @@
 //! The wire layer: gRPC services, proto <-> domain conversion and error mapping. The only place
 //! where tonic and protobuf types meet the domain.
 
+pub mod caller;
 mod convert;
 mod error;
 mod fallback;

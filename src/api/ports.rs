@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 
-use tonic::transport::server::UdsConnectInfo;
 use tonic::{Request, Response, Status};
 
 use super::convert;
@@ -26,16 +25,8 @@ impl PortsApi {
     }
 }
 
-/// Over the Unix socket the kernel tells who is calling (SO_PEERCRED); over TCP nobody knows.
 fn caller_of<T>(req: &Request<T>) -> Caller {
-    req.extensions()
-        .get::<UdsConnectInfo>()
-        .and_then(|info| info.peer_cred)
-        .map(|cred| Caller {
-            uid: Some(cred.uid()),
-            pid: cred.pid(),
-        })
-        .unwrap_or(Caller::REMOTE)
+    super::caller::caller_of(req.extensions())
 }
 
 fn non_empty(t: String) -> Option<String> {
@@ -133,10 +124,8 @@ impl PortsService for PortsApi {
     }
 
     async fn status(&self, _: Request<StatusRequest>) -> Result<Response<StatusResponse>, Status> {
-        let allocator = self.allocator.clone();
-        let s = tokio::task::spawn_blocking(move || allocator.status())
-            .await
-            .map_err(|e| Status::internal(format!("status task failed: {e}")))?;
+        // Cheap (no probes while the socket table's listeners are known): runs inline.
+        let s = self.allocator.status();
         let warnings = ports::ephemeral_warnings(&s.ranges);
         Ok(Response::new(StatusResponse {
             ranges: s

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use super::availability::Availability;
 use super::error::PortsError;
 use super::lease::{new_token, Allocation, Caller, Health};
 use super::range::RangeSet;
@@ -80,6 +81,8 @@ struct State {
     sticky: HashMap<String, u16>,
     /// Managed ports without a lease, least recently used first: (last released at, port).
     idle: BTreeSet<(i64, u16)>,
+    /// Which unleased ports are unusable now (listeners, refused binds), for Status.
+    availability: Availability,
 }
 
 pub struct Allocator {
@@ -141,6 +144,7 @@ impl Allocator {
             history,
             sticky,
             idle,
+            availability: Availability::default(),
         };
         let allocator = Self {
             cfg,
@@ -194,6 +198,9 @@ impl Allocator {
         let listeners = crate::network::listening_ports()
             .map_err(|e| tracing::warn!(error = %e, "repair: no socket table; probing each port"))
             .ok();
+        if let Some(set) = &listeners {
+            st.availability.observe(set, &self.cfg.ranges);
+        }
         let ports: Vec<u16> = st.leases.keys().copied().collect();
         for port in ports {
             let Some(a) = st.leases.get(&port).cloned() else {
@@ -252,10 +259,10 @@ impl Allocator {
         let now = now_ms();
         let (port, report) = match v.port {
             Some(p) => self.claim_requested(&mut st, p, &v.service, now, snap)?,
-            None => match self.pick_free(&st, &v.service, now, snap) {
+            None => match self.pick_free(&mut st, &v.service, now, snap) {
                 Ok(found) => found,
                 Err(_) if !self.sweep_locked(&mut st, now)?.is_empty() => {
-                    self.pick_free(&st, &v.service, now, snap)?
+                    self.pick_free(&mut st, &v.service, now, snap)?
                 }
                 Err(e) => return Err(e),
             },
@@ -350,6 +357,7 @@ impl Allocator {
             });
         }
         let (outcome, report) = self.free_check(port, snap);
+        st.availability.note_probe(port, &outcome);
         let boxed = || report.clone().map(Box::new);
         match outcome {
             PortFinding::Bindable => Ok((port, report.clone())),
@@ -369,13 +377,30 @@ impl Allocator {
         }
     }
 
-    /// The service's sticky port when it is free, else the least recently used free port.
+    /// The service's sticky port when it is free, else the least recently used free port. What
+    /// the probes found about the ports passed over is remembered for Status.
     fn pick_free(
+        &self,
+        st: &mut State,
+        service: &str,
+        now: i64,
+        snap: Option<&SystemSnapshot>,
+    ) -> Result<(u16, Option<Report>), PortsError> {
+        let mut passed_over = Vec::new();
+        let picked = self.pick_free_noting(st, service, now, snap, &mut passed_over);
+        for (port, finding) in &passed_over {
+            st.availability.note_probe(*port, finding);
+        }
+        picked
+    }
+
+    fn pick_free_noting(
         &self,
         st: &State,
         service: &str,
         now: i64,
         snap: Option<&SystemSnapshot>,
+        passed_over: &mut Vec<(u16, PortFinding)>,
     ) -> Result<(u16, Option<Report>), PortsError> {
         let sticky = st
             .sticky
@@ -395,6 +420,9 @@ impl Allocator {
                 continue;
             }
             let (outcome, report) = self.free_check(port, snap);
+            if !outcome.is_bindable() {
+                passed_over.push((port, outcome.clone()));
+            }
             match outcome {
                 PortFinding::Bindable => return Ok((port, report)),
                 PortFinding::Blocked(detail) => {
@@ -568,6 +596,7 @@ impl Allocator {
         listening: &HashSet<u16>,
     ) -> Result<Vec<(Allocation, Health)>, PortsError> {
         let mut st = self.lock();
+        st.availability.observe(listening, &self.cfg.ranges);
         let changed: Vec<(Allocation, Health)> = st
             .leases
             .values()
@@ -656,41 +685,58 @@ impl Allocator {
             .collect()
     }
 
+    /// Counts of the managed ports. Cheap: no port is probed while the socket table's
+    /// listeners are known (the sweeper reads them every second; an older observation is
+    /// retaken here with one LISTEN-only dump). Only without any socket table are the free
+    /// ports probed one by one.
     pub fn status(&self) -> RangeStatus {
-        let (idle, allocated, quarantined): (Vec<u16>, usize, usize) = {
-            let st = self.lock();
-            let now = now_ms();
-            let mut q = 0;
-            let idle = st
-                .idle
-                .iter()
-                .map(|(_, p)| *p)
-                .filter(|p| {
-                    let rest = st
-                        .history
-                        .get(p)
-                        .is_some_and(|h| h.quarantine_until_ms > now);
-                    q += usize::from(rest);
-                    !rest
-                })
-                .collect();
-            let allocated = st
-                .leases
-                .keys()
-                .filter(|p| self.cfg.ranges.contains(**p))
-                .count();
-            (idle, allocated, q)
-        };
-        // Probing happens outside the lock: status must not stall allocations.
-        let unavailable = idle
-            .iter()
-            .filter(|p| !firewall::probe(**p).finding().is_bindable())
+        if !self.lock().availability.is_recent() {
+            match crate::network::listening_ports() {
+                Ok(listening) => self
+                    .lock()
+                    .availability
+                    .observe(&listening, &self.cfg.ranges),
+                Err(e) => {
+                    tracing::debug!(error = %e, "no socket table; probing the free ports");
+                    let idle: Vec<u16> = self.lock().idle.iter().map(|(_, p)| *p).collect();
+                    // Probing happens outside the lock: status must not stall allocations.
+                    let found: Vec<(u16, PortFinding)> = idle
+                        .into_iter()
+                        .map(|p| (p, firewall::probe(p).finding()))
+                        .collect();
+                    let mut st = self.lock();
+                    for (port, finding) in &found {
+                        st.availability.note_probe(*port, finding);
+                    }
+                }
+            }
+        }
+        let st = self.lock();
+        let now = now_ms();
+        let (mut quarantined, mut unavailable, mut free) = (0, 0, 0);
+        for port in st.idle.iter().map(|(_, p)| *p) {
+            if st
+                .history
+                .get(&port)
+                .is_some_and(|h| h.quarantine_until_ms > now)
+            {
+                quarantined += 1;
+            } else if st.availability.is_unavailable(port) {
+                unavailable += 1;
+            } else {
+                free += 1;
+            }
+        }
+        let allocated = st
+            .leases
+            .keys()
+            .filter(|p| self.cfg.ranges.contains(**p))
             .count();
         RangeStatus {
             ranges: self.cfg.ranges.clone(),
             total: self.cfg.ranges.total(),
             allocated,
-            available: idle.len() - unavailable,
+            available: free,
             quarantined,
             unavailable,
             quarantine: self.cfg.quarantine,
@@ -727,8 +773,12 @@ impl Allocator {
                             })
                     }
                 };
-                let (state, reason) =
-                    known.unwrap_or_else(|| match firewall::probe(port).finding() {
+                let (state, reason) = known.unwrap_or_else(|| {
+                    let finding = firewall::probe(port).finding();
+                    if in_managed_range {
+                        self.lock().availability.note_probe(port, &finding);
+                    }
+                    match finding {
                         PortFinding::Bindable if in_managed_range => {
                             (PortVerdictState::Free, "free".into())
                         }
@@ -746,7 +796,8 @@ impl Allocator {
                         PortFinding::Blocked(detail) | PortFinding::Unusable(detail) => {
                             (PortVerdictState::Blocked, detail)
                         }
-                    });
+                    }
+                });
                 PortVerdict {
                     port,
                     state,

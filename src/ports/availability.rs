@@ -1,0 +1,61 @@
+//! Which unleased ports cannot be handed out right now, known without probing them: the ports
+//! with a TCP listener (from the latest LISTEN-only dump of the socket table, which the sweeper
+//! takes every second) and the ports whose last probe the host refused (EACCES/EPERM, or no
+//! family could bind). Status reads this instead of probing every free port on every call, so
+//! it costs a walk over the range, not a hundred bind() calls.
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use super::range::RangeSet;
+use crate::network::PortFinding;
+
+/// An observation older than this is retaken by the next Status (the sweeper refreshes it every
+/// second while the daemon runs).
+pub const MAX_AGE: Duration = Duration::from_secs(2);
+
+#[derive(Debug, Default)]
+pub(super) struct Availability {
+    /// Managed ports with a listener at the last observation (or a later probe).
+    listening: HashSet<u16>,
+    observed_at: Option<Instant>,
+    /// Ports whose last probe was refused for a reason other than a listener.
+    refused: HashSet<u16>,
+}
+
+impl Availability {
+    /// Takes the listeners of a socket-table dump (only the managed ports are kept).
+    pub fn observe(&mut self, listening: &HashSet<u16>, ranges: &RangeSet) {
+        self.listening.clear();
+        self.listening
+            .extend(listening.iter().copied().filter(|p| ranges.contains(*p)));
+        self.observed_at = Some(Instant::now());
+    }
+
+    /// Whether the listeners were observed recently enough to answer Status.
+    pub fn is_recent(&self) -> bool {
+        self.observed_at.is_some_and(|at| at.elapsed() <= MAX_AGE)
+    }
+
+    /// What a probe of `port` just found: newer than the last dump.
+    pub fn note_probe(&mut self, port: u16, finding: &PortFinding) {
+        match finding {
+            PortFinding::Bindable => {
+                self.listening.remove(&port);
+                self.refused.remove(&port);
+            }
+            PortFinding::InUse(_) => {
+                self.listening.insert(port);
+                self.refused.remove(&port);
+            }
+            PortFinding::Blocked(_) | PortFinding::Unusable(_) => {
+                self.refused.insert(port);
+            }
+        }
+    }
+
+    /// Whether an unleased, rested port cannot be handed out now.
+    pub fn is_unavailable(&self, port: u16) -> bool {
+        self.listening.contains(&port) || self.refused.contains(&port)
+    }
+}
