@@ -5,6 +5,7 @@ pub mod api;
 pub mod cli;
 pub mod config;
 pub mod logging;
+pub mod metrics;
 pub mod network;
 pub mod ports;
 pub mod server;

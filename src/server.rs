@@ -92,7 +92,7 @@ pub async fn start(cfg: Config) -> Result<Daemon, ServerError> {
         .build_v1alpha()?;
     let ports = PortsServiceServer::new(PortsApi::new(allocator.clone()))
         .max_decoding_message_size(MAX_MESSAGE_BYTES);
-    let network = NetworkServiceServer::new(NetworkApi::new(gate))
+    let network = NetworkServiceServer::new(NetworkApi::new(gate.clone()))
         .max_decoding_message_size(MAX_MESSAGE_BYTES);
     let watchdog =
         WatchdogServiceServer::new(WatchdogApi).max_decoding_message_size(MAX_MESSAGE_BYTES);
@@ -102,7 +102,16 @@ pub async fn start(cfg: Config) -> Result<Daemon, ServerError> {
         .add_service(watchdog)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha);
-    let router = std::mem::take(routes.axum_router_mut()).fallback(crate::api::unknown_path);
+    // REST (/api/ports/..., /metrics) beside the gRPC services, on the same listeners.
+    let rest = crate::api::rest::RestState {
+        metrics: Arc::new(crate::metrics::Metrics::new(
+            allocator.clone(),
+            gate.clone(),
+        )),
+        allocator: allocator.clone(),
+        gate,
+    };
+    let router = crate::api::http_router(std::mem::take(routes.axum_router_mut()), rest);
     *routes.axum_router_mut() = router;
     health.set_serving::<PortsServiceServer<PortsApi>>().await;
     health
