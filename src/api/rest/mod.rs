@@ -17,8 +17,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::Method;
 use axum::middleware::{from_fn, from_fn_with_state};
 use axum::Extension;
-use utoipa::openapi::link::LinkBuilder;
-use utoipa::openapi::{OpenApi as OpenApiDoc, RefOr};
+use utoipa::openapi::OpenApi as OpenApiDoc;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -75,55 +74,45 @@ fn routes() -> OpenApiRouter<RestState> {
         .routes(routes!(meta::openapi))
 }
 
-/// Links from an allocation to what can be done with it (used by OpenAPI tools, and by
-/// schemathesis's stateful tests).
-fn add_links(api: &mut OpenApiDoc) {
-    let Some(item) = api.paths.paths.get_mut("/api/ports/allocations") else {
-        return;
-    };
-    let Some(post) = item.post.as_mut() else {
-        return;
-    };
-    let Some(RefOr::T(created)) = post.responses.responses.get_mut("201") else {
-        return;
-    };
+/// The OpenAPI 3.1 document of every REST path (what `/api/openapi.json` serves, and what is
+/// checked in at `docs/openapi.json`), as pretty JSON with a final newline.
+pub fn openapi_json() -> String {
+    document(routes().split_for_parts().1)
+}
+
+/// Renders the document, with links from a new allocation to what can be done with it (for
+/// OpenAPI tools, and schemathesis's stateful tests). The links are added to the JSON: utoipa
+/// 5 writes a link's `operationId` as `operation_id`.
+fn document(api: OpenApiDoc) -> String {
+    let mut doc = serde_json::to_value(&api).unwrap_or_default();
     let port = "$response.body#/allocation/port";
     let token = "$response.body#/lease_token";
+    let mut links = serde_json::Map::new();
     for (name, operation, with_token) in [
         ("GetAllocation", "get", false),
         ("ReleaseAllocation", "release", true),
         ("RenewAllocation", "renew", true),
     ] {
-        let mut link = LinkBuilder::new()
-            .operation_id(operation)
-            .parameter("port", port);
+        let mut parameters = serde_json::json!({ "path.port": port });
         if with_token {
-            link = link.parameter("header.X-Lease-Token", token);
+            parameters["header.X-Lease-Token"] = token.into();
         }
-        created
-            .links
-            .insert(name.to_string(), RefOr::T(link.build()));
+        links.insert(
+            name.to_string(),
+            serde_json::json!({ "operationId": operation, "parameters": parameters }),
+        );
     }
-}
-
-/// The OpenAPI 3.1 document of every REST path (what `/api/openapi.json` serves).
-pub fn openapi() -> OpenApiDoc {
-    let (_, mut api) = routes().split_for_parts();
-    add_links(&mut api);
-    api
-}
-
-/// [`openapi`] as pretty JSON with a final newline, as checked in at `docs/openapi.json`.
-pub fn openapi_json() -> String {
-    let mut json = openapi().to_pretty_json().unwrap_or_default();
+    if let Some(created) = doc.pointer_mut("/paths/~1api~1ports~1allocations/post/responses/201") {
+        created["links"] = links.into();
+    }
+    let mut json = serde_json::to_string_pretty(&doc).unwrap_or_default();
     json.push('\n');
     json
 }
 
 /// The REST router, ready to merge with the gRPC routes.
 pub fn router(state: RestState) -> axum::Router {
-    let (router, mut api) = routes().split_for_parts();
-    add_links(&mut api);
+    let (router, api) = routes().split_for_parts();
     let mut route_list = Vec::new();
     for (path, item) in &api.paths.paths {
         for (method, op) in [
@@ -137,8 +126,7 @@ pub fn router(state: RestState) -> axum::Router {
         }
     }
     let labels = RestRoutes::new(route_list);
-    let mut json = api.to_pretty_json().unwrap_or_default();
-    json.push('\n');
+    let json = document(api);
     router
         .method_not_allowed_fallback(meta::method_not_allowed)
         .route_layer(from_fn(super::guard::rest_writes))

@@ -66,6 +66,7 @@ pub struct HealthQuery {
 }
 
 #[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[schema(as = Health)]
 #[serde(rename_all = "snake_case")]
 pub enum HealthJson {
     Allocated,
@@ -86,6 +87,7 @@ impl From<Health> for HealthJson {
 }
 
 #[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[schema(as = OwnerKind)]
 #[serde(rename_all = "snake_case")]
 pub enum OwnerKindJson {
     Permanent,
@@ -115,6 +117,7 @@ pub fn rfc3339(ms: i64) -> String {
 
 /// One allocation and everything recorded about it (never its lease token).
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Allocation)]
 pub struct AllocationJson {
     pub port: u16,
     pub service: String,
@@ -188,6 +191,7 @@ pub struct Allocated {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Released)]
 pub struct ReleasedJson {
     /// The allocation as it was when released.
     pub allocation: AllocationJson,
@@ -197,6 +201,7 @@ pub struct ReleasedJson {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(as = PortRange)]
 pub struct RangeJson {
     pub start: u16,
     pub end: u16,
@@ -204,6 +209,7 @@ pub struct RangeJson {
 
 /// The port manager's summary.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(as = PortsStatus)]
 pub struct StatusJson {
     /// The managed ranges as text (`8000-8100`).
     #[schema(example = "8000-8100")]
@@ -248,6 +254,7 @@ impl StatusJson {
 }
 
 #[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[schema(as = PortState)]
 #[serde(rename_all = "snake_case")]
 pub enum PortStateJson {
     Free,
@@ -273,6 +280,7 @@ impl From<PortVerdictState> for PortStateJson {
 
 /// One allocated port: what its owner was last seen doing, and the free check's verdict.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(as = PortHealth)]
 pub struct PortHealthJson {
     pub port: u16,
     pub service: String,
@@ -297,6 +305,7 @@ impl PortHealthJson {
 
 /// Health of every allocated port.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(as = HealthCheck)]
 pub struct HealthCheckJson {
     pub total: usize,
     /// How many allocations are in each health state.
@@ -308,6 +317,7 @@ pub struct HealthCheckJson {
 // `IoStats::to_seed_json`, `CheckResult::to_seed_json`).
 
 #[derive(Serialize, ToSchema)]
+#[schema(as = OverallStatus)]
 #[serde(rename_all = "lowercase")]
 #[allow(dead_code)]
 pub enum OverallStatusDoc {
@@ -317,6 +327,7 @@ pub enum OverallStatusDoc {
 }
 
 #[derive(Serialize, ToSchema)]
+#[schema(as = CheckStatus)]
 #[serde(rename_all = "lowercase")]
 #[allow(dead_code)]
 pub enum CheckStatusDoc {
