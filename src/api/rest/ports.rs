@@ -118,7 +118,7 @@ pub async fn allocate(
 
 /// One allocation.
 #[utoipa::path(get, path = "/api/ports/allocations/{port}", tag = "ports",
-    params(("port" = u32, Path, description = "The allocated port")),
+    params(("port" = u32, Path, description = "The allocated port", minimum = 1, maximum = 65535)),
     responses(
         (status = 200, description = "The allocation", body = AllocationJson),
         (status = 400, description = "Not a port of the managed ranges", body = ErrorBody),
@@ -136,7 +136,7 @@ pub async fn get(
 /// token, except over the Unix socket for root or the uid that allocated it.
 #[utoipa::path(delete, path = "/api/ports/allocations/{port}", tag = "ports",
     params(
-        ("port" = u32, Path, description = "The allocated port"),
+        ("port" = u32, Path, description = "The allocated port", minimum = 1, maximum = 65535),
         ("X-Lease-Token" = Option<String>, Header, description = "The lease token from the allocation"),
     ),
     responses(
@@ -162,7 +162,7 @@ pub async fn release(
 /// Renews a lease (and adds to the allocation's counters). Token as for release.
 #[utoipa::path(post, path = "/api/ports/allocations/{port}/renew", tag = "ports",
     params(
-        ("port" = u32, Path, description = "The allocated port"),
+        ("port" = u32, Path, description = "The allocated port", minimum = 1, maximum = 65535),
         ("X-Lease-Token" = Option<String>, Header, description = "The lease token from the allocation"),
     ),
     request_body(content = Option<RenewBody>, description = "Optional"),

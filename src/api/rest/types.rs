@@ -17,18 +17,26 @@ use crate::ports::{Allocation, Health, OwnerKind, PortVerdict, PortVerdictState,
 #[serde(deny_unknown_fields)]
 pub struct AllocateBody {
     /// [A-Za-z0-9._-]{1,64}
-    #[schema(example = "grace_backend")]
+    #[schema(
+        example = "grace_backend",
+        pattern = "^[A-Za-z0-9._-]{1,64}$",
+        min_length = 1,
+        max_length = 64
+    )]
     pub service: String,
     /// Free text, at most 256 bytes.
-    #[schema(example = "Main Grace API server")]
+    #[schema(example = "Main Grace API server", max_length = 256)]
     pub purpose: Option<String>,
     /// Who started the service, at most 256 bytes.
+    #[schema(max_length = 256)]
     pub started_by: Option<String>,
     /// Owning process; it must exist. The allocation is reclaimed when it exits.
     pub pid: Option<i32>,
     /// A specific port inside a managed range.
+    #[schema(minimum = 1, maximum = 65535)]
     pub port: Option<u32>,
     /// Lease length, 1 s to 30 days; renew before it runs out.
+    #[schema(minimum = 1, maximum = 2592000)]
     pub ttl_seconds: Option<u64>,
     /// At most 16; keys [A-Za-z0-9._/-]{1,63}, values at most 256 bytes.
     pub labels: Option<BTreeMap<String, String>>,
@@ -41,6 +49,7 @@ pub struct AllocateBody {
 #[serde(deny_unknown_fields)]
 pub struct RenewBody {
     /// New lease length; unset keeps the current one.
+    #[schema(minimum = 1, maximum = 2592000)]
     pub ttl_seconds: Option<u64>,
     /// Added to the allocation's request counter.
     pub requests_delta: Option<u64>,
