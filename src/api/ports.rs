@@ -126,7 +126,6 @@ impl PortsService for PortsApi {
     async fn status(&self, _: Request<StatusRequest>) -> Result<Response<StatusResponse>, Status> {
         // Cheap (no probes while the socket table's listeners are known): runs inline.
         let s = self.allocator.status();
-        let warnings = ports::ephemeral_warnings(&s.ranges);
         Ok(Response::new(StatusResponse {
             ranges: s
                 .ranges
@@ -143,7 +142,7 @@ impl PortsService for PortsApi {
             quarantined: s.quarantined as u32,
             unavailable: s.unavailable as u32,
             quarantine_seconds: s.quarantine.as_secs(),
-            warnings,
+            warnings: s.warnings,
         }))
     }
 

@@ -72,6 +72,8 @@ pub struct RangeStatus {
     pub quarantined: usize,
     pub unavailable: usize,
     pub quarantine: Duration,
+    /// Ranges that overlap the kernel's ephemeral range (ip_local_port_range).
+    pub warnings: Vec<String>,
 }
 
 struct State {
@@ -740,6 +742,7 @@ impl Allocator {
             quarantined,
             unavailable,
             quarantine: self.cfg.quarantine,
+            warnings: st.availability.ephemeral_warnings(&self.cfg.ranges),
         }
     }
 

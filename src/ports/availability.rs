@@ -7,7 +7,7 @@
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use super::range::RangeSet;
+use super::range::{ephemeral_warnings, RangeSet};
 use crate::network::PortFinding;
 
 /// An observation older than this is retaken by the next Status (the sweeper refreshes it every
@@ -21,6 +21,9 @@ pub(super) struct Availability {
     observed_at: Option<Instant>,
     /// Ports whose last probe was refused for a reason other than a listener.
     refused: HashSet<u16>,
+    /// The ranges' overlap with the kernel's ephemeral range, read with the listeners (a
+    /// sysctl read per range, not per Status).
+    ephemeral_warnings: Vec<String>,
 }
 
 impl Availability {
@@ -30,6 +33,16 @@ impl Availability {
         self.listening
             .extend(listening.iter().copied().filter(|p| ranges.contains(*p)));
         self.observed_at = Some(Instant::now());
+        self.ephemeral_warnings = ephemeral_warnings(ranges);
+    }
+
+    /// The ranges' overlap with the ephemeral range as of the last observation (read now when
+    /// there was none).
+    pub fn ephemeral_warnings(&self, ranges: &RangeSet) -> Vec<String> {
+        match self.observed_at {
+            Some(_) => self.ephemeral_warnings.clone(),
+            None => ephemeral_warnings(ranges),
+        }
     }
 
     /// Whether the listeners were observed recently enough to answer Status.

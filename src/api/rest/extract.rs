@@ -67,13 +67,12 @@ fn is_json(parts_ct: Option<&header::HeaderValue>) -> bool {
 /// limit (413), well-formed, of the right shape and with no unknown field (400, naming it).
 pub struct JsonBody<T>(pub T);
 
-/// Reads a JSON body; `None` when `optional` and the request has neither body nor content type.
+/// Reads a JSON body; `None` when `optional` and the body is empty.
 async fn read_json<T: DeserializeOwned>(
     req: Request,
     optional: bool,
 ) -> Result<Option<T>, ApiError> {
     let declared_json = is_json(req.headers().get(header::CONTENT_TYPE));
-    let has_content_type = req.headers().contains_key(header::CONTENT_TYPE);
     let bytes = Bytes::from_request(req, &()).await.map_err(|rejection| {
         let status = rejection.status();
         let err = ApiError::invalid("body", rejection.body_text());
@@ -91,7 +90,7 @@ async fn read_json<T: DeserializeOwned>(
             })
         }
     })?;
-    if optional && bytes.is_empty() && !has_content_type {
+    if optional && bytes.is_empty() {
         return Ok(None);
     }
     if !declared_json {

@@ -39,9 +39,7 @@ async fn blocking<T: Send + 'static>(
 #[utoipa::path(get, path = "/api/ports/status", tag = "ports",
     responses((status = 200, description = "The port manager's summary", body = StatusJson)))]
 pub async fn status(State(s): State<RestState>) -> Json<StatusJson> {
-    let st = s.allocator.status();
-    let warnings = ports::ephemeral_warnings(&st.ranges);
-    Json(StatusJson::new(&st, warnings))
+    Json(StatusJson::new(s.allocator.status()))
 }
 
 /// Every allocation with its metadata, optionally only one service's.

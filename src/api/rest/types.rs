@@ -239,7 +239,7 @@ pub struct StatusJson {
 }
 
 impl StatusJson {
-    pub fn new(s: &RangeStatus, warnings: Vec<String>) -> Self {
+    pub fn new(s: RangeStatus) -> Self {
         Self {
             port_range: s.ranges.to_string(),
             ranges: s
@@ -257,7 +257,7 @@ impl StatusJson {
             quarantined: s.quarantined,
             unavailable: s.unavailable,
             quarantine_seconds: s.quarantine.as_secs(),
-            warnings,
+            warnings: s.warnings,
         }
     }
 }
