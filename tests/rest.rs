@@ -358,6 +358,32 @@ async fn an_allocation_is_the_same_over_rest_grpc_and_the_cli() {
     assert_eq!(released.status, 200, "{}", released.text());
     let e = grpc.get(GetRequest { port: gport }).await.unwrap_err();
     assert_eq!(e.code(), Code::NotFound);
+
+    // The CLI -> REST.
+    let out = Command::new(bin())
+        .args([
+            "allocate",
+            "cli-made",
+            "--purpose",
+            "from the shell",
+            "--quiet",
+        ])
+        .env("PORTWARDEN_ADDR", format!("unix:{}", d.socket.display()))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let cport = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let seen =
+        tokio::task::spawn_blocking(move || get(&a, &format!("/api/ports/allocations/{cport}")))
+            .await
+            .unwrap();
+    assert_eq!(seen.status, 200, "{}", seen.text());
+    assert_eq!(seen.json()["service"], "cli-made");
+    assert_eq!(seen.json()["purpose"], "from the shell");
 }
 
 #[test]
