@@ -602,6 +602,22 @@ fn bad_requests_get_a_4xx_json_error_and_change_nothing() {
             "cross-site",
         ),
         (
+            "DNS rebinding (Origin and Host agree, Host is not loopback)",
+            request(
+                &a,
+                "DELETE",
+                "/api/ports/allocations/29020",
+                &[
+                    ("Host", "evil.example:7070"),
+                    ("Origin", "http://evil.example:7070"),
+                ],
+                None,
+            ),
+            403,
+            Code::PermissionDenied,
+            "cross-site",
+        ),
+        (
             "cross-site fetch",
             request(
                 &a,

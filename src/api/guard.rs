@@ -109,3 +109,52 @@ pub async fn grpc_only(req: Request, next: Next) -> Response {
     }
     next.run(req).await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, HeaderValue::from_static(v));
+        }
+        h
+    }
+
+    #[test]
+    fn programs_and_same_origin_loopback_pages_pass() {
+        assert_eq!(cross_site(&headers(&[("host", "127.0.0.1:7070")])), None);
+        for (origin, host) in [
+            ("http://127.0.0.1:7070", "127.0.0.1:7070"),
+            ("http://localhost:7070", "localhost:7070"),
+            ("http://[::1]:7070", "[::1]:7070"),
+            ("http://localhost", "localhost"),
+        ] {
+            let h = headers(&[("origin", origin), ("host", host)]);
+            assert_eq!(cross_site(&h), None, "{origin}");
+        }
+        let h = headers(&[("sec-fetch-site", "same-origin"), ("host", "localhost")]);
+        assert_eq!(cross_site(&h), None);
+    }
+
+    #[test]
+    fn other_sites_rebound_names_and_opaque_origins_are_refused() {
+        for (origin, host) in [
+            ("https://evil.example", "127.0.0.1:7070"),
+            ("http://localhost:3000", "localhost:7070"),
+            // DNS rebinding: the page's own name now points at 127.0.0.1.
+            ("http://evil.example:7070", "evil.example:7070"),
+            ("null", "localhost:7070"),
+            ("https://localhost:7070", "localhost:7070"),
+        ] {
+            let h = headers(&[("origin", origin), ("host", host)]);
+            assert!(cross_site(&h).is_some(), "{origin} -> {host}");
+        }
+        for site in ["cross-site", "same-site"] {
+            let h = headers(&[("sec-fetch-site", site)]);
+            assert!(cross_site(&h).is_some(), "{site}");
+        }
+    }
+}

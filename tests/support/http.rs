@@ -40,8 +40,8 @@ impl Reply {
     }
 }
 
-/// Sends one request; `headers` are added to Host and Connection (and Content-Length with a
-/// body).
+/// Sends one request; `headers` are added to Connection and Host (`localhost` unless given)
+/// (and Content-Length with a body).
 pub fn request(
     addr: &Addr,
     method: &str,
@@ -49,7 +49,10 @@ pub fn request(
     headers: &[(&str, &str)],
     body: Option<&[u8]>,
 ) -> Reply {
-    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n");
+    let mut head = format!("{method} {path} HTTP/1.1\r\nConnection: close\r\n");
+    if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
+        head.push_str("Host: localhost\r\n");
+    }
     for (k, v) in headers {
         head.push_str(&format!("{k}: {v}\r\n"));
     }

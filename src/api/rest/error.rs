@@ -181,3 +181,65 @@ pub fn details_json(status: &Status) -> Vec<Value> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ports::FieldViolation;
+
+    #[test]
+    fn codes_map_as_grpc_gateway_maps_them() {
+        for (code, http) in [
+            (Code::InvalidArgument, 400),
+            (Code::FailedPrecondition, 400),
+            (Code::OutOfRange, 400),
+            (Code::NotFound, 404),
+            (Code::AlreadyExists, 409),
+            (Code::PermissionDenied, 403),
+            (Code::Unauthenticated, 401),
+            (Code::ResourceExhausted, 429),
+            (Code::Unavailable, 503),
+            (Code::Unimplemented, 501),
+            (Code::Internal, 500),
+        ] {
+            assert_eq!(http_status(code).as_u16(), http, "{code:?}");
+        }
+    }
+
+    #[test]
+    fn details_are_the_ones_grpc_sends() {
+        let status = status_from(PortsError::Invalid(vec![
+            FieldViolation::new("service", "must not be empty"),
+            FieldViolation::new("port", "out of range"),
+        ]));
+        let details = details_json(&status);
+        assert_eq!(
+            details,
+            [json!({
+                "@type": "type.googleapis.com/google.rpc.BadRequest",
+                "field_violations": [
+                    {"field": "service", "description": "must not be empty"},
+                    {"field": "port", "description": "out of range"},
+                ],
+            })]
+        );
+        let quarantined = status_from(PortsError::Quarantined {
+            port: 8000,
+            remaining_ms: 1500,
+            last_service: "web".into(),
+        });
+        let details = details_json(&quarantined);
+        let of = |t: &str| {
+            details
+                .iter()
+                .find(|d| d["@type"] == format!("type.googleapis.com/google.rpc.{t}"))
+                .cloned()
+                .unwrap_or_else(|| panic!("no {t} in {details:?}"))
+        };
+        assert_eq!(
+            of("PreconditionFailure")["violations"][0]["type"],
+            "QUARANTINE"
+        );
+        assert_eq!(of("RetryInfo")["retry_delay"], "1.500s");
+    }
+}
