@@ -85,26 +85,26 @@ pub async fn count(State(obs): State<Arc<Observer>>, req: Request, next: Next) -
             .unwrap_or(UNKNOWN)
     });
     let response = next.run(req).await;
+    // gRPC puts a unary error's code in the headers; our JSON errors carry theirs.
+    let code = response
+        .headers()
+        .get("grpc-status")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<i32>().ok())
+        .map(Code::from_i32)
+        .or_else(|| response.extensions().get::<ErrorCode>().map(|c| c.0))
+        .unwrap_or(if response.status().is_success() {
+            Code::Ok
+        } else {
+            Code::Unknown
+        });
     match grpc_method {
-        Some(method) => {
-            let code = response
-                .headers()
-                .get("grpc-status")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.parse::<i32>().ok())
-                .map_or(Code::Ok, Code::from_i32);
-            obs.metrics.observe_request(Transport::Grpc, method, code);
-        }
+        Some(method) => obs.metrics.observe_request(Transport::Grpc, method, code),
         None => {
             let method = response
                 .extensions()
                 .get::<RestRoute>()
                 .map_or(UNKNOWN, |r| r.0);
-            let code = match response.extensions().get::<ErrorCode>() {
-                Some(ErrorCode(code)) => *code,
-                None if response.status().is_success() => Code::Ok,
-                None => Code::Unknown,
-            };
             obs.metrics.observe_request(Transport::Rest, method, code);
         }
     }
