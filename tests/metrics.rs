@@ -163,6 +163,23 @@ fn metrics_pass_promtool_and_move_with_allocations() {
         sample(&text, r#"portwarden_refusals_total{code="NOT_FOUND"}"#),
         Some(1.0)
     );
+    // gRPC over HTTP/1.1 is refused before the method runs, and counted as the error it is.
+    let refused = request(
+        &a,
+        "POST",
+        "/portwarden.v1.PortsService/List",
+        &[("Content-Type", "application/grpc")],
+        Some(b"\0\0\0\0\0"),
+    );
+    assert_eq!(refused.status, 400);
+    let text = scrape(&a);
+    assert_eq!(
+        sample(
+            &text,
+            r#"portwarden_request_errors_total{transport="grpc",method="/portwarden.v1.PortsService/List"}"#
+        ),
+        Some(1.0)
+    );
 
     if let Some(promtool) = promtool() {
         let mut child = Command::new(promtool)
