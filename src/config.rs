@@ -34,7 +34,7 @@ pub struct ServeArgs {
     /// TOML config file (keys as the flags, with underscores: unix_socket, watchdog_interval, ...)
     #[arg(long, env = "PORTWARDEN_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// TCP address for gRPC (HTTP/1.1 is accepted too, for the REST gateway to come) [default: 127.0.0.1:7070]
+    /// TCP address for gRPC and the REST gateway (HTTP/1.1: /api/ports/..., /metrics) [default: 127.0.0.1:7070]
     #[arg(long, env = "PORTWARDEN_LISTEN", value_name = "ADDR")]
     pub listen: Option<String>,
     /// Unix socket path, or `none` [default: /run/portwarden/portwarden.sock as root, else $XDG_RUNTIME_DIR/portwarden.sock]

@@ -7,6 +7,7 @@ pub mod cli;
 pub mod config;
 pub mod events;
 pub mod logging;
+pub mod metrics;
 pub mod network;
 pub mod ports;
 pub mod server;

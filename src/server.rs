@@ -1,5 +1,5 @@
 //! Wiring: opens the state, builds the gRPC services (ports, network, watchdog, health,
-//! reflection v1 + v1alpha), serves them on TCP and the Unix socket, runs the lease sweeper, and
+//! reflection v1 + v1alpha), serves them on TCP and the Unix socket, runs the watchdog, and
 //! shuts everything down in order.
 
 use std::net::SocketAddr;
@@ -126,7 +126,16 @@ pub async fn start(cfg: Config) -> Result<Daemon, ServerError> {
         .add_service(watchdog_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha);
-    let router = std::mem::take(routes.axum_router_mut()).fallback(crate::api::unknown_path);
+    // REST (/api/ports/..., /metrics) beside the gRPC services, on the same listeners.
+    let rest = crate::api::rest::RestState {
+        metrics: Arc::new(crate::metrics::Metrics::new(
+            allocator.clone(),
+            gate.clone(),
+        )),
+        allocator: allocator.clone(),
+        gate: gate.clone(),
+    };
+    let router = crate::api::http_router(std::mem::take(routes.axum_router_mut()), rest);
     *routes.axum_router_mut() = router;
     health.set_serving::<PortsServiceServer<PortsApi>>().await;
     health
