@@ -41,7 +41,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 pub use census::{
-    listener_processes, listening_ports, processes_holding, take_census, take_census_watching,
+    is_loopback, listener_processes, listening_ports, peer_uid, processes_holding, take_census, take_census_watching,
     CensusError, CensusRequest, CensusSource, PortSockets, ProcessInfo, SocketCensus, StateSet,
     TcpState,
 };

@@ -6,11 +6,13 @@
 #[cfg(target_os = "linux")]
 mod netlink;
 mod owners;
+mod peer;
 #[cfg(target_os = "linux")]
 mod proc_tables;
 mod state;
 
 pub use owners::{listener_processes, processes_holding, ProcessInfo};
+pub use peer::{is_loopback, peer_uid};
 use state::STATE_SLOTS;
 pub use state::{StateSet, TcpState};
 

@@ -7,18 +7,18 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 use super::{CensusError, CensusRequest, SocketEntry};
 
-const SOCK_DIAG_BY_FAMILY: u16 = 20;
+pub(super) const SOCK_DIAG_BY_FAMILY: u16 = 20;
 /// Legacy request type: one dump covering IPv4 and IPv6 (the kernel sets AF_UNSPEC), so the
 /// shared TCP hash tables are walked once instead of once per family.
 const TCPDIAG_GETSOCK: u16 = 18;
-const NLMSG_HDRLEN: usize = 16;
+pub(super) const NLMSG_HDRLEN: usize = 16;
 const INET_DIAG_REQ_V2_LEN: usize = 56;
 /// `struct inet_diag_req` (the legacy request): family, lengths, ext, sockid, states, dbs.
 const INET_DIAG_REQ_LEN: usize = 60;
 /// `inet_diag_msg` up to and including the ports of `inet_diag_sockid`.
 const INET_DIAG_MSG_MIN: usize = 8;
 /// Offset of `idiag_uid` in struct inet_diag_msg.
-const INET_DIAG_MSG_UID: usize = 64;
+pub(super) const INET_DIAG_MSG_UID: usize = 64;
 /// Offset of `idiag_inode` in struct inet_diag_msg.
 const INET_DIAG_MSG_INODE: usize = 68;
 const INET_DIAG_REQ_BYTECODE: u16 = 1;
@@ -98,7 +98,7 @@ pub(super) fn dump_tcp(
     }
 }
 
-fn open_sock_diag() -> io::Result<OwnedFd> {
+pub(super) fn open_sock_diag() -> io::Result<OwnedFd> {
     // SAFETY: plain socket(2) call; the returned descriptor is owned by the OwnedFd below.
     let fd = unsafe {
         libc::socket(
@@ -238,7 +238,7 @@ fn dump(
     }
 }
 
-fn send_request(socket: &OwnedFd, message: &[u8]) -> io::Result<()> {
+pub(super) fn send_request(socket: &OwnedFd, message: &[u8]) -> io::Result<()> {
     // SAFETY: sockaddr_nl is plain old data; all-zero is a valid value.
     let mut kernel: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
     kernel.nl_family = libc::AF_NETLINK as libc::sa_family_t;
@@ -264,7 +264,7 @@ fn send_request(socket: &OwnedFd, message: &[u8]) -> io::Result<()> {
     }
 }
 
-fn receive(socket: &OwnedFd, buffer: &mut [u8]) -> io::Result<usize> {
+pub(super) fn receive(socket: &OwnedFd, buffer: &mut [u8]) -> io::Result<usize> {
     loop {
         // SAFETY: valid fd; the buffer pointer/length describe writable memory we own.
         let received = unsafe {

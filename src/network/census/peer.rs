@@ -1,0 +1,147 @@
+//! Who is at the other end of a loopback TCP connection: the kernel keeps the peer's socket
+//! too, with the uid that owns it. One exact sock_diag lookup (no dump) by the connection's
+//! four-tuple, as identd answered it: a local caller over TCP is identified like one over the
+//! Unix socket (SO_PEERCRED), and the addresses must match exactly, so a second connection with
+//! the same ports from another loopback address is never confused with it.
+
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use super::netlink::{
+    open_sock_diag, receive, send_request, INET_DIAG_MSG_UID, NLMSG_HDRLEN, SOCK_DIAG_BY_FAMILY,
+};
+
+/// `struct inet_diag_req_v2`: family, protocol, ext, pad, states, then the socket id.
+const INET_DIAG_REQ_V2_LEN: usize = 56;
+/// `INET_DIAG_NOCOOKIE`: match by addresses and ports, not by a socket cookie.
+const NO_COOKIE: u32 = u32::MAX;
+
+/// Both ends as IPv4 when they are IPv4-mapped IPv6 addresses (a dual-stack listener sees a
+/// v4 client as ::ffff:a.b.c.d; the client's own socket is AF_INET).
+fn canonical(a: SocketAddr) -> SocketAddr {
+    match a.ip() {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => SocketAddr::new(IpAddr::V4(v4), a.port()),
+            None => a,
+        },
+        IpAddr::V4(_) => a,
+    }
+}
+
+fn put_addr(out: &mut Vec<u8>, ip: IpAddr) {
+    let mut words = [0u8; 16];
+    match ip {
+        IpAddr::V4(v4) => words[..4].copy_from_slice(&v4.octets()),
+        IpAddr::V6(v6) => words.copy_from_slice(&v6.octets()),
+    }
+    out.extend_from_slice(&words);
+}
+
+/// The uid owning the socket whose local end is `peer` and remote end is `ours` (the client's
+/// side of a connection we accepted). None when there is no such socket in this network
+/// namespace (the connection is gone, or came through a proxy or another namespace).
+#[cfg(target_os = "linux")]
+pub fn peer_uid(ours: SocketAddr, peer: SocketAddr) -> io::Result<Option<u32>> {
+    let (ours, peer) = (canonical(ours), canonical(peer));
+    let family = match (peer.ip(), ours.ip()) {
+        (IpAddr::V4(_), IpAddr::V4(_)) => libc::AF_INET,
+        (IpAddr::V6(_), IpAddr::V6(_)) => libc::AF_INET6,
+        _ => return Ok(None),
+    };
+    let socket = open_sock_diag()?;
+    let mut m = Vec::with_capacity(NLMSG_HDRLEN + INET_DIAG_REQ_V2_LEN);
+    m.extend_from_slice(&((NLMSG_HDRLEN + INET_DIAG_REQ_V2_LEN) as u32).to_ne_bytes());
+    m.extend_from_slice(&SOCK_DIAG_BY_FAMILY.to_ne_bytes());
+    // A request without NLM_F_DUMP: the kernel looks up exactly one socket.
+    m.extend_from_slice(&(libc::NLM_F_REQUEST as u16).to_ne_bytes());
+    m.extend_from_slice(&1u32.to_ne_bytes());
+    m.extend_from_slice(&0u32.to_ne_bytes());
+    m.extend_from_slice(&[family as u8, libc::IPPROTO_TCP as u8, 0, 0]);
+    m.extend_from_slice(&u32::MAX.to_ne_bytes());
+    // inet_diag_sockid: ports and addresses in network byte order, interface, cookie.
+    m.extend_from_slice(&peer.port().to_be_bytes());
+    m.extend_from_slice(&ours.port().to_be_bytes());
+    put_addr(&mut m, peer.ip());
+    put_addr(&mut m, ours.ip());
+    m.extend_from_slice(&0u32.to_ne_bytes());
+    m.extend_from_slice(&NO_COOKIE.to_ne_bytes());
+    m.extend_from_slice(&NO_COOKIE.to_ne_bytes());
+    send_request(&socket, &m)?;
+    let mut buffer = [0u8; 8192];
+    let n = receive(&socket, &mut buffer)?;
+    let data = &buffer[..n];
+    if data.len() < NLMSG_HDRLEN {
+        return Err(io::Error::other("short sock_diag reply"));
+    }
+    let kind = u16::from_ne_bytes([data[4], data[5]]);
+    let payload = &data[NLMSG_HDRLEN..];
+    if i32::from(kind) == libc::NLMSG_ERROR {
+        let code = payload
+            .get(..4)
+            .map(|b| i32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
+            .unwrap_or(-libc::EIO);
+        return match -code {
+            0 | libc::ENOENT => Ok(None),
+            errno => Err(io::Error::from_raw_os_error(errno)),
+        };
+    }
+    if kind != SOCK_DIAG_BY_FAMILY || payload.len() < INET_DIAG_MSG_UID + 4 {
+        return Err(io::Error::other("unexpected sock_diag reply"));
+    }
+    let uid = u32::from_ne_bytes([
+        payload[INET_DIAG_MSG_UID],
+        payload[INET_DIAG_MSG_UID + 1],
+        payload[INET_DIAG_MSG_UID + 2],
+        payload[INET_DIAG_MSG_UID + 3],
+    ]);
+    Ok(Some(uid))
+}
+
+#[cfg(not(target_os = "linux"))]
+pub fn peer_uid(_ours: SocketAddr, _peer: SocketAddr) -> io::Result<Option<u32>> {
+    Ok(None)
+}
+
+/// Whether `ip` is this host's loopback (127.0.0.0/8, ::1, ::ffff:127.x).
+pub fn is_loopback(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => v4.is_loopback(),
+        IpAddr::V6(v6) => v6
+            .to_ipv4_mapped()
+            .map_or(v6.is_loopback(), |v4: Ipv4Addr| v4.is_loopback()),
+    }
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_peer_of_a_loopback_connection_is_this_process_uid() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, peer) = listener.accept().unwrap();
+        let ours = server.local_addr().unwrap();
+        // SAFETY: geteuid has no preconditions.
+        let me = unsafe { libc::geteuid() };
+        assert_eq!(peer_uid(ours, peer).unwrap(), Some(me));
+        // Same ports, another loopback address: not that socket.
+        let other = SocketAddr::new("127.0.0.2".parse().unwrap(), peer.port());
+        assert_eq!(peer_uid(ours, other).unwrap(), None);
+        drop(client);
+    }
+
+    #[test]
+    fn a_v4_client_of_a_dual_stack_listener_is_found_too() {
+        let Ok(listener) = std::net::TcpListener::bind("[::]:0") else {
+            return; // no IPv6 here
+        };
+        let port = listener.local_addr().unwrap().port();
+        let _client = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let (server, peer) = listener.accept().unwrap();
+        assert!(peer.is_ipv6(), "mapped: {peer}");
+        // SAFETY: geteuid has no preconditions.
+        let me = unsafe { libc::geteuid() };
+        assert_eq!(peer_uid(server.local_addr().unwrap(), peer).unwrap(), Some(me));
+    }
+}
