@@ -66,6 +66,10 @@ pub struct ServeArgs {
     /// PEM private key matching --tls-cert
     #[arg(long, env = "PORTWARDEN_TLS_KEY", value_name = "FILE")]
     pub tls_key: Option<PathBuf>,
+    /// Also serve portpicker's portserver protocol on this Unix socket: a path, or @NAME in the
+    /// abstract namespace (what PORTSERVER_ADDRESS names); `none` disables it [default: none]
+    #[arg(long, env = "PORTWARDEN_PORTSERVER_SOCKET", value_name = "PATH|@NAME")]
+    pub portserver_socket: Option<String>,
 }
 
 /// The config file: the same keys as the flags.
@@ -79,6 +83,7 @@ struct FileConfig {
     quarantine: Option<String>,
     watchdog_interval: Option<String>,
     log_format: Option<LogFormat>,
+    portserver_socket: Option<String>,
     network: Option<FileNetwork>,
 }
 
@@ -119,6 +124,50 @@ pub struct Config {
     pub watchdog_interval: Duration,
     pub log_format: LogFormat,
     pub network: NetworkConfig,
+    /// Where portpicker's portserver protocol is served (off when None).
+    pub portserver_socket: Option<PortserverSocket>,
+}
+
+/// A Unix socket address as portpicker writes it: `@name` is Linux's abstract namespace (no file;
+/// gone with the process), anything else a path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PortserverSocket {
+    Path(PathBuf),
+    Abstract(String),
+}
+
+/// The longest `sun_path` (108 bytes with its terminating NUL, or with the abstract namespace's
+/// leading NUL).
+const MAX_SUN_PATH: usize = 107;
+
+impl PortserverSocket {
+    /// `none` or empty: off; `@name`: abstract; else a path.
+    pub fn parse(v: &str) -> Result<Option<Self>, String> {
+        let parsed = match v {
+            "" | "none" => return Ok(None),
+            "@" => return Err("'@' needs a name after it (e.g. @portserver)".into()),
+            _ => match v.strip_prefix('@') {
+                Some(name) => Self::Abstract(name.to_string()),
+                None => Self::Path(PathBuf::from(v)),
+            },
+        };
+        if v.len() > MAX_SUN_PATH {
+            return Err(format!(
+                "'{v}' is {} bytes; a Unix socket address holds at most {MAX_SUN_PATH}",
+                v.len()
+            ));
+        }
+        Ok(Some(parsed))
+    }
+}
+
+impl std::fmt::Display for PortserverSocket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Path(p) => write!(f, "{}", p.display()),
+            Self::Abstract(name) => write!(f, "@{name}"),
+        }
+    }
 }
 
 impl Config {
@@ -138,6 +187,7 @@ impl Config {
             watchdog_interval: DEFAULT_WATCHDOG_INTERVAL,
             log_format: LogFormat::Text,
             network: NetworkConfig::default(),
+            portserver_socket: None,
         }
     }
 
@@ -199,6 +249,17 @@ impl Config {
         }
         if let Some(v) = args.log_format.or(file.log_format) {
             cfg.log_format = v;
+        }
+        if let Some(v) = args
+            .portserver_socket
+            .as_ref()
+            .or(file.portserver_socket.as_ref())
+        {
+            cfg.portserver_socket =
+                PortserverSocket::parse(v).map_err(|rule| ConfigError::Invalid {
+                    key: "portserver_socket",
+                    rule,
+                })?;
         }
         let net = file.network.unwrap_or_default();
         cfg.network.tls_cert = args.tls_cert.clone().or(net.tls_cert);
@@ -353,6 +414,31 @@ mod tests {
             cfg.network, d.network,
             "the [network] section states the defaults"
         );
+    }
+
+    #[test]
+    fn portserver_socket_is_a_path_an_abstract_name_or_off() {
+        let parse = |v: &str| {
+            Config::resolve(&ServeArgs {
+                portserver_socket: Some(v.into()),
+                ..Default::default()
+            })
+            .map(|c| c.portserver_socket)
+        };
+        assert_eq!(Config::defaults().portserver_socket, None);
+        assert_eq!(
+            parse("@pw").unwrap(),
+            Some(PortserverSocket::Abstract("pw".into()))
+        );
+        assert_eq!(
+            parse("/run/ps.sock").unwrap(),
+            Some(PortserverSocket::Path("/run/ps.sock".into()))
+        );
+        assert_eq!(parse("none").unwrap(), None);
+        for bad in ["@", &format!("/{}", "a".repeat(120))] {
+            let err = parse(bad).unwrap_err().to_string();
+            assert!(err.contains("'portserver_socket'"), "{err}");
+        }
     }
 
     #[test]

@@ -55,6 +55,7 @@ pub struct Daemon {
     health: HealthReporter,
     tasks: Vec<JoinHandle<Result<(), tonic::transport::Error>>>,
     sweeper: JoinHandle<()>,
+    portserver: Option<crate::api::Portserver>,
     /// Kept to close the state last, once nothing else holds it.
     allocator: Arc<Allocator>,
 }
@@ -152,6 +153,17 @@ pub async fn start(cfg: Config) -> Result<Daemon, ServerError> {
         None => None,
     };
 
+    let portserver = match &cfg.portserver_socket {
+        Some(addr) => Some(
+            crate::api::Portserver::start(addr, allocator.clone(), stop_rx.clone()).map_err(
+                |source| ServerError::Listen {
+                    addr: format!("portserver {addr}"),
+                    source,
+                },
+            )?,
+        ),
+        None => None,
+    };
     let sweeper = tokio::spawn(sweep_loop(allocator.clone(), stop_rx));
     tracing::info!(ranges = %cfg.ranges, state = %cfg.state.display(), "portwarden is ready");
     Ok(Daemon {
@@ -161,6 +173,7 @@ pub async fn start(cfg: Config) -> Result<Daemon, ServerError> {
         health,
         tasks,
         sweeper,
+        portserver,
         allocator,
     })
 }
@@ -262,6 +275,9 @@ impl Daemon {
             }
         }
         let _ = self.sweeper.await;
+        if let Some(portserver) = self.portserver {
+            portserver.stopped().await;
+        }
         if let Some(path) = &self.unix_socket {
             let _ = std::fs::remove_file(path);
         }

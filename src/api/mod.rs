@@ -6,10 +6,12 @@ mod error;
 mod fallback;
 mod network;
 mod ports;
+mod portserver;
 mod watchdog;
 
 pub use error::status_from;
 pub use fallback::unknown_path;
 pub use network::NetworkApi;
 pub use ports::PortsApi;
+pub use portserver::Portserver;
 pub use watchdog::WatchdogApi;

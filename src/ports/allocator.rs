@@ -250,12 +250,15 @@ impl Allocator {
         let snap = snap.as_deref();
         let mut st = self.lock();
         let now = now_ms();
+        // A made-up name identifies no service: it gets neither a sticky port nor the
+        // quarantine exemption of a service taking its own port back.
+        let service = (!v.derived_service).then_some(v.service.as_str());
         let (port, report) = match v.port {
-            Some(p) => self.claim_requested(&mut st, p, &v.service, now, snap)?,
-            None => match self.pick_free(&st, &v.service, now, snap) {
+            Some(p) => self.claim_requested(&mut st, p, service, now, snap)?,
+            None => match self.pick_free(&st, service, now, snap) {
                 Ok(found) => found,
                 Err(_) if !self.sweep_locked(&mut st, now)?.is_empty() => {
-                    self.pick_free(&st, &v.service, now, snap)?
+                    self.pick_free(&st, service, now, snap)?
                 }
                 Err(e) => return Err(e),
             },
@@ -310,13 +313,13 @@ impl Allocator {
         &self,
         st: &State,
         port: u16,
-        service: &str,
+        service: Option<&str>,
         now: i64,
     ) -> Option<(u64, String)> {
         let h = st.history.get(&port)?;
         // Quarantine protects the next service from the previous owner's stale connections; a
         // service getting its own port back inherits only its own.
-        (h.quarantine_until_ms > now && h.last_service != service)
+        (h.quarantine_until_ms > now && Some(h.last_service.as_str()) != service)
             .then(|| ((h.quarantine_until_ms - now) as u64, h.last_service.clone()))
     }
 
@@ -324,7 +327,7 @@ impl Allocator {
         &self,
         st: &mut State,
         port: u16,
-        service: &str,
+        service: Option<&str>,
         now: i64,
         snap: Option<&SystemSnapshot>,
     ) -> Result<(u16, Option<Report>), PortsError> {
@@ -373,13 +376,12 @@ impl Allocator {
     fn pick_free(
         &self,
         st: &State,
-        service: &str,
+        service: Option<&str>,
         now: i64,
         snap: Option<&SystemSnapshot>,
     ) -> Result<(u16, Option<Report>), PortsError> {
-        let sticky = st
-            .sticky
-            .get(service)
+        let sticky = service
+            .and_then(|s| st.sticky.get(s))
             .copied()
             .filter(|p| self.cfg.ranges.contains(*p) && !st.leases.contains_key(p));
         let (mut quarantined, mut unavailable, mut blocked_count) = (0, 0, 0);
@@ -445,6 +447,7 @@ impl Allocator {
         network_health: String,
     ) -> Result<Allocation, PortsError> {
         let lease_token = new_token().map_err(PortsError::Token)?;
+        let derived_service = v.derived_service;
         let allocation = Allocation {
             port,
             service: v.service,
@@ -467,7 +470,9 @@ impl Allocator {
         st.store.insert(&allocation)?;
         let last_used = st.history.get(&port).map_or(0, |h| h.released_at_ms);
         st.idle.remove(&(last_used, port));
-        st.sticky.insert(allocation.service.clone(), port);
+        if !derived_service {
+            st.sticky.insert(allocation.service.clone(), port);
+        }
         st.leases.insert(port, allocation.clone());
         Ok(allocation)
     }

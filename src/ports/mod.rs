@@ -2,6 +2,7 @@
 //! state and the allocator that ties them together. Nothing here knows about gRPC or HTTP.
 
 mod allocator;
+mod claim;
 mod error;
 mod lease;
 mod process;
@@ -12,9 +13,12 @@ mod validate;
 pub use allocator::{
     Allocator, AllocatorConfig, Granted, RangeStatus, Reclaimed, Released, RepairReport,
 };
+pub use claim::check_claim;
 pub use error::{FieldViolation, PortsError};
 pub use lease::{Allocation, Caller, Health, OwnerKind};
-pub use process::process_start_time;
+pub use process::{command_line, process_info, process_start_time, ProcessInfo, ProcessLookup};
 pub use range::{ephemeral_warnings, PortRange, RangeSet};
 pub use store::StoreError;
-pub use validate::{valid_service, AllocateRequest, PortVerdict, PortVerdictState, RenewRequest};
+pub use validate::{
+    valid_service, AllocateRequest, PortVerdict, PortVerdictState, RenewRequest, MAX_TEXT_BYTES,
+};

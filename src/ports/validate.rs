@@ -24,6 +24,10 @@ pub struct AllocateRequest {
     pub ttl_seconds: Option<u64>,
     pub labels: BTreeMap<String, String>,
     pub owner_is_caller: bool,
+    /// The service name was made up from the process (a portserver request), so it names no
+    /// service: no sticky port, and quarantine applies between two such allocations as between
+    /// any two services (their owners are unrelated processes).
+    pub derived_service: bool,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -109,6 +113,7 @@ pub(super) struct ValidAllocate {
     pub port: Option<u16>,
     pub ttl_seconds: Option<u64>,
     pub labels: BTreeMap<String, String>,
+    pub derived_service: bool,
 }
 
 impl AllocateRequest {
@@ -209,6 +214,7 @@ impl AllocateRequest {
             port,
             ttl_seconds: self.ttl_seconds,
             labels: self.labels,
+            derived_service: self.derived_service,
         })
     }
 }
