@@ -13,5 +13,5 @@ pub use error::status_from;
 pub use fallback::unknown_path;
 pub use network::NetworkApi;
 pub use ports::PortsApi;
-pub use portserver::Portserver;
+pub use portserver::{Portserver, MAX_CONNECTIONS, REQUEST_TIMEOUT};
 pub use watchdog::WatchdogApi;

@@ -37,8 +37,18 @@ pub fn config(dir: &Path, range: &str, quarantine: Duration) -> Config {
 
 impl TestDaemon {
     pub async fn start(range: &str, quarantine: Duration) -> Self {
+        Self::start_with(range, quarantine, |_| {}).await
+    }
+
+    /// As [`TestDaemon::start`], with `adjust` applied to the configuration first.
+    pub async fn start_with(
+        range: &str,
+        quarantine: Duration,
+        adjust: impl FnOnce(&mut Config),
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let cfg = config(dir.path(), range, quarantine);
+        let mut cfg = config(dir.path(), range, quarantine);
+        adjust(&mut cfg);
         let socket = cfg.unix_socket.clone().unwrap();
         let daemon = server::start(cfg).await.expect("daemon starts");
         let addr = daemon.tcp_addr;
