@@ -12,15 +12,11 @@ use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::TestDaemon;
+use common::{nobody, TestDaemon};
 use portwarden::api::{MAX_CONNECTIONS, REQUEST_TIMEOUT};
 use portwarden::config::PortserverSocket;
 use portwarden_client::proto::GetRequest;
 use tonic::Code;
-
-#[path = "support/nobody.rs"]
-#[allow(dead_code)]
-mod nobody;
 
 /// An abstract name no other test (or other checkout's test run) uses at the same time.
 fn abstract_name(tag: &str) -> PortserverSocket {

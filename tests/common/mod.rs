@@ -9,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 #[path = "../support/nobody.rs"]
-mod nobody;
+pub mod nobody;
 
 use portwarden::config::Config;
 use portwarden::ports::{PortRange, RangeSet};
