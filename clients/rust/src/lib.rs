@@ -1,6 +1,6 @@
 //! Rust client for the portwarden daemon: the generated `portwarden.v1` stubs plus the address
 //! discovery every portwarden client follows (`PORTWARDEN_ADDR`, then the Unix socket, then
-//! `http://127.0.0.1:7070`).
+//! `http://127.0.0.1:7070`), and [`bind_hardened`]: a listener with the seed's socket hardening.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -19,6 +19,13 @@ use std::time::Duration;
 
 use hyper_util::rt::TokioIo;
 use tonic::transport::{Channel, Endpoint, Uri};
+
+mod hardening;
+
+pub use hardening::{
+    bind_hardened, bind_hardened_on, harden, harden_accepted, Hardening, SocketOption,
+    ACCEPTED_TIMEOUT, BACKLOG, BUFFER_BYTES,
+};
 
 pub mod proto {
     //! Generated types and clients of the `portwarden.v1` contract.
