@@ -73,7 +73,7 @@ pub async fn run_client(cli: Cli) -> Result<(), CliError> {
     let channel = connect(&target).await?;
     let mut ports = PortsServiceClient::new(channel.clone());
     match cli.command {
-        Command::Serve(_) | Command::Check(_) => Ok(()),
+        Command::Serve(_) | Command::Check(_) | Command::Run(_) => Ok(()),
         Command::Allocate(a) => {
             let mut labels = HashMap::new();
             for l in &a.labels {

@@ -3,6 +3,7 @@
 
 mod commands;
 mod render;
+mod run;
 
 use clap::{Parser, Subcommand};
 
@@ -10,6 +11,7 @@ use crate::config::ServeArgs;
 
 pub use commands::run_client;
 pub use render::check_report;
+pub use run::{run, RunArgs};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -43,6 +45,10 @@ pub enum Command {
     Status(StatusArgs),
     /// Run the network checks here, in this process (no daemon needed); exit 1 when critical
     Check(CheckArgs),
+    /// Allocate a port, listen on it, and run a command with the socket as fd 3
+    /// (socket activation: LISTEN_FDS, LISTEN_PID, LISTEN_FDNAMES) and PORT set; the port is
+    /// released when the command exits
+    Run(RunArgs),
 }
 
 #[derive(Debug, clap::Args)]

@@ -20,5 +20,6 @@ pub use process::{command_line, process_info, process_start_time, ProcessInfo, P
 pub use range::{ephemeral_warnings, PortRange, RangeSet};
 pub use store::StoreError;
 pub use validate::{
-    valid_service, AllocateRequest, PortVerdict, PortVerdictState, RenewRequest, MAX_TEXT_BYTES,
+    valid_service, AllocateRequest, PortVerdict, PortVerdictState, RenewRequest, MAX_SERVICE_LEN,
+    MAX_TEXT_BYTES,
 };
