@@ -65,6 +65,9 @@ class AllocateResult:
     warnings: List[str] = field(default_factory=list)
     #: Overall network status of the pre-allocation checks (healthy, warning, critical).
     network_health: str = ""
+    #: The pre-allocation checks (``NetworkReport``: the port's own checks and every system-wide
+    #: finding), when the daemon ran them.
+    network_report: Optional[network_pb2.NetworkReport] = None
 
     @classmethod
     def _from_response(cls, resp: ports_pb2.AllocateResponse) -> "AllocateResult":
@@ -74,6 +77,7 @@ class AllocateResult:
             allocation=resp.allocation,
             warnings=list(resp.warnings),
             network_health=resp.network_health,
+            network_report=resp.network_report if resp.HasField("network_report") else None,
         )
 
 
