@@ -555,10 +555,18 @@ impl Allocator {
     }
 
     fn sweep_locked(&self, st: &mut State, now: i64) -> Result<Vec<Reclaimed>, PortsError> {
+        // One /proc read per owner, not per allocation: a test process that picked a thousand
+        // ports is checked once per pass.
+        let mut alive: HashMap<(i32, u64), bool> = HashMap::new();
+        let mut is_alive = |pid, start| {
+            *alive
+                .entry((pid, start))
+                .or_insert_with(|| super::process::is_alive(pid, start))
+        };
         let dead: Vec<(u16, String)> = st
             .leases
             .values()
-            .filter_map(|a| a.death_reason(now).map(|r| (a.port, r)))
+            .filter_map(|a| a.death_reason_with(now, &mut is_alive).map(|r| (a.port, r)))
             .collect();
         dead.into_iter()
             .map(|(port, reason)| self.reclaim_locked(st, port, reason, now))

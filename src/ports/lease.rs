@@ -95,8 +95,18 @@ impl Allocation {
     /// Why this allocation is dead at `now_ms`, if it is: its process exited (or the PID now
     /// names another process) or its lease expired. Permanent allocations never die here.
     pub fn death_reason(&self, now_ms: i64) -> Option<String> {
+        self.death_reason_with(now_ms, super::process::is_alive)
+    }
+
+    /// As [`Allocation::death_reason`], asking `is_alive(pid, start time)` about the owner (a
+    /// sweep over many allocations of one process asks /proc once).
+    pub fn death_reason_with(
+        &self,
+        now_ms: i64,
+        mut is_alive: impl FnMut(i32, u64) -> bool,
+    ) -> Option<String> {
         if let (Some(pid), Some(start)) = (self.pid, self.pid_start_time) {
-            if !super::process::is_alive(pid, start) {
+            if !is_alive(pid, start) {
                 return Some(format!("process {pid} exited"));
             }
         }
