@@ -59,6 +59,7 @@ impl PortsService for PortsApi {
             ttl_seconds: r.ttl_seconds,
             labels: r.labels.into_iter().collect(),
             owner_is_caller: r.owner_is_caller,
+            pid_start_time: None,
             derived_service: false,
         };
         let granted = self

@@ -11,9 +11,10 @@
 //! send its line: a client that sends nothing, garbage or an endless line gets `0` (or a closed
 //! socket) and a log line, and never holds up anyone else.
 
+use std::collections::HashMap;
 use std::io;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -36,6 +37,31 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(1);
 const MAX_REQUEST: usize = 21;
 /// What the allocation's purpose says about where it came from.
 const PURPOSE: &str = "portpicker client (portserver protocol)";
+/// Command lines kept (by pid and start time) for processes that ask again; emptied when full.
+const MAX_CACHED_COMMAND_LINES: usize = 1024;
+
+/// What every connection task shares.
+struct Endpoint {
+    allocator: Arc<Allocator>,
+    /// A test process that picks a port per test is read once, not once per port; the start
+    /// time in the key keeps a reused PID from inheriting another process's line.
+    command_lines: Mutex<HashMap<(i32, u64), Arc<str>>>,
+}
+
+impl Endpoint {
+    fn command_line(&self, pid: i32, start_time: u64) -> Arc<str> {
+        let mut cache = self.command_lines.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(line) = cache.get(&(pid, start_time)) {
+            return line.clone();
+        }
+        if cache.len() >= MAX_CACHED_COMMAND_LINES {
+            cache.clear();
+        }
+        let line: Arc<str> = ports::command_line(pid, MAX_TEXT_BYTES).into();
+        cache.insert((pid, start_time), line.clone());
+        line
+    }
+}
 
 /// The running protocol endpoint. It stops with the daemon's stop signal.
 pub struct Portserver {
@@ -134,6 +160,10 @@ async fn accept_loop(
     allocator: Arc<Allocator>,
     mut stop: watch::Receiver<bool>,
 ) {
+    let endpoint = Arc::new(Endpoint {
+        allocator,
+        command_lines: Mutex::default(),
+    });
     let mut conns = JoinSet::new();
     let mut refused: u64 = 0;
     loop {
@@ -170,7 +200,7 @@ async fn accept_loop(
             );
             refused = 0;
         }
-        conns.spawn(serve_one(stream, allocator.clone()));
+        conns.spawn(serve_one(stream, endpoint.clone()));
     }
     // In-flight requests end within the request timeout.
     while conns.join_next().await.is_some() {}
@@ -189,14 +219,14 @@ enum BadRequest {
     Io(#[from] io::Error),
 }
 
-async fn serve_one(mut stream: UnixStream, allocator: Arc<Allocator>) {
+async fn serve_one(mut stream: UnixStream, endpoint: Arc<Endpoint>) {
     let cred = stream.peer_cred().ok();
     let caller = Caller {
         uid: cred.map(|c| c.uid()),
         pid: cred.and_then(|c| c.pid()),
     };
     let port = match read_request(&mut stream).await {
-        Ok(pid) => match allocate_for(&allocator, pid, &caller).await {
+        Ok(pid) => match allocate_for(&endpoint, pid, &caller).await {
             Ok(port) => {
                 tracing::debug!(port, pid, "portserver: port {port} for pid {pid}");
                 port
@@ -212,8 +242,8 @@ async fn serve_one(mut stream: UnixStream, allocator: Arc<Allocator>) {
         }
     };
     let answer = format!("{port}\n");
+    // Closing the socket (on drop) ends the answer; no shutdown call needed.
     let _ = tokio::time::timeout(WRITE_TIMEOUT, stream.write_all(answer.as_bytes())).await;
-    let _ = stream.shutdown().await;
 }
 
 /// Reads one line (`<digits>\n`; end of stream also ends it) within the request timeout.
@@ -270,21 +300,21 @@ fn derived_service(comm: &str) -> String {
 }
 
 /// Checks the claim, then allocates through the allocator like any other request.
-async fn allocate_for(
-    allocator: &Arc<Allocator>,
-    pid: i32,
-    caller: &Caller,
-) -> Result<u16, String> {
-    let target = ports::process_info(pid).map_err(|e| e.to_string())?;
+async fn allocate_for(endpoint: &Arc<Endpoint>, pid: i32, caller: &Caller) -> Result<u16, String> {
+    let target = ports::claimed_process(caller, pid).map_err(|e| e.to_string())?;
     ports::check_claim(caller, &target)?;
     let req = ports::AllocateRequest {
         service: derived_service(&target.comm),
         purpose: PURPOSE.into(),
-        started_by: ports::command_line(pid, MAX_TEXT_BYTES),
+        started_by: endpoint.command_line(pid, target.start_time).to_string(),
         pid: Some(pid),
+        // The process whose claim was checked is the one recorded (no second /proc read that
+        // a reused PID could answer).
+        pid_start_time: Some(target.start_time),
         derived_service: true,
         ..Default::default()
     };
+    let allocator = &endpoint.allocator;
     let run = {
         let (allocator, caller) = (allocator.clone(), *caller);
         move || allocator.allocate(req, &caller)
@@ -298,14 +328,7 @@ async fn allocate_for(
             .map_err(|e| format!("allocation task failed: {e}"))?
     }
     .map_err(|e| e.to_string())?;
-    let a = granted.allocation;
-    // The claim was checked against the process read above; the allocation recorded the one
-    // alive when it was made. Different start times: the PID was reused in between.
-    if a.pid_start_time != Some(target.start_time) {
-        let _ = allocator.release(a.port.into(), Some(&a.lease_token), caller);
-        return Err(format!("process {pid} exited while its port was allocated"));
-    }
-    Ok(a.port)
+    Ok(granted.allocation.port)
 }
 
 #[cfg(test)]

@@ -3,7 +3,28 @@
 //! the portserver protocol, whose request is nothing but a PID.
 
 use super::lease::Caller;
-use super::process::ProcessInfo;
+use super::process::{process_info, process_stat, ProcessInfo, ProcessLookup};
+
+/// What [`check_claim`] needs to know about `pid`. For the caller's own process only its stat
+/// is read: SO_PEERCRED already says it is a process (the kernel records the thread group, not
+/// the thread) of the caller's uid.
+pub fn claimed_process(caller: &Caller, pid: i32) -> Result<ProcessInfo, ProcessLookup> {
+    match caller.uid {
+        Some(uid) if caller.pid == Some(pid) => {
+            let stat = process_stat(pid)?;
+            Ok(ProcessInfo {
+                pid,
+                comm: stat.comm,
+                start_time: stat.start_time,
+                real_uid: uid,
+                effective_uid: uid,
+                tgid: pid,
+                kernel_thread: stat.kernel_thread,
+            })
+        }
+        _ => process_info(pid),
+    }
+}
 
 /// Whether `caller` may make `target` the owner of a port: its own process, any process of its
 /// uid (real or effective), or any process at all for root. Never PID 1 (a client that meant its
@@ -72,6 +93,19 @@ mod tests {
         let mut setuid = process(52, 0);
         setuid.effective_uid = 1000;
         assert!(check_claim(&caller(1000, 50), &setuid).is_ok());
+    }
+
+    #[test]
+    fn the_callers_own_process_is_read_from_its_stat_alone() {
+        let me = std::process::id() as i32;
+        // SAFETY: geteuid cannot fail.
+        let uid = unsafe { libc::geteuid() };
+        let caller = Caller {
+            uid: Some(uid),
+            pid: Some(me),
+        };
+        let own = claimed_process(&caller, me).unwrap();
+        assert_eq!(own, process_info(me).unwrap());
     }
 
     #[test]

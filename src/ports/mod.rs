@@ -13,10 +13,13 @@ mod validate;
 pub use allocator::{
     Allocator, AllocatorConfig, Granted, RangeStatus, Reclaimed, Released, RepairReport,
 };
-pub use claim::check_claim;
+pub use claim::{check_claim, claimed_process};
 pub use error::{FieldViolation, PortsError};
 pub use lease::{Allocation, Caller, Health, OwnerKind};
-pub use process::{command_line, process_info, process_start_time, ProcessInfo, ProcessLookup};
+pub use process::{
+    command_line, process_info, process_start_time, process_stat, ProcessInfo, ProcessLookup,
+    ProcessStat,
+};
 pub use range::{ephemeral_warnings, PortRange, RangeSet};
 pub use store::StoreError;
 pub use validate::{

@@ -71,33 +71,56 @@ pub enum ProcessLookup {
     Unreadable { pid: i32, reason: String },
 }
 
-/// Reads /proc/PID/stat and /proc/PID/status. A process that exited (or is a zombie) is
-/// `Missing`; any other failure is `Unreadable`.
-pub fn process_info(pid: i32) -> Result<ProcessInfo, ProcessLookup> {
+/// What /proc/PID/stat alone says about a process.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProcessStat {
+    pub comm: String,
+    pub start_time: u64,
+    pub kernel_thread: bool,
+}
+
+fn read_proc(pid: i32, file: &str) -> Result<String, ProcessLookup> {
+    std::fs::read_to_string(format!("/proc/{pid}/{file}")).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => ProcessLookup::Missing(pid),
+        // ESRCH: the process exited between the open and the read.
+        _ if e.raw_os_error() == Some(libc::ESRCH) => ProcessLookup::Missing(pid),
+        _ => ProcessLookup::Unreadable {
+            pid,
+            reason: e.to_string(),
+        },
+    })
+}
+
+/// Reads /proc/PID/stat. A process that exited (or is a zombie) is `Missing`; any other
+/// failure is `Unreadable`.
+pub fn process_stat(pid: i32) -> Result<ProcessStat, ProcessLookup> {
     if pid <= 0 {
         return Err(ProcessLookup::Missing(pid));
     }
-    let read = |file: &str| {
-        std::fs::read_to_string(format!("/proc/{pid}/{file}")).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => ProcessLookup::Missing(pid),
-            // ESRCH: the process exited between the open and the read.
-            _ if e.raw_os_error() == Some(libc::ESRCH) => ProcessLookup::Missing(pid),
-            _ => ProcessLookup::Unreadable {
-                pid,
-                reason: e.to_string(),
-            },
-        })
-    };
+    let text = read_proc(pid, "stat")?;
+    let stat = Stat::parse(&text).ok_or_else(|| ProcessLookup::Unreadable {
+        pid,
+        reason: "unexpected stat format".into(),
+    })?;
+    if stat.zombie {
+        return Err(ProcessLookup::Missing(pid));
+    }
+    Ok(ProcessStat {
+        comm: stat.comm.to_string(),
+        start_time: stat.start_time,
+        kernel_thread: stat.flags & PF_KTHREAD != 0,
+    })
+}
+
+/// Reads /proc/PID/stat and /proc/PID/status. A process that exited (or is a zombie) is
+/// `Missing`; any other failure is `Unreadable`.
+pub fn process_info(pid: i32) -> Result<ProcessInfo, ProcessLookup> {
+    let stat = process_stat(pid)?;
     let unreadable = |what: &str| ProcessLookup::Unreadable {
         pid,
         reason: format!("unexpected {what}"),
     };
-    let stat_text = read("stat")?;
-    let stat = Stat::parse(&stat_text).ok_or_else(|| unreadable("stat format"))?;
-    if stat.zombie {
-        return Err(ProcessLookup::Missing(pid));
-    }
-    let status = read("status")?;
+    let status = read_proc(pid, "status")?;
     let field = |name: &str| {
         status
             .lines()
@@ -112,12 +135,12 @@ pub fn process_info(pid: i32) -> Result<ProcessInfo, ProcessLookup> {
     let (real_uid, effective_uid) = uid().zip(uid()).ok_or_else(|| unreadable("Uid line"))?;
     Ok(ProcessInfo {
         pid,
-        comm: stat.comm.to_string(),
+        comm: stat.comm,
         start_time: stat.start_time,
         real_uid,
         effective_uid,
         tgid,
-        kernel_thread: stat.flags & PF_KTHREAD != 0,
+        kernel_thread: stat.kernel_thread,
     })
 }
 

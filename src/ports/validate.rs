@@ -24,6 +24,9 @@ pub struct AllocateRequest {
     pub ttl_seconds: Option<u64>,
     pub labels: BTreeMap<String, String>,
     pub owner_is_caller: bool,
+    /// The owner's start time when the transport already read it (checking a claim): recorded
+    /// as is, so the process that was checked is the one that owns the port.
+    pub pid_start_time: Option<u64>,
     /// The service name was made up from the process (a portserver request), so it names no
     /// service: no sticky port, and quarantine applies between two such allocations as between
     /// any two services (their owners are unrelated processes).
@@ -193,7 +196,8 @@ impl AllocateRequest {
             },
             (None, false) => None,
         };
-        let owner = owner_pid.and_then(|(field, pid)| match process_start_time(pid) {
+        let start_time = |pid| self.pid_start_time.or_else(|| process_start_time(pid));
+        let owner = owner_pid.and_then(|(field, pid)| match start_time(pid) {
             Some(start) if pid > 0 => Some((pid, start)),
             _ => {
                 bad.push(FieldViolation::new(
