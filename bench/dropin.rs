@@ -199,6 +199,22 @@ fn one_shots(commands: &[(&str, Command)]) -> Vec<f64> {
         .collect()
 }
 
+/// The client's own floor: a server that answers `port` at once, doing nothing else (one
+/// thread: accept, read, write, close).
+fn constant_server(path: &Path, port: u16) {
+    use std::io::{Read, Write};
+    let listener = std::os::unix::net::UnixListener::bind(path).expect("bind the floor server");
+    std::thread::spawn(move || {
+        let answer = format!("{port}\n");
+        for stream in listener.incoming() {
+            let Ok(mut s) = stream else { continue };
+            let mut buf = [0u8; 64];
+            let _ = s.read(&mut buf);
+            let _ = s.write_all(answer.as_bytes());
+        }
+    });
+}
+
 fn main() {
     if std::env::args().any(|a| a == "--list") {
         return; // `cargo bench -- --list` probes harness=false targets
@@ -251,6 +267,9 @@ fn main() {
             .spawn()
             .expect("start portwarden"),
     );
+    let floor_sock = dir.path().join("floor.sock");
+    constant_server(&floor_sock, PORTWARDEN_RANGE.0);
+    let floor_range = (PORTWARDEN_RANGE.0, PORTWARDEN_RANGE.0);
     wait_for(&ps_sock);
     wait_for(&pw_sock);
     wait_for(&pw_ps);
@@ -276,40 +295,45 @@ fn main() {
         &pw_ps,
     );
 
-    let (mut ps_seq, mut pw_seq) = (Vec::new(), Vec::new());
-    for _ in 0..SEQ_REPS {
-        ps_seq.push(python_run(
+    // Each round: the floor, portserver, then portwarden once its previous round was swept.
+    let round = |script: &str, counts: &[usize]| {
+        let floor = python_run(
             &python,
-            SEQUENTIAL,
-            &range_args(&[SEQ], PORTSERVER_POOL),
+            script,
+            &range_args(counts, floor_range),
+            &floor_sock,
+        );
+        let ps = python_run(
+            &python,
+            script,
+            &range_args(counts, PORTSERVER_POOL),
             &ps_sock,
-        ));
+        );
         wait_reclaimed(&portwarden, &pw_sock);
-        pw_seq.push(python_run(
+        let pw = python_run(
             &python,
-            SEQUENTIAL,
-            &range_args(&[SEQ], PORTWARDEN_RANGE),
+            script,
+            &range_args(counts, PORTWARDEN_RANGE),
             &pw_ps,
-        ));
-    }
-    let (mut ps_conc, mut pw_conc) = (Vec::new(), Vec::new());
-    for _ in 0..CONC_REPS {
-        ps_conc.push(python_run(
-            &python,
-            CONCURRENT,
-            &range_args(&[PROCS, PER_PROC], PORTSERVER_POOL),
-            &ps_sock,
-        ));
-        wait_reclaimed(&portwarden, &pw_sock);
-        pw_conc.push(python_run(
-            &python,
-            CONCURRENT,
-            &range_args(&[PROCS, PER_PROC], PORTWARDEN_RANGE),
-            &pw_ps,
-        ));
-    }
-    let (ps_seq, pw_seq) = (median(ps_seq), median(pw_seq));
-    let (ps_conc, pw_conc) = (median(ps_conc), median(pw_conc));
+        );
+        (floor, ps, pw)
+    };
+    let medians = |runs: Vec<(Stats, Stats, Stats)>| {
+        let (mut a, mut b, mut c) = (Vec::new(), Vec::new(), Vec::new());
+        for (x, y, z) in runs {
+            a.push(x);
+            b.push(y);
+            c.push(z);
+        }
+        (median(a), median(b), median(c))
+    };
+    let (floor_seq, ps_seq, pw_seq) =
+        medians((0..SEQ_REPS).map(|_| round(SEQUENTIAL, &[SEQ])).collect());
+    let (floor_conc, ps_conc, pw_conc) = medians(
+        (0..CONC_REPS)
+            .map(|_| round(CONCURRENT, &[PROCS, PER_PROC]))
+            .collect(),
+    );
 
     println!("| workload (portpicker 1.6 client, PORTSERVER_ADDRESS) | picks | rate | p50 ms | p99 ms | vs portserver |");
     println!("|---|---|---|---|---|---|");
@@ -326,6 +350,11 @@ fn main() {
     row("portserver.py, 1 process, sequential", &ps_seq, &ps_seq);
     row("portwarden, 1 process, sequential", &pw_seq, &ps_seq);
     row(
+        "(the client's floor: a server answering at once, sequential)",
+        &floor_seq,
+        &ps_seq,
+    );
+    row(
         &format!("portserver.py, {PROCS} processes at once"),
         &ps_conc,
         &ps_conc,
@@ -333,6 +362,11 @@ fn main() {
     row(
         &format!("portwarden, {PROCS} processes at once"),
         &pw_conc,
+        &ps_conc,
+    );
+    row(
+        &format!("(the client's floor: a server answering at once, {PROCS} processes)"),
+        &floor_conc,
         &ps_conc,
     );
     println!();

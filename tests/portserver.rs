@@ -174,6 +174,26 @@ async fn every_bad_request_gets_zero_or_a_close_and_the_next_client_is_served() 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_line_sent_in_pieces_is_put_together() {
+    let addr = abstract_name("pieces");
+    let d = daemon("31055-31059", addr.clone()).await;
+    let line = format!("{}\n", me());
+    let (head, tail) = line.split_at(2);
+    let mut s = connect(&addr);
+    s.write_all(head.as_bytes()).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    s.write_all(tail.as_bytes()).unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    let port: u16 = out
+        .trim_end()
+        .parse()
+        .unwrap_or_else(|_| panic!("answered {out:?}"));
+    assert!((31055..=31059).contains(&port));
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_never_writes_is_cut_off_and_blocks_nobody() {
     let addr = abstract_name("silent");
     let d = daemon("31050-31054", addr.clone()).await;

@@ -6,13 +6,15 @@
 //! back when the process exits.
 //!
 //! The request names a process; the kernel names the caller (SO_PEERCRED). A caller may claim
-//! its own process, one of its uid, or (root) any: [`crate::ports::check_claim`]. Every
-//! connection has its own task, at most [`MAX_CONNECTIONS`] at once, and [`REQUEST_TIMEOUT`] to
-//! send its line: a client that sends nothing, garbage or an endless line gets `0` (or a closed
+//! its own process, one of its uid, or (root) any: [`crate::ports::check_claim`]. A connection
+//! whose line has already arrived when it is accepted (the usual case) is answered at once; any
+//! other gets its own task, at most [`MAX_CONNECTIONS`] at once, and [`REQUEST_TIMEOUT`] to send
+//! its line: a client that sends nothing, garbage or an endless line gets `0` (or a closed
 //! socket) and a log line, and never holds up anyone else.
 
 use std::collections::HashMap;
 use std::io;
+use std::os::fd::AsRawFd;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -200,7 +202,21 @@ async fn accept_loop(
             );
             refused = 0;
         }
-        conns.spawn(serve_one(stream, endpoint.clone()));
+        // Fast path: the client writes its line right after connecting, so it is usually here
+        // by the time the connection is accepted. Then it is answered here, without a task or a
+        // wait for readiness; anything else (a partial line, silence) gets its own task.
+        let mut request = Request::default();
+        match request.read_ready(&stream) {
+            Some(parsed) => {
+                let port = answer(&endpoint, parsed, &caller_of(&stream)).await;
+                if !send_now(&stream, port) {
+                    conns.spawn(write_answer(stream, port));
+                }
+            }
+            None => {
+                conns.spawn(serve_one(stream, request, endpoint.clone()));
+            }
+        }
     }
     // In-flight requests end within the request timeout.
     while conns.join_next().await.is_some() {}
@@ -219,14 +235,18 @@ enum BadRequest {
     Io(#[from] io::Error),
 }
 
-async fn serve_one(mut stream: UnixStream, endpoint: Arc<Endpoint>) {
+fn caller_of(stream: &UnixStream) -> Caller {
     let cred = stream.peer_cred().ok();
-    let caller = Caller {
+    Caller {
         uid: cred.map(|c| c.uid()),
         pid: cred.and_then(|c| c.pid()),
-    };
-    let port = match read_request(&mut stream).await {
-        Ok(pid) => match allocate_for(&endpoint, pid, &caller).await {
+    }
+}
+
+/// The port for a parsed request, or 0 (logged with the reason).
+async fn answer(endpoint: &Arc<Endpoint>, parsed: Result<i32, BadRequest>, caller: &Caller) -> u16 {
+    match parsed {
+        Ok(pid) => match allocate_for(endpoint, pid, caller).await {
             Ok(port) => {
                 tracing::debug!(port, pid, "portserver: port {port} for pid {pid}");
                 port
@@ -240,31 +260,102 @@ async fn serve_one(mut stream: UnixStream, endpoint: Arc<Endpoint>) {
             tracing::warn!(peer_pid = ?caller.pid, peer_uid = ?caller.uid, "portserver: bad request: {bad}; answered 0");
             0
         }
-    };
+    }
+}
+
+/// A connection whose line was not complete at accept: read the rest within the timeout.
+async fn serve_one(mut stream: UnixStream, mut request: Request, endpoint: Arc<Endpoint>) {
+    let caller = caller_of(&stream);
+    let parsed = request.read_rest(&mut stream).await;
+    let port = answer(&endpoint, parsed, &caller).await;
+    write_answer(stream, port).await;
+}
+
+async fn write_answer(mut stream: UnixStream, port: u16) {
     let answer = format!("{port}\n");
     // Closing the socket (on drop) ends the answer; no shutdown call needed.
     let _ = tokio::time::timeout(WRITE_TIMEOUT, stream.write_all(answer.as_bytes())).await;
 }
 
-/// Reads one line (`<digits>\n`; end of stream also ends it) within the request timeout.
-async fn read_request(stream: &mut UnixStream) -> Result<i32, BadRequest> {
-    let deadline = Instant::now() + REQUEST_TIMEOUT;
-    let mut buf = [0u8; MAX_REQUEST];
-    let mut len = 0;
-    loop {
-        let n = tokio::time::timeout_at(deadline, stream.read(&mut buf[len..]))
-            .await
-            .map_err(|_| BadRequest::Timeout)??;
-        len += n;
-        if n == 0 || buf[..len].contains(&b'\n') {
-            break;
+/// The answer in one non-blocking send (a few bytes into an empty socket buffer): false when
+/// the socket would not take it now.
+fn send_now(stream: &UnixStream, port: u16) -> bool {
+    let answer = format!("{port}\n");
+    // SAFETY: the buffer is valid for its length; the descriptor is the stream's, open.
+    let sent = unsafe {
+        libc::send(
+            stream.as_raw_fd(),
+            answer.as_ptr().cast(),
+            answer.len(),
+            libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+        )
+    };
+    // A peer that went away (EPIPE) needs no answer either.
+    sent == answer.len() as isize
+        || (sent < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::EPIPE))
+}
+
+/// The request line as read so far.
+#[derive(Default)]
+struct Request {
+    buf: [u8; MAX_REQUEST],
+    len: usize,
+}
+
+impl Request {
+    /// The parsed line once it is complete: a newline, the end of the stream, or too long.
+    fn complete(&self, eof: bool) -> Option<Result<i32, BadRequest>> {
+        if let Some(end) = self.buf[..self.len].iter().position(|b| *b == b'\n') {
+            return Some(parse_pid(&self.buf[..end]));
         }
-        if len == buf.len() {
-            return Err(BadRequest::TooLong);
+        if eof {
+            return Some(parse_pid(&self.buf[..self.len]));
+        }
+        (self.len == self.buf.len()).then_some(Err(BadRequest::TooLong))
+    }
+
+    /// What is already in the socket, without waiting (a direct non-blocking recv: tokio would
+    /// not try before the reactor reports the socket readable). None: not complete yet.
+    fn read_ready(&mut self, stream: &UnixStream) -> Option<Result<i32, BadRequest>> {
+        loop {
+            let room = &mut self.buf[self.len..];
+            // SAFETY: `room` is valid for writes of its length; the descriptor is open.
+            let n = unsafe {
+                libc::recv(
+                    stream.as_raw_fd(),
+                    room.as_mut_ptr().cast(),
+                    room.len(),
+                    libc::MSG_DONTWAIT,
+                )
+            };
+            if n < 0 {
+                let e = io::Error::last_os_error();
+                return match e.kind() {
+                    io::ErrorKind::WouldBlock => None,
+                    io::ErrorKind::Interrupted => continue,
+                    _ => Some(Err(BadRequest::Io(e))),
+                };
+            }
+            self.len += n as usize;
+            if let Some(done) = self.complete(n == 0) {
+                return Some(done);
+            }
         }
     }
-    let line = buf[..len].split(|b| *b == b'\n').next().unwrap_or_default();
-    parse_pid(line)
+
+    /// Reads until the line is complete, within the request timeout.
+    async fn read_rest(&mut self, stream: &mut UnixStream) -> Result<i32, BadRequest> {
+        let deadline = Instant::now() + REQUEST_TIMEOUT;
+        loop {
+            let n = tokio::time::timeout_at(deadline, stream.read(&mut self.buf[self.len..]))
+                .await
+                .map_err(|_| BadRequest::Timeout)??;
+            self.len += n;
+            if let Some(done) = self.complete(n == 0) {
+                return done;
+            }
+        }
+    }
 }
 
 fn parse_pid(line: &[u8]) -> Result<i32, BadRequest> {
