@@ -54,9 +54,15 @@ pub struct ServeArgs {
     /// How long a released port rests before another service gets it; `0s` disables [default: 60s]
     #[arg(long, env = "PORTWARDEN_QUARANTINE", value_name = "DURATION")]
     pub quarantine: Option<String>,
-    /// Period of the watchdog's health pass [default: 30s] (checked and kept; the watchdog is not built yet)
+    /// Period of the watchdog's pass over every allocation (health, squatters, connections, network) [default: 30s]
     #[arg(long, env = "PORTWARDEN_WATCHDOG_INTERVAL", value_name = "DURATION")]
     pub watchdog_interval: Option<String>,
+    /// Events kept in the event log, at most [default: 100000]
+    #[arg(long, env = "PORTWARDEN_EVENTS_KEEP", value_name = "COUNT")]
+    pub events_keep: Option<u64>,
+    /// Events older than this are dropped from the event log [default: 7d]
+    #[arg(long, env = "PORTWARDEN_EVENTS_MAX_AGE", value_name = "DURATION")]
+    pub events_max_age: Option<String>,
     /// Log format [default: text]
     #[arg(long, env = "PORTWARDEN_LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormat>,
@@ -82,6 +88,8 @@ struct FileConfig {
     range: Option<OneOrMany>,
     quarantine: Option<String>,
     watchdog_interval: Option<String>,
+    events_keep: Option<u64>,
+    events_max_age: Option<String>,
     log_format: Option<LogFormat>,
     portserver_socket: Option<String>,
     network: Option<FileNetwork>,
@@ -122,6 +130,8 @@ pub struct Config {
     pub ranges: RangeSet,
     pub quarantine: Duration,
     pub watchdog_interval: Duration,
+    pub events_keep: u64,
+    pub events_max_age: Duration,
     pub log_format: LogFormat,
     pub network: NetworkConfig,
     /// Where portpicker's portserver protocol is served (off when None).
@@ -185,6 +195,8 @@ impl Config {
             ranges,
             quarantine: DEFAULT_QUARANTINE,
             watchdog_interval: DEFAULT_WATCHDOG_INTERVAL,
+            events_keep: crate::watchdog::DEFAULT_EVENTS_KEEP,
+            events_max_age: crate::watchdog::DEFAULT_EVENTS_MAX_AGE,
             log_format: LogFormat::Text,
             network: NetworkConfig::default(),
             portserver_socket: None,
@@ -244,6 +256,25 @@ impl Config {
         {
             cfg.watchdog_interval = positive(v).map_err(|rule| ConfigError::Invalid {
                 key: "watchdog_interval",
+                rule,
+            })?;
+        }
+        if let Some(v) = args.events_keep.or(file.events_keep) {
+            if v == 0 {
+                return Err(ConfigError::Invalid {
+                    key: "events_keep",
+                    rule: "must be at least 1".into(),
+                });
+            }
+            cfg.events_keep = v;
+        }
+        if let Some(v) = args
+            .events_max_age
+            .as_ref()
+            .or(file.events_max_age.as_ref())
+        {
+            cfg.events_max_age = positive(v).map_err(|rule| ConfigError::Invalid {
+                key: "events_max_age",
                 rule,
             })?;
         }
@@ -323,7 +354,7 @@ fn positive(v: &str) -> Result<Duration, String> {
     })
 }
 
-/// Parses `500ms`, `30s`, `5m`, `1h` (a bare number is seconds).
+/// Parses `500ms`, `30s`, `5m`, `1h`, `7d` (a bare number is seconds).
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
@@ -336,9 +367,10 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         "" | "s" => n.checked_mul(1000),
         "m" => n.checked_mul(60_000),
         "h" => n.checked_mul(3_600_000),
+        "d" => n.checked_mul(86_400_000),
         _ => {
             return Err(format!(
-                "'{s}' has an unknown unit '{unit}' (use ms, s, m or h)"
+                "'{s}' has an unknown unit '{unit}' (use ms, s, m, h or d)"
             ))
         }
     };
@@ -409,6 +441,8 @@ mod tests {
         assert_eq!(cfg.ranges, d.ranges);
         assert_eq!(cfg.quarantine, d.quarantine);
         assert_eq!(cfg.watchdog_interval, d.watchdog_interval);
+        assert_eq!(cfg.events_keep, d.events_keep);
+        assert_eq!(cfg.events_max_age, d.events_max_age);
         assert_eq!(cfg.log_format, d.log_format);
         assert_eq!(
             cfg.network, d.network,

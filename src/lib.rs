@@ -4,10 +4,12 @@
 pub mod api;
 pub mod cli;
 pub mod config;
+pub mod events;
 pub mod logging;
 pub mod network;
 pub mod ports;
 pub mod server;
+pub mod watchdog;
 pub mod proto {
     //! The generated protobuf types and gRPC servers of the `portwarden.v1` contract.
     tonic::include_proto!("portwarden.v1");

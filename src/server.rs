@@ -23,10 +23,8 @@ use crate::ports::{ephemeral_warnings, Allocator, AllocatorConfig, PortsError};
 use crate::proto::network_service_server::NetworkServiceServer;
 use crate::proto::ports_service_server::PortsServiceServer;
 use crate::proto::watchdog_service_server::WatchdogServiceServer;
+use crate::watchdog::{Watchdog, WatchdogConfig};
 
-/// How often dead owners (exited processes, expired leases) are looked for, and health is read
-/// from the socket table (listening: active; stopped listening: unhealthy).
-const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
 /// How long shutdown waits for in-flight calls and open streams before cutting connections.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
@@ -54,7 +52,8 @@ pub struct Daemon {
     stop: watch::Sender<bool>,
     health: HealthReporter,
     tasks: Vec<JoinHandle<Result<(), tonic::transport::Error>>>,
-    sweeper: JoinHandle<()>,
+    watchdog_task: JoinHandle<()>,
+    pub watchdog: Arc<Watchdog>,
     portserver: Option<crate::api::Portserver>,
     /// Kept to close the state last, once nothing else holds it.
     allocator: Arc<Allocator>,
@@ -76,11 +75,18 @@ pub async fn start(cfg: Config) -> Result<Daemon, ServerError> {
             addr: "state".into(),
             source: std::io::Error::other(e),
         })??;
+    // The watchdog's first pass, at once, takes the first network snapshot.
     let gate = Arc::new(NetworkGate::new(cfg.network.clone()));
-    // Warm the snapshot so the first allocation does not pay for it.
-    let warm = gate.clone();
-    tokio::task::spawn_blocking(move || warm.snapshot());
     let allocator = Arc::new(allocator.with_gate(gate.clone()));
+    let watchdog = Arc::new(Watchdog::new(
+        WatchdogConfig {
+            interval: cfg.watchdog_interval,
+            events_keep: cfg.events_keep,
+            events_max_age: cfg.events_max_age,
+        },
+        allocator.clone(),
+        gate.clone(),
+    ));
 
     let (health, health_service) = tonic_health::server::health_reporter();
     let reflection_v1 = tonic_reflection::server::Builder::configure()
@@ -95,12 +101,13 @@ pub async fn start(cfg: Config) -> Result<Daemon, ServerError> {
         .max_decoding_message_size(MAX_MESSAGE_BYTES);
     let network = NetworkServiceServer::new(NetworkApi::new(gate))
         .max_decoding_message_size(MAX_MESSAGE_BYTES);
-    let watchdog =
-        WatchdogServiceServer::new(WatchdogApi).max_decoding_message_size(MAX_MESSAGE_BYTES);
+    let watchdog_service =
+        WatchdogServiceServer::new(WatchdogApi::new(allocator.clone(), watchdog.clone()))
+            .max_decoding_message_size(MAX_MESSAGE_BYTES);
     let mut routes = Routes::new(health_service)
         .add_service(ports)
         .add_service(network)
-        .add_service(watchdog)
+        .add_service(watchdog_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha);
     let router = std::mem::take(routes.axum_router_mut()).fallback(crate::api::unknown_path);
@@ -164,7 +171,7 @@ pub async fn start(cfg: Config) -> Result<Daemon, ServerError> {
         ),
         None => None,
     };
-    let sweeper = tokio::spawn(sweep_loop(allocator.clone(), stop_rx));
+    let watchdog_task = tokio::spawn(watchdog.clone().run(stop_rx));
     tracing::info!(ranges = %cfg.ranges, state = %cfg.state.display(), "portwarden is ready");
     Ok(Daemon {
         tcp_addr,
@@ -172,7 +179,8 @@ pub async fn start(cfg: Config) -> Result<Daemon, ServerError> {
         stop,
         health,
         tasks,
-        sweeper,
+        watchdog_task,
+        watchdog,
         portserver,
         allocator,
     })
@@ -188,34 +196,6 @@ fn server_builder() -> Server {
 
 async fn stopped(mut rx: watch::Receiver<bool>) {
     let _ = rx.wait_for(|s| *s).await;
-}
-
-async fn sweep_loop(allocator: Arc<Allocator>, mut stop: watch::Receiver<bool>) {
-    let mut tick = tokio::time::interval(SWEEP_INTERVAL);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            _ = stop.wait_for(|s| *s) => return,
-        }
-        let a = allocator.clone();
-        let pass = tokio::task::spawn_blocking(move || {
-            a.sweep()?;
-            // Health follows the socket table: one LISTEN-only dump, outside the allocator's lock.
-            match crate::network::listening_ports() {
-                Ok(listening) => a.observe_listeners(&listening).map(|_| ()),
-                Err(e) => {
-                    tracing::debug!(error = %e, "no socket table this pass; health unchanged");
-                    Ok(())
-                }
-            }
-        });
-        match pass.await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::error!(error = %e, "lease sweep failed"),
-            Err(e) => tracing::error!(error = %e, "lease sweep task failed"),
-        }
-    }
 }
 
 /// Binds the Unix socket, replacing a stale file but never a live daemon's socket. The socket is
@@ -258,6 +238,8 @@ impl Daemon {
             .set_service_status("", tonic_health::ServingStatus::NotServing)
             .await;
         let _ = self.stop.send(true);
+        // Watch streams never end on their own: end them now, so their connections close.
+        self.allocator.close_watches();
         let mut result = Ok(());
         let deadline = tokio::time::Instant::now() + SHUTDOWN_GRACE;
         for mut task in self.tasks {
@@ -274,7 +256,8 @@ impl Daemon {
                 }
             }
         }
-        let _ = self.sweeper.await;
+        let _ = self.watchdog_task.await;
+        drop(self.watchdog);
         if let Some(portserver) = self.portserver {
             portserver.stopped().await;
         }

@@ -157,7 +157,7 @@ async fn reflection_v1_serves_the_contract() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn unknown_paths_and_the_unbuilt_watchdog_answer_unimplemented() {
+async fn unknown_paths_answer_unimplemented_and_every_service_is_built() {
     use portwarden_client::proto::network_service_client::NetworkServiceClient;
     use portwarden_client::proto::watchdog_service_client::WatchdogServiceClient;
     use portwarden_client::proto::{HealthRequest, WatchdogStatusRequest};
@@ -180,11 +180,10 @@ async fn unknown_paths_and_the_unbuilt_watchdog_answer_unimplemented() {
         .health(HealthRequest { port: None })
         .await;
     assert!(report.is_ok(), "NetworkService is built: {report:?}");
-    let e = WatchdogServiceClient::new(channel)
+    let status = WatchdogServiceClient::new(channel)
         .status(WatchdogStatusRequest {})
-        .await
-        .unwrap_err();
-    assert_eq!(e.code(), Code::Unimplemented);
+        .await;
+    assert!(status.is_ok(), "WatchdogService is built: {status:?}");
     d.stop().await;
 }
 

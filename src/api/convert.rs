@@ -4,7 +4,10 @@ use prost_types::{value::Kind, ListValue, Struct, Timestamp, Value};
 
 use crate::network::{self, CheckResult, CheckStatus, OverallStatus, Report};
 
-use crate::ports::{Allocation, Health, OwnerKind, PortVerdict, PortVerdictState};
+use crate::events::{AllocationView, Event, EventDetail, EventKind};
+use crate::ports::{
+    Allocation, Health, Listener, Observation, OwnerKind, PortVerdict, PortVerdictState,
+};
 use crate::proto;
 
 pub fn timestamp(ms: i64) -> Timestamp {
@@ -34,6 +37,14 @@ fn owner_kind(k: OwnerKind) -> proto::OwnerKind {
 
 pub fn allocation(a: &Allocation) -> proto::Allocation {
     proto::Allocation {
+        observed: a.observed.as_ref().map(observation),
+        ..allocation_view(&AllocationView::from(a))
+    }
+}
+
+/// An allocation as events carry it (no observation: events are about changes).
+pub fn allocation_view(a: &AllocationView) -> proto::Allocation {
+    proto::Allocation {
         port: u32::from(a.port),
         service: a.service.clone(),
         purpose: a.purpose.clone(),
@@ -45,12 +56,90 @@ pub fn allocation(a: &Allocation) -> proto::Allocation {
         expires_at: a.expires_at_ms.map(timestamp),
         ttl_seconds: a.ttl_seconds.unwrap_or(0),
         health: health(a.health) as i32,
-        owner_kind: owner_kind(a.owner_kind()) as i32,
+        owner_kind: owner_kind(a.owner) as i32,
         request_count: a.request_count,
         error_count: a.error_count,
         owner_uid: a.owner_uid.map_or(-1, i64::from),
         renewed_at: a.renewed_at_ms.map(timestamp),
         network_health: a.network_health.clone(),
+        observed: None,
+    }
+}
+
+fn observation(o: &Observation) -> proto::Observation {
+    let (listener, squatters) = match &o.listener {
+        Listener::Nobody => ("nobody", Vec::new()),
+        Listener::Owner => ("owner", Vec::new()),
+        Listener::Unverified => ("unverified", Vec::new()),
+        Listener::Squatters(h) => ("squatter", h.iter().map(ToString::to_string).collect()),
+    };
+    proto::Observation {
+        at: Some(timestamp(o.at_ms)),
+        listener: listener.to_string(),
+        squatters,
+        connections: o.connections.clone().into_iter().collect(),
+        process: o.process.as_ref().map(|p| proto::ProcessStats {
+            name: p.name.clone(),
+            cmdline: p.cmdline.clone(),
+            rss_bytes: p.rss_bytes,
+            cpu_percent: p.cpu_percent,
+        }),
+    }
+}
+
+pub fn event_kind(k: EventKind) -> proto::EventKind {
+    match k {
+        EventKind::Allocated => proto::EventKind::Allocated,
+        EventKind::Released => proto::EventKind::Released,
+        EventKind::Renewed => proto::EventKind::Renewed,
+        EventKind::Reclaimed => proto::EventKind::Reclaimed,
+        EventKind::HealthChanged => proto::EventKind::HealthChanged,
+        EventKind::SquatterSeen => proto::EventKind::SquatterSeen,
+        EventKind::SquatterGone => proto::EventKind::SquatterGone,
+        EventKind::OutsideListenerSeen => proto::EventKind::OutsideListenerSeen,
+        EventKind::OutsideListenerGone => proto::EventKind::OutsideListenerGone,
+        EventKind::ConnectionsLeaking => proto::EventKind::ConnectionsLeaking,
+        EventKind::NetworkStatusChanged => proto::EventKind::NetworkStatusChanged,
+        EventKind::PassCompleted => proto::EventKind::PassCompleted,
+    }
+}
+
+/// The domain kind of a wire kind; None for UNSPECIFIED, the retired NETWORK_ISSUE and
+/// unknown values.
+pub fn event_kind_from(k: i32) -> Option<EventKind> {
+    EventKind::ALL
+        .into_iter()
+        .find(|d| event_kind(*d) as i32 == k)
+}
+
+pub fn event(e: &Event) -> proto::WatchdogEvent {
+    let mut details = match serde_json::to_value(&e.detail) {
+        Ok(serde_json::Value::Object(map)) => map,
+        _ => serde_json::Map::new(),
+    };
+    details.remove("kind");
+    let (previous_health, reason) = match &e.detail {
+        EventDetail::HealthChanged { from, why, .. } => (health(*from), why.clone()),
+        EventDetail::Reclaimed { reason } => {
+            (proto::Health::Unspecified, reason.as_str().to_string())
+        }
+        _ => (proto::Health::Unspecified, String::new()),
+    };
+    proto::WatchdogEvent {
+        kind: event_kind(e.kind()) as i32,
+        at: Some(timestamp(e.at_ms)),
+        port: e.port.map_or(0, u32::from),
+        service: e.service.clone(),
+        message: e.message.clone(),
+        health: e
+            .allocation
+            .as_ref()
+            .map_or(proto::Health::Unspecified, |a| health(a.health)) as i32,
+        sequence: e.sequence,
+        previous_health: previous_health as i32,
+        reason,
+        allocation: e.allocation.as_ref().map(allocation_view),
+        details: (!details.is_empty()).then(|| json_struct(&details)),
     }
 }
 
@@ -62,6 +151,7 @@ pub fn port_check(v: &PortVerdict) -> proto::PortCheck {
         PortVerdictState::InUse => proto::PortState::InUse,
         PortVerdictState::Blocked => proto::PortState::Blocked,
         PortVerdictState::OutsideRange => proto::PortState::OutsideRange,
+        PortVerdictState::Unknown => proto::PortState::Unknown,
     };
     proto::PortCheck {
         port: u32::from(v.port),

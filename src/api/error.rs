@@ -120,6 +120,42 @@ pub fn status_from(err: PortsError) -> Status {
             );
             Code::PermissionDenied
         }
+        PortsError::Compacted {
+            requested,
+            oldest_retained,
+        } => {
+            d.set_error_info(
+                "EVENTS_COMPACTED",
+                DOMAIN,
+                [
+                    ("requested".to_string(), requested.to_string()),
+                    ("oldest_retained".to_string(), oldest_retained.to_string()),
+                ],
+            );
+            Code::OutOfRange
+        }
+        PortsError::AheadOfLog { requested, last } => {
+            d.set_error_info(
+                "SEQUENCE_AHEAD",
+                DOMAIN,
+                [
+                    ("requested".to_string(), requested.to_string()),
+                    ("last".to_string(), last.to_string()),
+                ],
+            );
+            Code::OutOfRange
+        }
+        PortsError::Watch(e) => match e {
+            crate::events::SubscribeError::TooMany { limit } => {
+                d.add_quota_failure_violation("watchers", format!("at most {limit} at once"));
+                Code::ResourceExhausted
+            }
+            crate::events::SubscribeError::Closing => Code::Unavailable,
+        },
+        PortsError::Unavailable { .. } => {
+            d.set_retry_info(Some(Duration::from_secs(1)));
+            Code::Unavailable
+        }
         PortsError::Store(e) => {
             tracing::error!(error = %e, "state store failure");
             return Status::internal(format!("state store: {e}"));

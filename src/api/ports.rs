@@ -59,13 +59,21 @@ impl PortsService for PortsApi {
             ttl_seconds: r.ttl_seconds,
             labels: r.labels.into_iter().collect(),
             owner_is_caller: r.owner_is_caller,
-            pid_start_time: None,
+            owner_identity: None,
             derived_service: false,
         };
-        let granted = self
-            .allocator
-            .allocate(domain, &caller)
-            .map_err(status_from)?;
+        // Inline while the network snapshot is fresh (~25 µs); a stale one is retaken first
+        // (a socket census and DNS lookups, up to the DNS timeout): that waits on the blocking
+        // pool, never on an async worker other clients share.
+        let granted = if self.allocator.is_fast() {
+            self.allocator.allocate(domain, &caller)
+        } else {
+            let allocator = self.allocator.clone();
+            tokio::task::spawn_blocking(move || allocator.allocate(domain, &caller))
+                .await
+                .map_err(|e| Status::internal(format!("allocation task failed: {e}")))?
+        }
+        .map_err(status_from)?;
         let a = &granted.allocation;
         Ok(Response::new(AllocateResponse {
             allocation: Some(convert::allocation(a)),

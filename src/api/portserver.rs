@@ -392,16 +392,16 @@ fn derived_service(comm: &str) -> String {
 
 /// Checks the claim, then allocates through the allocator like any other request.
 async fn allocate_for(endpoint: &Arc<Endpoint>, pid: i32, caller: &Caller) -> Result<u16, String> {
-    let target = ports::claimed_process(caller, pid).map_err(|e| e.to_string())?;
-    ports::check_claim(caller, &target)?;
+    let (owner, details) = ports::claimed_process(caller, pid).map_err(|e| e.to_string())?;
+    ports::check_claim(caller, pid, &details)?;
     let req = ports::AllocateRequest {
-        service: derived_service(&target.comm),
+        service: derived_service(&details.comm),
         purpose: PURPOSE.into(),
-        started_by: endpoint.command_line(pid, target.start_time).to_string(),
+        started_by: endpoint.command_line(pid, owner.start_time).to_string(),
         pid: Some(pid),
         // The process whose claim was checked is the one recorded (no second /proc read that
         // a reused PID could answer).
-        pid_start_time: Some(target.start_time),
+        owner_identity: Some(owner),
         derived_service: true,
         ..Default::default()
     };

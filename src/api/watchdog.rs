@@ -1,20 +1,98 @@
-//! WatchdogService: not built yet. Every RPC answers UNIMPLEMENTED, honestly, instead of data.
+//! WatchdogService: the watchdog's status, the event stream (Watch) and the event history, over
+//! the same domain calls the REST gateway uses.
 
 use std::pin::Pin;
+use std::sync::Arc;
 
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 
+use super::convert;
+use super::error::status_from;
+use crate::events::EventKind;
+use crate::ports::{self, Allocator, FeedItem, FieldViolation, PortsError, WatchStart};
 use crate::proto::watchdog_service_server::WatchdogService;
 use crate::proto::*;
+use crate::watchdog::Watchdog;
 
-#[derive(Debug, Default, Clone)]
-pub struct WatchdogApi;
+/// History page size when the request names none.
+const DEFAULT_HISTORY_PAGE: u32 = 50;
 
-fn not_yet(rpc: &str) -> Status {
-    Status::unimplemented(format!(
-        "portwarden.v1.WatchdogService/{rpc} is not built yet (the watchdog lands with its own issue)"
-    ))
+#[derive(Clone)]
+pub struct WatchdogApi {
+    allocator: Arc<Allocator>,
+    watchdog: Arc<Watchdog>,
+}
+
+impl WatchdogApi {
+    pub fn new(allocator: Arc<Allocator>, watchdog: Arc<Watchdog>) -> Self {
+        Self {
+            allocator,
+            watchdog,
+        }
+    }
+}
+
+/// Wire kinds -> domain kinds; an unknown or retired kind names its index.
+fn kinds(wire: &[i32]) -> Result<Vec<EventKind>, Status> {
+    let mut bad = Vec::new();
+    let mut out = Vec::new();
+    for (i, k) in wire.iter().enumerate() {
+        match convert::event_kind_from(*k) {
+            Some(kind) => out.push(kind),
+            None => bad.push(FieldViolation::new(
+                format!("kinds[{i}]"),
+                format!("{k} is not an event kind this daemon sends"),
+            )),
+        }
+    }
+    if bad.is_empty() {
+        Ok(out)
+    } else {
+        Err(status_from(PortsError::Invalid(bad)))
+    }
+}
+
+fn non_empty(s: String) -> Option<String> {
+    (!s.is_empty()).then_some(s)
+}
+
+fn rates(r: &crate::watchdog::IoRate) -> IoRates {
+    IoRates {
+        bytes_sent_per_second: r.bytes_sent_per_s,
+        bytes_recv_per_second: r.bytes_recv_per_s,
+        packets_sent_per_second: r.packets_sent_per_s,
+        packets_recv_per_second: r.packets_recv_per_s,
+        errors_in_per_second: r.errors_in_per_s,
+        errors_out_per_second: r.errors_out_per_s,
+        drops_in_per_second: r.drops_in_per_s,
+        drops_out_per_second: r.drops_out_per_s,
+    }
+}
+
+fn watch_response(item: FeedItem) -> Result<WatchResponse, Status> {
+    Ok(match item {
+        FeedItem::Existing(a) => WatchResponse {
+            existing: Some(convert::allocation_view(&a)),
+            ..Default::default()
+        },
+        FeedItem::SnapshotComplete { sequence } => WatchResponse {
+            snapshot_complete: true,
+            snapshot_sequence: sequence,
+            ..Default::default()
+        },
+        FeedItem::Event(e) => WatchResponse {
+            event: Some(convert::event(&e)),
+            ..Default::default()
+        },
+        FeedItem::FellBehind(n) => {
+            tracing::warn!(behind = n, "a watcher fell behind and was ended");
+            return Err(Status::resource_exhausted(format!(
+                "this watcher fell {n} events behind the daemon and was ended; \
+                 watch again with since_sequence set to the last sequence you received"
+            )));
+        }
+    })
 }
 
 #[tonic::async_trait]
@@ -23,12 +101,110 @@ impl WatchdogService for WatchdogApi {
         &self,
         _: Request<WatchdogStatusRequest>,
     ) -> Result<Response<WatchdogStatusResponse>, Status> {
-        Err(not_yet("Status"))
+        let s = self.watchdog.status();
+        let (io, per_interface, over) = match &s.rates {
+            Some(r) => (
+                Some(rates(&r.total)),
+                r.interfaces
+                    .iter()
+                    .map(|(name, rate)| InterfaceRates {
+                        name: name.clone(),
+                        rates: Some(rates(rate)),
+                    })
+                    .collect(),
+                r.interval_seconds,
+            ),
+            None => (None, Vec::new(), 0.0),
+        };
+        Ok(Response::new(WatchdogStatusResponse {
+            running: s.running,
+            interval_seconds: s.interval.as_secs(),
+            interval_ms: s.interval.as_millis() as u64,
+            checks_performed: s.passes,
+            issues_detected: s.issues_detected,
+            reclaimed: s.reclaimed,
+            last_run: s.last_pass_at_ms.map(convert::timestamp),
+            last_run_duration_ms: s.last_pass_duration_ms,
+            subscribers: s.watchers,
+            oldest_retained_sequence: s.oldest_retained_sequence,
+            last_sequence: s.last_sequence,
+            network_status: s.network_status,
+            io_rates: io,
+            interface_rates: per_interface,
+            io_rates_interval_seconds: over,
+            unknown_owner_checks: s.unknown_owner_checks,
+        }))
     }
 
     type WatchStream = Pin<Box<dyn Stream<Item = Result<WatchResponse, Status>> + Send>>;
 
-    async fn watch(&self, _: Request<WatchRequest>) -> Result<Response<Self::WatchStream>, Status> {
-        Err(not_yet("Watch"))
+    async fn watch(
+        &self,
+        req: Request<WatchRequest>,
+    ) -> Result<Response<Self::WatchStream>, Status> {
+        let r = req.into_inner();
+        let filter = ports::event_filter(non_empty(r.service), r.port, kinds(&r.kinds)?)
+            .map_err(status_from)?;
+        let start = match (r.snapshot, r.since_sequence) {
+            (true, Some(_)) => {
+                return Err(status_from(PortsError::invalid(
+                    "snapshot",
+                    "a watch starts either with a snapshot or after since_sequence, not both",
+                )))
+            }
+            (true, None) => WatchStart::Snapshot,
+            (false, Some(after)) => WatchStart::After(after),
+            (false, None) => WatchStart::Live,
+        };
+        let feed = self.allocator.watch(filter, start).map_err(status_from)?;
+        let stream = futures_util::stream::unfold(feed, |mut feed| async move {
+            let item = match feed.next().await? {
+                Ok(item) => watch_response(item),
+                Err(e) => Err(status_from(e)),
+            };
+            Some((item, feed))
+        });
+        Ok(Response::new(Box::pin(stream)))
+    }
+
+    async fn history(
+        &self,
+        req: Request<HistoryRequest>,
+    ) -> Result<Response<HistoryResponse>, Status> {
+        let r = req.into_inner();
+        let service = non_empty(r.service);
+        if service.is_none() && r.port.is_none() {
+            return Err(status_from(PortsError::invalid(
+                "port",
+                "give a port, a service or both",
+            )));
+        }
+        let filter = ports::event_filter(service, r.port, kinds(&r.kinds)?).map_err(status_from)?;
+        let before = match r.page_token.as_str() {
+            "" => 0,
+            t => t.parse::<u64>().map_err(|_| {
+                status_from(PortsError::invalid(
+                    "page_token",
+                    "not a token this daemon gave (use next_page_token as is)",
+                ))
+            })?,
+        };
+        let page = match r.page_size {
+            0 => DEFAULT_HISTORY_PAGE,
+            n => n.min(ports::MAX_HISTORY_PAGE as u32),
+        } as usize;
+        let allocator = self.allocator.clone();
+        let events = tokio::task::spawn_blocking(move || allocator.history(&filter, before, page))
+            .await
+            .map_err(|e| Status::internal(format!("history task failed: {e}")))?
+            .map_err(status_from)?;
+        let next_page_token = match events.last() {
+            Some(e) if events.len() == page && e.sequence > 1 => e.sequence.to_string(),
+            _ => String::new(),
+        };
+        Ok(Response::new(HistoryResponse {
+            events: events.iter().map(convert::event).collect(),
+            next_page_token,
+        }))
     }
 }

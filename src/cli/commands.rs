@@ -70,10 +70,14 @@ fn print_json(v: &serde_json::Value) {
 
 pub async fn run_client(cli: Cli) -> Result<(), CliError> {
     let target = Target::discover(cli.addr.as_deref());
+    if let Command::Watch(w) = cli.command {
+        return super::events::watch(target, w).await;
+    }
     let channel = connect(&target).await?;
     let mut ports = PortsServiceClient::new(channel.clone());
     match cli.command {
-        Command::Serve(_) | Command::Check(_) | Command::Run(_) => Ok(()),
+        Command::Serve(_) | Command::Check(_) | Command::Watch(_) | Command::Run(_) => Ok(()),
+        Command::History(h) => super::events::history(channel, h).await,
         Command::Allocate(a) => {
             let mut labels = HashMap::new();
             for l in &a.labels {
@@ -240,7 +244,17 @@ async fn status(
         v["watchdog"] = match &watchdog {
             Ok(w) => {
                 let w = w.get_ref();
-                serde_json::json!({"running": w.running, "checks_performed": w.checks_performed, "issues_detected": w.issues_detected})
+                serde_json::json!({
+                    "running": w.running,
+                    "interval_seconds": w.interval_ms as f64 / 1000.0,
+                    "checks_performed": w.checks_performed,
+                    "issues_detected": w.issues_detected,
+                    "reclaimed": w.reclaimed,
+                    "last_run": rfc3339(w.last_run.as_ref()),
+                    "last_run_duration_ms": w.last_run_duration_ms,
+                    "subscribers": w.subscribers,
+                    "last_sequence": w.last_sequence,
+                })
             }
             Err(e) => serde_json::json!({"error": e.message()}),
         };
@@ -292,9 +306,16 @@ async fn status(
         Ok(w) => {
             let w = w.get_ref();
             println!(
-                "Running: {}\nChecks Performed: {}\nIssues Detected: {}",
-                w.running, w.checks_performed, w.issues_detected
+                "Running: {}\nInterval: {}s\nChecks Performed: {}\nIssues Detected: {}\nReclaimed: {}",
+                if w.running { "True" } else { "False" },
+                w.interval_ms as f64 / 1000.0,
+                w.checks_performed,
+                w.issues_detected,
+                w.reclaimed
             );
+            if let Some(at) = rfc3339(w.last_run.as_ref()) {
+                println!("Last Pass: {at} ({:.1} ms)", w.last_run_duration_ms);
+            }
         }
         Err(e) if unavailable(e) => println!("Not available: {}", e.message()),
         Err(e) => println!("Error: {}", describe_status(e)),

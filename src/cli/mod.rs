@@ -2,6 +2,7 @@
 //! of it (found through --addr, PORTWARDEN_ADDR, the Unix socket, then 127.0.0.1:7070).
 
 mod commands;
+mod events;
 mod render;
 mod run;
 
@@ -54,6 +55,52 @@ pub enum Command {
     /// exits. Exit status: CMD's; 128+N when signal N killed it; 125 when portwarden failed; 126
     /// when CMD could not be run; 127 when it was not found.
     Run(RunArgs),
+    /// Follow the daemon's events as they happen (until interrupted; survives daemon restarts)
+    Watch(WatchArgs),
+    /// Past events of a port or a service, newest first
+    History(HistoryArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct WatchArgs {
+    /// Only events of this service
+    #[arg(long)]
+    pub service: Option<String>,
+    /// Only events of this port
+    #[arg(long)]
+    pub port: Option<u32>,
+    /// Only events of this kind (allocated, released, renewed, reclaimed, health_changed,
+    /// squatter_seen, squatter_gone, outside_listener_seen, outside_listener_gone,
+    /// connections_leaking, network_status_changed, pass_completed); repeatable
+    #[arg(long = "kind", value_name = "KIND")]
+    pub kinds: Vec<String>,
+    /// Start with every logged event after this sequence number (0: the oldest kept)
+    #[arg(long, value_name = "SEQ", conflicts_with = "snapshot")]
+    pub since: Option<u64>,
+    /// Start with the current allocations, then follow what changes
+    #[arg(long)]
+    pub snapshot: bool,
+    /// One JSON object per line
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct HistoryArgs {
+    /// The port whose events to show
+    pub port: Option<u32>,
+    /// The service whose events to show
+    #[arg(long)]
+    pub service: Option<String>,
+    /// Only events of this kind; repeatable
+    #[arg(long = "kind", value_name = "KIND")]
+    pub kinds: Vec<String>,
+    /// Show at most this many events
+    #[arg(long, default_value_t = 50)]
+    pub limit: usize,
+    /// Print JSON
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -61,7 +108,7 @@ pub struct CheckArgs {
     /// Also run the per-port checks (firewall probe, TIME_WAIT on the port)
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
     pub port: Option<u16>,
-    /// Print the report as JSON (the seed's /network/health shape)
+    /// Print the report as JSON (the shape of GET /api/ports/network/health)
     #[arg(long)]
     pub json: bool,
     /// PEM certificate chain for the ssl_readiness check

@@ -67,6 +67,18 @@ pub fn allocation_json(a: &Allocation) -> Value {
         "request_count": a.request_count,
         "error_count": a.error_count,
         "network_health": (!a.network_health.is_empty()).then_some(&a.network_health),
+        "observed": a.observed.as_ref().map(|o| json!({
+            "at": rfc3339(o.at.as_ref()),
+            "listener": o.listener,
+            "squatters": o.squatters,
+            "connections": o.connections,
+            "process": o.process.as_ref().map(|p| json!({
+                "name": p.name,
+                "cmdline": p.cmdline,
+                "rss_bytes": p.rss_bytes,
+                "cpu_percent": p.cpu_percent,
+            })),
+        })),
     })
 }
 
@@ -138,7 +150,97 @@ pub fn allocation_block(a: &Allocation) -> String {
         "  Requests: {}  Errors: {}\n",
         a.request_count, a.error_count
     );
+    if let Some(o) = &a.observed {
+        let listener = match o.listener.as_str() {
+            "squatter" => format!("taken by {}", o.squatters.join(", ")),
+            other => other.to_string(),
+        };
+        s += &format!("  Listener: {listener}\n");
+        if !o.connections.is_empty() {
+            let mut by_state: Vec<_> = o.connections.iter().collect();
+            by_state.sort();
+            let list: Vec<String> = by_state.iter().map(|(k, v)| format!("{k} {v}")).collect();
+            s += &format!("  Connections: {}\n", list.join(", "));
+        }
+        if let Some(p) = &o.process {
+            s += &format!(
+                "  Process: {} ({:.1} MB RSS, {:.1}% CPU)\n",
+                p.name,
+                p.rss_bytes as f64 / 1_048_576.0,
+                p.cpu_percent
+            );
+        }
+    }
     s
+}
+
+/// "snake_case" name of a wire event kind.
+pub fn event_kind_name(k: i32) -> String {
+    proto::EventKind::try_from(k)
+        .map(|k| {
+            k.as_str_name()
+                .trim_start_matches("EVENT_KIND_")
+                .to_ascii_lowercase()
+        })
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+/// One line per event: `#12 2026-11-28T01:02:03Z health_changed 8000 web: Port 8000 ...`.
+pub fn event_line(e: &proto::WatchdogEvent) -> String {
+    let at = rfc3339(e.at.as_ref()).unwrap_or_default();
+    let mut s = format!("#{} {at} {}", e.sequence, event_kind_name(e.kind));
+    if e.port != 0 {
+        s += &format!(" {}", e.port);
+    }
+    if !e.service.is_empty() {
+        s += &format!(" {}", e.service);
+    }
+    s + &format!(": {}", e.message)
+}
+
+/// An event as JSON: the same fields as the daemon's event JSON (sequence, at, kind, port,
+/// service, message, the allocation, and what is particular to the kind).
+pub fn event_json(e: &proto::WatchdogEvent) -> Value {
+    let mut v = json!({
+        "sequence": e.sequence,
+        "at": rfc3339(e.at.as_ref()),
+        "kind": event_kind_name(e.kind),
+        "message": e.message,
+    });
+    if e.port != 0 {
+        v["port"] = e.port.into();
+    }
+    if !e.service.is_empty() {
+        v["service"] = e.service.clone().into();
+    }
+    if let Some(a) = &e.allocation {
+        v["allocation"] = allocation_json(a);
+    }
+    if let Some(d) = &e.details {
+        for (k, val) in &d.fields {
+            v[k] = struct_value(val);
+        }
+    }
+    v
+}
+
+/// google.protobuf.Value -> JSON (whole numbers stay integers).
+fn struct_value(v: &prost_types::Value) -> Value {
+    use prost_types::value::Kind;
+    match &v.kind {
+        Some(Kind::NumberValue(n)) if n.fract() == 0.0 && n.abs() < 9e15 => json!(*n as i64),
+        Some(Kind::NumberValue(n)) => json!(n),
+        Some(Kind::StringValue(s)) => json!(s),
+        Some(Kind::BoolValue(b)) => json!(b),
+        Some(Kind::StructValue(s)) => Value::Object(
+            s.fields
+                .iter()
+                .map(|(k, v)| (k.clone(), struct_value(v)))
+                .collect(),
+        ),
+        Some(Kind::ListValue(l)) => Value::Array(l.values.iter().map(struct_value).collect()),
+        Some(Kind::NullValue(_)) | None => Value::Null,
+    }
 }
 
 /// ✓ ok, ℹ info, ⚠ warning, ✗ critical.

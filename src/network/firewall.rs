@@ -23,6 +23,9 @@ pub enum BindOutcome {
     Blocked,
     /// EADDRNOTAVAIL / EAFNOSUPPORT: this address family is not configured.
     FamilyAbsent,
+    /// EMFILE / ENFILE / ENOMEM / ENOBUFS: this process could not make the probe socket, so it
+    /// learnt nothing about the port.
+    Unknown,
     /// Any other error.
     Failed,
 }
@@ -34,6 +37,7 @@ impl BindOutcome {
             BindOutcome::InUse => "in_use",
             BindOutcome::Blocked => "blocked",
             BindOutcome::FamilyAbsent => "family_absent",
+            BindOutcome::Unknown => "unknown",
             BindOutcome::Failed => "failed",
         }
     }
@@ -46,6 +50,9 @@ pub fn classify_bind_error(error: &io::Error) -> BindOutcome {
         Some(libc::EADDRINUSE) => BindOutcome::InUse,
         Some(libc::EADDRNOTAVAIL) | Some(libc::EAFNOSUPPORT) | Some(libc::EPROTONOSUPPORT) => {
             BindOutcome::FamilyAbsent
+        }
+        Some(libc::EMFILE) | Some(libc::ENFILE) | Some(libc::ENOMEM) | Some(libc::ENOBUFS) => {
+            BindOutcome::Unknown
         }
         _ => BindOutcome::Failed,
     }
@@ -102,6 +109,9 @@ pub enum PortFinding {
     Blocked(String),
     /// Neither family could bind it for another reason (or the host has neither family).
     Unusable(String),
+    /// The probe itself failed for lack of resources (descriptors, memory): nothing is known
+    /// about the port.
+    Unknown(String),
 }
 
 impl PortFinding {
@@ -143,6 +153,7 @@ impl PortProbe {
         for wanted in [
             BindOutcome::Blocked,
             BindOutcome::InUse,
+            BindOutcome::Unknown,
             BindOutcome::Failed,
         ] {
             if let Some((family, p)) = self
@@ -154,6 +165,7 @@ impl PortProbe {
                 return match wanted {
                     BindOutcome::Blocked => PortFinding::Blocked(detail),
                     BindOutcome::InUse => PortFinding::InUse(detail),
+                    BindOutcome::Unknown => PortFinding::Unknown(detail),
                     _ => PortFinding::Unusable(detail),
                 };
             }
@@ -199,6 +211,11 @@ impl PortProbe {
                 CheckStatus::Warning,
                 format!("Port {port} could not be bound: {detail}"),
                 None,
+            ),
+            PortFinding::Unknown(detail) => (
+                CheckStatus::Warning,
+                format!("Port {port} could not be probed: {detail}"),
+                Some("The daemon is short of descriptors or memory; see file_descriptors".into()),
             ),
         };
         if status >= CheckStatus::Warning {

@@ -9,7 +9,10 @@ use std::time::{Duration, Instant};
 
 use super::check::CheckStatus;
 use super::firewall::{self, PortFinding};
-use super::{port_checks_probed, system_snapshot, NetworkConfig, Report, SystemSnapshot};
+use super::{
+    port_checks_probed, system_snapshot, system_snapshot_watching, NetworkConfig, Report,
+    SystemSnapshot,
+};
 
 pub struct NetworkGate {
     cfg: NetworkConfig,
@@ -76,6 +79,12 @@ impl NetworkGate {
             }
             _ => self.store(system_snapshot(&self.cfg)),
         }
+    }
+
+    /// A fresh snapshot, taken now, whose census also keeps the sockets of each port of
+    /// `watch`; it becomes the snapshot allocations use (the watchdog's pass refreshes it).
+    pub fn refresh_watching(&self, watch: &[u16]) -> Arc<SystemSnapshot> {
+        self.store(system_snapshot_watching(&self.cfg, watch))
     }
 
     /// The per-port checks for `port` on top of `snap`, plus what they say about the port

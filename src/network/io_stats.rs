@@ -83,6 +83,21 @@ impl IoStats {
 }
 
 /// Parses /proc/net/dev (two header lines, then `name: 16 counters`).
+/// Reads the interface counters only (no census): `connections` is left empty.
+pub fn interface_counters() -> IoStats {
+    let mut stats = IoStats::default();
+    match procfs::read_text(procfs::NET_DEV).and_then(|text| parse_net_dev(&text)) {
+        Ok(interfaces) => {
+            for counters in interfaces.values() {
+                stats.total.add(counters);
+            }
+            stats.interfaces = interfaces;
+        }
+        Err(error) => stats.errors.push(error.to_string()),
+    }
+    stats
+}
+
 pub fn parse_net_dev(text: &str) -> Result<BTreeMap<String, IoCounters>, ProcError> {
     let mut interfaces = BTreeMap::new();
     for line in text.lines().skip(2) {
@@ -119,16 +134,7 @@ pub fn parse_net_dev(text: &str) -> Result<BTreeMap<String, IoCounters>, ProcErr
 
 /// Reads interface counters and a fresh connection census.
 pub fn io_stats() -> IoStats {
-    let mut stats = IoStats::default();
-    match procfs::read_text(procfs::NET_DEV).and_then(|text| parse_net_dev(&text)) {
-        Ok(interfaces) => {
-            for counters in interfaces.values() {
-                stats.total.add(counters);
-            }
-            stats.interfaces = interfaces;
-        }
-        Err(error) => stats.errors.push(error.to_string()),
-    }
+    let mut stats = interface_counters();
     match take_census(CensusRequest::FULL) {
         Ok(census) => {
             stats.connections = ConnectionCounts {

@@ -41,14 +41,15 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 pub use census::{
-    listener_processes, listening_ports, take_census, CensusError, CensusRequest, CensusSource,
-    ProcessInfo, SocketCensus, StateSet, TcpState,
+    listener_processes, listening_ports, processes_holding, take_census, take_census_watching,
+    CensusError, CensusRequest, CensusSource, PortSockets, ProcessInfo, SocketCensus, StateSet,
+    TcpState,
 };
 pub use check::{names, CheckResult, CheckStatus};
 pub use exhaustion::port_exhaustion;
 pub use firewall::PortFinding;
 pub use gate::NetworkGate;
-pub use io_stats::{io_stats, IoCounters, IoStats};
+pub use io_stats::{interface_counters, io_stats, IoCounters, IoStats};
 pub use report::{OverallStatus, Report};
 pub use thresholds::{ThresholdSpec, Thresholds};
 pub use tls::tls_readiness;
@@ -106,11 +107,17 @@ impl SystemSnapshot {
 /// Runs the system-wide checks. DNS runs on a helper thread during the other checks and is cut
 /// off at `min(dns_timeout, budget)`.
 pub fn system_snapshot(cfg: &NetworkConfig) -> SystemSnapshot {
+    system_snapshot_watching(cfg, &[])
+}
+
+/// [`system_snapshot`] whose census also keeps the sockets of each port of `watch` (the
+/// watchdog's view of the managed ports), from the same walk of the socket table.
+pub fn system_snapshot_watching(cfg: &NetworkConfig, watch: &[u16]) -> SystemSnapshot {
     let started = Instant::now();
     let dns = dns::DnsProbe::start();
     let thresholds = &cfg.thresholds;
 
-    let census = take_census(CensusRequest::FULL).map_err(|error| {
+    let census = take_census_watching(CensusRequest::FULL, watch).map_err(|error| {
         tracing::warn!(%error, "socket census failed");
         error.to_string()
     });

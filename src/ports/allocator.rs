@@ -5,17 +5,23 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
+use super::clock::{Clock, Now, SystemClock};
+use super::counters::Counters;
 use super::error::PortsError;
-use super::lease::{new_token, Allocation, Caller, Health};
+use super::events_store::LogBounds;
+use super::lease::{new_token, Allocation, Caller, Health, ReclaimReason, Vitality};
+use super::process::{Liveness, ProcessIdentity};
 use super::range::RangeSet;
-use super::store::{PortHistory, Store};
+use super::store::{PortHistory, Store, StoreError};
 use super::validate::{
     managed_port, valid_ttl, AllocateRequest, PortVerdict, PortVerdictState, RenewRequest,
     ValidAllocate,
 };
+use crate::events::{Event, EventBus, EventDetail, NewEvent};
 use crate::network::firewall;
 use crate::network::gate::findings;
 use crate::network::{NetworkGate, PortFinding, Report, SystemSnapshot};
@@ -48,7 +54,9 @@ pub struct Released {
 #[derive(Debug, Clone)]
 pub struct Reclaimed {
     pub allocation: Allocation,
-    pub reason: String,
+    pub reason: ReclaimReason,
+    /// The reason in words ("process 12 exited").
+    pub detail: String,
 }
 
 /// What the start-up repair pass found.
@@ -73,20 +81,30 @@ pub struct RangeStatus {
     pub quarantine: Duration,
 }
 
-struct State {
-    store: Store,
-    leases: BTreeMap<u16, Allocation>,
+pub(super) struct State {
+    pub(super) store: Store,
+    pub(super) leases: BTreeMap<u16, Allocation>,
     history: HashMap<u16, PortHistory>,
     sticky: HashMap<String, u16>,
     /// Managed ports without a lease, least recently used first: (last released at, port).
     idle: BTreeSet<(i64, u16)>,
+    /// Where the event log stands.
+    pub(super) log: LogBounds,
 }
 
 pub struct Allocator {
-    cfg: AllocatorConfig,
+    pub(super) cfg: AllocatorConfig,
     state: Mutex<State>,
+    /// Every committed event goes here, in sequence order, after its commit.
+    pub(super) bus: Arc<EventBus>,
+    pub(super) counters: Counters,
     /// Network checks run before every allocation; without one only the probe bind runs.
     gate: Option<Arc<NetworkGate>>,
+    pub(super) clock: Arc<dyn Clock>,
+    /// Owner checks that could not read the owner's process (kept, never reclaimed).
+    unknown_owner_checks: AtomicU64,
+    /// Whether the last sweep met an unreadable owner: logged on each change, not each sweep.
+    owners_unreadable: AtomicBool,
 }
 
 /// allocated -> active once the owner is seen listening; active -> unhealthy when it stops.
@@ -111,19 +129,21 @@ fn holder_of(port: u16) -> Option<String> {
     })
 }
 
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
 impl Allocator {
     /// Opens the state, then runs the repair pass: leases whose owner is dead are reclaimed,
     /// the rest are kept (never dropped) with their health refreshed from the socket table.
     pub fn open(cfg: AllocatorConfig) -> Result<(Self, RepairReport), PortsError> {
-        let store = Store::open(&cfg.state_path)?;
-        let snap = store.load()?;
+        Self::open_with_clock(cfg, Arc::new(SystemClock))
+    }
+
+    /// [`Allocator::open`] reading time from `clock`.
+    pub fn open_with_clock(
+        cfg: AllocatorConfig,
+        clock: Arc<dyn Clock>,
+    ) -> Result<(Self, RepairReport), PortsError> {
+        let mut store = Store::open(&cfg.state_path)?;
+        let snap = store.load(clock.now())?;
+        let log = store.log_bounds()?;
         let sticky = snap.sticky();
         let history: HashMap<u16, PortHistory> =
             snap.history.into_iter().map(|h| (h.port, h)).collect();
@@ -141,14 +161,35 @@ impl Allocator {
             history,
             sticky,
             idle,
+            log,
         };
         let allocator = Self {
             cfg,
             state: Mutex::new(state),
+            bus: Arc::new(EventBus::default()),
+            counters: Counters::default(),
             gate: None,
+            clock,
+            unknown_owner_checks: AtomicU64::new(0),
+            owners_unreadable: AtomicBool::new(false),
         };
         let report = allocator.repair()?;
         Ok((allocator, report))
+    }
+
+    /// The managed ranges.
+    pub fn ranges(&self) -> &RangeSet {
+        &self.cfg.ranges
+    }
+
+    /// The time on the allocator's clock.
+    pub fn now(&self) -> Now {
+        self.clock.now()
+    }
+
+    /// What the allocator did since start-up.
+    pub fn counters(&self) -> super::counters::Totals {
+        self.counters.totals()
     }
 
     /// Runs the network checks before every allocation: system-wide critical findings block
@@ -179,7 +220,71 @@ impl Allocator {
         (finding, Some(report))
     }
 
-    fn lock(&self) -> MutexGuard<'_, State> {
+    /// Numbers `ev`, has `write` store it together with the change it describes (one
+    /// transaction), then publishes it. Nothing is published, and the sequence does not move,
+    /// unless the write committed.
+    pub(super) fn commit_event(
+        &self,
+        st: &mut State,
+        now: Now,
+        ev: NewEvent,
+        write: impl FnOnce(&mut Store, &Event) -> Result<(), StoreError>,
+    ) -> Result<Arc<Event>, PortsError> {
+        let e = ev.numbered(st.log.last + 1, now.wall_ms);
+        write(&mut st.store, &e)?;
+        st.log.last = e.sequence;
+        let e = Arc::new(e);
+        self.bus.publish(e.clone());
+        Ok(e)
+    }
+
+    /// Stores `a`'s new health with its event.
+    pub(super) fn set_health_locked(
+        &self,
+        st: &mut State,
+        a: &Allocation,
+        health: Health,
+        why: &str,
+        now: Now,
+    ) -> Result<(), PortsError> {
+        let before = a.health;
+        let updated = Allocation {
+            health,
+            ..a.clone()
+        };
+        let message = format!(
+            "Port {} ({}): {} -> {} ({why})",
+            a.port,
+            a.service,
+            before.as_str(),
+            health.as_str()
+        );
+        let detail = EventDetail::HealthChanged {
+            from: before,
+            to: health,
+            why: why.to_string(),
+        };
+        self.commit_event(
+            st,
+            now,
+            NewEvent::about(&updated, message, detail),
+            |s, e| s.update(&updated, e),
+        )?;
+        st.leases.insert(a.port, updated);
+        tracing::info!(
+            port = a.port,
+            service = %a.service,
+            %why,
+            "[PORT-MANAGER] Port {} ({}): {} -> {}",
+            a.port,
+            a.service,
+            before.as_str(),
+            health.as_str()
+        );
+        Ok(())
+    }
+
+    pub(super) fn lock(&self) -> MutexGuard<'_, State> {
         // A panic while holding the lock cannot leave a half-written record (SQLite rolls back
         // uncommitted work), so a poisoned lock is safe to keep using.
         self.state.lock().unwrap_or_else(|p| p.into_inner())
@@ -187,7 +292,7 @@ impl Allocator {
 
     fn repair(&self) -> Result<RepairReport, PortsError> {
         let mut st = self.lock();
-        let now = now_ms();
+        let now = self.clock.now();
         let mut report = RepairReport::default();
         // The socket table's listeners, in one LISTEN-only sock_diag dump; without netlink, a
         // probe bind per port tells the same (EADDRINUSE means something listens).
@@ -199,11 +304,18 @@ impl Allocator {
             let Some(a) = st.leases.get(&port).cloned() else {
                 continue;
             };
-            if let Some(reason) = a.death_reason(now) {
-                tracing::warn!(port, service = %a.service, %reason, "repair: reclaiming allocation of a dead owner");
-                let r = self.reclaim_locked(&mut st, port, reason, now)?;
-                report.reclaimed.push(r);
-                continue;
+            match a.vitality(now) {
+                Vitality::Dead(reason) => {
+                    tracing::warn!(port, service = %a.service, reason = reason.as_str(), "repair: reclaiming allocation of a dead owner");
+                    let r = self.reclaim_locked(&mut st, port, reason, now)?;
+                    report.reclaimed.push(r);
+                    continue;
+                }
+                Vitality::Unknown(why) => {
+                    self.unknown_owner_checks.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(port, service = %a.service, %why, "repair: cannot read the owner's process; keeping the allocation");
+                }
+                Vitality::Alive => {}
             }
             report.kept += 1;
             if !self.cfg.ranges.contains(port) {
@@ -212,15 +324,22 @@ impl Allocator {
             }
             let listening = match &listeners {
                 Some(set) => set.contains(&port),
-                None => matches!(firewall::probe(port).finding(), PortFinding::InUse(_)),
+                None => match firewall::probe(port).finding() {
+                    PortFinding::InUse(_) => true,
+                    // Nothing learnt about the port: its health stays as stored.
+                    PortFinding::Unknown(_) => continue,
+                    _ => false,
+                },
             };
             let health = health_seen(listening, a.health);
             report.listening += usize::from(listening);
             if health != a.health {
-                let mut updated = a.clone();
-                updated.health = health;
-                st.store.update(&updated)?;
-                st.leases.insert(port, updated);
+                let why = if listening {
+                    "listening at start-up"
+                } else {
+                    "not listening at start-up"
+                };
+                self.set_health_locked(&mut st, &a, health, why, now)?;
             }
         }
         tracing::info!(
@@ -249,7 +368,7 @@ impl Allocator {
         }
         let snap = snap.as_deref();
         let mut st = self.lock();
-        let now = now_ms();
+        let now = self.clock.now();
         // A made-up name identifies no service: it gets neither a sticky port nor the
         // quarantine exemption of a service taking its own port back.
         let service = (!v.derived_service).then_some(v.service.as_str());
@@ -314,13 +433,17 @@ impl Allocator {
         st: &State,
         port: u16,
         service: Option<&str>,
-        now: i64,
+        now: Now,
     ) -> Option<(u64, String)> {
         let h = st.history.get(&port)?;
         // Quarantine protects the next service from the previous owner's stale connections; a
         // service getting its own port back inherits only its own.
-        (h.quarantine_until_ms > now && Some(h.last_service.as_str()) != service)
-            .then(|| ((h.quarantine_until_ms - now) as u64, h.last_service.clone()))
+        (!h.quarantine_until.passed(now) && Some(h.last_service.as_str()) != service).then(|| {
+            (
+                h.quarantine_until.left_ms(now) as u64,
+                h.last_service.clone(),
+            )
+        })
     }
 
     fn claim_requested(
@@ -328,19 +451,20 @@ impl Allocator {
         st: &mut State,
         port: u16,
         service: Option<&str>,
-        now: i64,
+        now: Now,
         snap: Option<&SystemSnapshot>,
     ) -> Result<(u16, Option<Report>), PortsError> {
         if let Some(a) = st.leases.get(&port).cloned() {
-            match a.death_reason(now) {
-                Some(reason) => {
+            match a.vitality(now) {
+                Vitality::Dead(reason) => {
                     self.reclaim_locked(st, port, reason, now)?;
                 }
-                None => {
+                // An owner that cannot be read still holds its port.
+                Vitality::Alive | Vitality::Unknown(_) => {
                     return Err(PortsError::HeldBy {
                         port,
-                        service: a.service,
-                        pid: a.pid,
+                        service: a.service.clone(),
+                        pid: a.pid(),
                     });
                 }
             }
@@ -369,6 +493,7 @@ impl Allocator {
                     report: boxed(),
                 })
             }
+            PortFinding::Unknown(detail) => Err(PortsError::Unavailable { reason: detail }),
         }
     }
 
@@ -377,7 +502,7 @@ impl Allocator {
         &self,
         st: &State,
         service: Option<&str>,
-        now: i64,
+        now: Now,
         snap: Option<&SystemSnapshot>,
     ) -> Result<(u16, Option<Report>), PortsError> {
         let sticky = service
@@ -399,6 +524,11 @@ impl Allocator {
             let (outcome, report) = self.free_check(port, snap);
             match outcome {
                 PortFinding::Bindable => return Ok((port, report)),
+                // The probe itself failed (no descriptors): every other port would too, and a
+                // guess could hand out a port in use.
+                PortFinding::Unknown(detail) => {
+                    return Err(PortsError::Unavailable { reason: detail })
+                }
                 PortFinding::Blocked(detail) => {
                     // A finding about this port only: try the next one, keep it for the answer.
                     tracing::warn!(port, %detail, "[NETWORK-HARDENING] port blocked; trying the next candidate");
@@ -443,7 +573,7 @@ impl Allocator {
         v: ValidAllocate,
         port: u16,
         caller: &Caller,
-        now: i64,
+        now: Now,
         network_health: String,
     ) -> Result<Allocation, PortsError> {
         let lease_token = new_token().map_err(PortsError::Token)?;
@@ -453,21 +583,28 @@ impl Allocator {
             service: v.service,
             purpose: v.purpose,
             started_by: v.started_by,
-            pid: v.owner.map(|(pid, _)| pid),
-            pid_start_time: v.owner.map(|(_, start)| start),
+            owner: v.owner,
             owner_uid: caller.uid,
             labels: v.labels,
             lease_token,
             ttl_seconds: v.ttl_seconds,
-            allocated_at_ms: now,
+            allocated_at_ms: now.wall_ms,
             renewed_at_ms: None,
-            expires_at_ms: v.ttl_seconds.map(|t| now + (t as i64) * 1000),
+            expires: v.ttl_seconds.map(|t| now.plus((t as i64) * 1000)),
             health: Health::Allocated,
             request_count: 0,
             error_count: 0,
             network_health,
+            observed: None,
         };
-        st.store.insert(&allocation)?;
+        let message = format!("Allocated port {port} for {}", allocation.service);
+        self.commit_event(
+            st,
+            now,
+            NewEvent::about(&allocation, message, EventDetail::Allocated),
+            |s, e| s.insert(&allocation, e),
+        )?;
+        self.counters.allocated();
         let last_used = st.history.get(&port).map_or(0, |h| h.released_at_ms);
         st.idle.remove(&(last_used, port));
         if !derived_service {
@@ -505,8 +642,11 @@ impl Allocator {
             .ok_or(PortsError::NotAllocated { port })?;
         a.authorizes(token, caller)
             .map_err(|reason| PortsError::PermissionDenied { port, reason })?;
-        let now = now_ms();
-        let until = self.retire_locked(&mut st, &a, now)?;
+        let now = self.clock.now();
+        let message = format!("Released port {port} ({})", a.service);
+        let ev = NewEvent::about(&a, message, EventDetail::Released);
+        let until = self.retire_locked(&mut st, &a, now, ev)?;
+        self.counters.released();
         drop(st);
         tracing::info!(port, service = %a.service, "[PORT-MANAGER] Released port {port}");
         Ok(Released {
@@ -515,108 +655,154 @@ impl Allocator {
         })
     }
 
-    /// Deletes the allocation and starts its port's quarantine (store first, then memory).
-    fn retire_locked(&self, st: &mut State, a: &Allocation, now: i64) -> Result<i64, PortsError> {
-        let until = now + self.cfg.quarantine.as_millis() as i64;
+    /// Deletes the allocation, starts its port's quarantine and records `ev` (store first, then
+    /// memory). Returns the end of the quarantine (wall time).
+    fn retire_locked(
+        &self,
+        st: &mut State,
+        a: &Allocation,
+        now: Now,
+        ev: NewEvent,
+    ) -> Result<i64, PortsError> {
+        let until = now.plus(self.cfg.quarantine.as_millis() as i64);
         let h = PortHistory {
             port: a.port,
             last_service: a.service.clone(),
-            released_at_ms: now,
-            quarantine_until_ms: until,
+            released_at_ms: now.wall_ms,
+            quarantine_until: until,
         };
-        st.store.release(&h)?;
+        self.commit_event(st, now, ev, |s, e| s.release(&h, e))?;
         st.leases.remove(&a.port);
         st.history.insert(a.port, h);
         if self.cfg.ranges.contains(a.port) {
-            st.idle.insert((now, a.port));
+            st.idle.insert((now.wall_ms, a.port));
         }
-        Ok(until)
+        Ok(until.wall_ms)
     }
 
     fn reclaim_locked(
         &self,
         st: &mut State,
         port: u16,
-        reason: String,
-        now: i64,
+        reason: ReclaimReason,
+        now: Now,
     ) -> Result<Reclaimed, PortsError> {
         let mut a = st
             .leases
             .get(&port)
             .cloned()
             .ok_or(PortsError::NotAllocated { port })?;
-        self.retire_locked(st, &a, now)?;
         a.health = Health::Dead;
-        tracing::warn!(port, service = %a.service, %reason, "[PORT-MANAGER] Reclaimed port {port}");
+        let detail = a.describe(reason, now);
+        let message = format!("Reclaimed port {port} ({}): {detail}", a.service);
+        let ev = NewEvent::about(&a, message, EventDetail::Reclaimed { reason });
+        self.retire_locked(st, &a, now, ev)?;
+        self.counters.reclaimed(reason);
+        tracing::warn!(port, service = %a.service, reason = reason.as_str(), "[PORT-MANAGER] Reclaimed port {port}: {detail}");
         Ok(Reclaimed {
             allocation: a,
             reason,
+            detail,
         })
     }
 
-    fn sweep_locked(&self, st: &mut State, now: i64) -> Result<Vec<Reclaimed>, PortsError> {
+    /// Reclaims the allocations whose owner is certainly dead. One whose process cannot be read
+    /// is kept: an I/O error says nothing about the owner.
+    fn sweep_locked(&self, st: &mut State, now: Now) -> Result<Vec<Reclaimed>, PortsError> {
+        let mut dead = Vec::new();
+        let mut unreadable = Vec::new();
         // One /proc read per owner, not per allocation: a test process that picked a thousand
         // ports is checked once per pass.
-        let mut alive: HashMap<(i32, u64), bool> = HashMap::new();
-        let mut is_alive = |pid, start| {
-            *alive
-                .entry((pid, start))
-                .or_insert_with(|| super::process::is_alive(pid, start))
-        };
-        let dead: Vec<(u16, String)> = st
-            .leases
-            .values()
-            .filter_map(|a| a.death_reason_with(now, &mut is_alive).map(|r| (a.port, r)))
-            .collect();
+        let mut seen: HashMap<ProcessIdentity, Liveness> = HashMap::new();
+        for a in st.leases.values() {
+            let liveness = |id: &ProcessIdentity| {
+                seen.entry(id.clone())
+                    .or_insert_with(|| id.liveness())
+                    .clone()
+            };
+            match a.vitality_with(now, liveness) {
+                Vitality::Dead(reason) => dead.push((a.port, reason)),
+                Vitality::Unknown(why) => unreadable.push((a.port, why)),
+                Vitality::Alive => {}
+            }
+        }
+        self.note_unreadable(&unreadable);
         dead.into_iter()
             .map(|(port, reason)| self.reclaim_locked(st, port, reason, now))
             .collect()
     }
 
+    /// Counts owner checks that could not read the owner, and logs when that starts and stops.
+    fn note_unreadable(&self, unreadable: &[(u16, String)]) {
+        self.unknown_owner_checks
+            .fetch_add(unreadable.len() as u64, Ordering::Relaxed);
+        let now_unreadable = !unreadable.is_empty();
+        if self
+            .owners_unreadable
+            .swap(now_unreadable, Ordering::Relaxed)
+            == now_unreadable
+        {
+            return;
+        }
+        match unreadable.first() {
+            Some((port, why)) => tracing::warn!(
+                ports = ?unreadable.iter().map(|(p, _)| *p).collect::<Vec<_>>(),
+                first_port = port,
+                %why,
+                "cannot read the owning processes of {} allocation(s); keeping them until they can be read",
+                unreadable.len()
+            ),
+            None => tracing::info!("owning processes are readable again"),
+        }
+    }
+
+    /// How many owner checks could not read the owner's process since start-up.
+    pub fn unknown_owner_checks(&self) -> u64 {
+        self.unknown_owner_checks.load(Ordering::Relaxed)
+    }
+
     /// Health from the socket table (`listening`: the ports with a TCP listener): a port whose
     /// owner listens is active; one that was active and listens no more is unhealthy. Changes
-    /// are stored; the allocations that changed are returned with their previous health.
+    /// are stored with their events; the allocations that changed are returned with their
+    /// previous health.
     pub fn observe_listeners(
         &self,
         listening: &HashSet<u16>,
     ) -> Result<Vec<(Allocation, Health)>, PortsError> {
         let mut st = self.lock();
+        let now = self.clock.now();
         let changed: Vec<(Allocation, Health)> = st
             .leases
             .values()
             .filter_map(|a| {
                 let health = health_seen(listening.contains(&a.port), a.health);
-                (health != a.health).then(|| {
-                    (
-                        Allocation {
-                            health,
-                            ..a.clone()
-                        },
-                        a.health,
-                    )
-                })
+                (health != a.health).then(|| (a.clone(), health))
             })
             .collect();
-        for (a, before) in &changed {
-            st.store.update(a)?;
-            st.leases.insert(a.port, a.clone());
-            tracing::info!(
-                port = a.port,
-                service = %a.service,
-                "[PORT-MANAGER] Port {} ({}): {} -> {}",
-                a.port,
-                a.service,
-                before.as_str(),
-                a.health.as_str()
-            );
+        let mut out = Vec::with_capacity(changed.len());
+        for (a, health) in changed {
+            let why = if health == Health::Active {
+                "listening"
+            } else {
+                "listener gone"
+            };
+            self.set_health_locked(&mut st, &a, health, why, now)?;
+            out.push((
+                Allocation {
+                    health,
+                    ..a.clone()
+                },
+                a.health,
+            ));
         }
-        Ok(changed)
+        Ok(out)
     }
 
     /// Reclaims every allocation whose owner is dead (process gone, lease expired).
     pub fn sweep(&self) -> Result<Vec<Reclaimed>, PortsError> {
         let mut st = self.lock();
-        self.sweep_locked(&mut st, now_ms())
+        let now = self.clock.now();
+        self.sweep_locked(&mut st, now)
     }
 
     pub fn renew(&self, req: RenewRequest, caller: &Caller) -> Result<Allocation, PortsError> {
@@ -632,21 +818,41 @@ impl Allocator {
             .ok_or(PortsError::NotAllocated { port })?;
         a.authorizes(req.lease_token.as_deref(), caller)
             .map_err(|reason| PortsError::PermissionDenied { port, reason })?;
-        let now = now_ms();
-        if let Some(reason) = a.death_reason(now) {
-            self.reclaim_locked(&mut st, port, reason.clone(), now)?;
-            return Err(PortsError::LeaseDead { port, reason });
+        let now = self.clock.now();
+        if let Vitality::Dead(reason) = a.vitality(now) {
+            let r = self.reclaim_locked(&mut st, port, reason, now)?;
+            return Err(PortsError::LeaseDead {
+                port,
+                reason: r.detail,
+            });
         }
         if let Some(ttl) = req.ttl_seconds {
             a.ttl_seconds = Some(ttl);
         }
         if let Some(ttl) = a.ttl_seconds {
-            a.expires_at_ms = Some(now + (ttl as i64) * 1000);
+            a.expires = Some(now.plus((ttl as i64) * 1000));
         }
-        a.renewed_at_ms = Some(now);
+        a.renewed_at_ms = Some(now.wall_ms);
         a.request_count = a.request_count.saturating_add(req.requests_delta);
         a.error_count = a.error_count.saturating_add(req.errors_delta);
-        st.store.update(&a)?;
+        let message = match a.expires {
+            Some(_) => format!(
+                "Renewed port {port} ({}) for {} s",
+                a.service,
+                a.ttl_seconds.unwrap_or(0)
+            ),
+            None => format!("Port {port} ({}) reported its counters", a.service),
+        };
+        let detail = EventDetail::Renewed {
+            requests_delta: req.requests_delta,
+            errors_delta: req.errors_delta,
+        };
+        self.commit_event(
+            &mut st,
+            now,
+            NewEvent::about(&a, message, detail),
+            |s, e| s.update(&a, e),
+        )?;
         st.leases.insert(port, a.clone());
         Ok(a)
     }
@@ -672,7 +878,7 @@ impl Allocator {
     pub fn status(&self) -> RangeStatus {
         let (idle, allocated, quarantined): (Vec<u16>, usize, usize) = {
             let st = self.lock();
-            let now = now_ms();
+            let now = self.clock.now();
             let mut q = 0;
             let idle = st
                 .idle
@@ -682,7 +888,7 @@ impl Allocator {
                     let rest = st
                         .history
                         .get(p)
-                        .is_some_and(|h| h.quarantine_until_ms > now);
+                        .is_some_and(|h| !h.quarantine_until.passed(now));
                     q += usize::from(rest);
                     !rest
                 })
@@ -712,7 +918,7 @@ impl Allocator {
 
     /// The free check for each port, without allocating anything.
     pub fn check_ports(&self, ports: &[u16]) -> Vec<PortVerdict> {
-        let now = now_ms();
+        let now = self.clock.now();
         ports
             .iter()
             .map(|&port| {
@@ -727,14 +933,14 @@ impl Allocator {
                     } else {
                         st.history
                             .get(&port)
-                            .filter(|h| h.quarantine_until_ms > now)
+                            .filter(|h| !h.quarantine_until.passed(now))
                             .map(|h| {
                                 (
                                     PortVerdictState::Quarantined,
                                     format!(
                                         "released by '{}', quarantined for {} ms more",
                                         h.last_service,
-                                        h.quarantine_until_ms - now
+                                        h.quarantine_until.left_ms(now)
                                     ),
                                 )
                             })
@@ -759,6 +965,7 @@ impl Allocator {
                         PortFinding::Blocked(detail) | PortFinding::Unusable(detail) => {
                             (PortVerdictState::Blocked, detail)
                         }
+                        PortFinding::Unknown(detail) => (PortVerdictState::Unknown, detail),
                     });
                 PortVerdict {
                     port,

@@ -1,53 +1,29 @@
 //! Who may name a process as the owner of an allocation it asks for. Used where the caller's
 //! identity comes from the kernel (SO_PEERCRED on a Unix socket) and the owner is only claimed:
-//! the portserver protocol, whose request is nothing but a PID.
+//! the portserver protocol, whose request is nothing but a PID. Which processes can own a port at
+//! all (not init, kernel threads or threads) is `identify_owner`'s rule, applied here too.
 
 use super::lease::Caller;
-use super::process::{process_info, process_stat, ProcessInfo, ProcessLookup};
+use super::process::{
+    identify_owner_detailed, identify_peer, OwnerError, ProcessDetails, ProcessIdentity,
+};
 
-/// What [`check_claim`] needs to know about `pid`. For the caller's own process only its stat
-/// is read: SO_PEERCRED already says it is a process (the kernel records the thread group, not
-/// the thread) of the caller's uid.
-pub fn claimed_process(caller: &Caller, pid: i32) -> Result<ProcessInfo, ProcessLookup> {
+/// Identifies the process `caller` claims, with what [`check_claim`] needs. For the caller's own
+/// process only its stat is read: SO_PEERCRED already says it is a process of the caller's uid.
+pub fn claimed_process(
+    caller: &Caller,
+    pid: i32,
+) -> Result<(ProcessIdentity, ProcessDetails), OwnerError> {
     match caller.uid {
-        Some(uid) if caller.pid == Some(pid) => {
-            let stat = process_stat(pid)?;
-            Ok(ProcessInfo {
-                pid,
-                comm: stat.comm,
-                start_time: stat.start_time,
-                real_uid: uid,
-                effective_uid: uid,
-                tgid: pid,
-                kernel_thread: stat.kernel_thread,
-            })
-        }
-        _ => process_info(pid),
+        Some(uid) if caller.pid == Some(pid) => identify_peer(pid, uid),
+        _ => identify_owner_detailed(pid),
     }
 }
 
-/// Whether `caller` may make `target` the owner of a port: its own process, any process of its
-/// uid (real or effective), or any process at all for root. Never PID 1 (a client that meant its
-/// parent and was re-parented to init would hold the port forever), a kernel thread, or a thread
-/// that is not its process's leader (it is not a process: the owner check would follow the
-/// thread, not the process). The refusal says why.
-pub fn check_claim(caller: &Caller, target: &ProcessInfo) -> Result<(), String> {
-    let pid = target.pid;
-    if pid == 1 {
-        return Err("pid 1 (init) cannot own a port; send your own pid".into());
-    }
-    if target.kernel_thread {
-        return Err(format!(
-            "pid {pid} ({}) is a kernel thread, not a process",
-            target.comm
-        ));
-    }
-    if target.tgid != pid {
-        return Err(format!(
-            "pid {pid} is a thread of process {}; name the process",
-            target.tgid
-        ));
-    }
+/// Whether `caller` may make process `pid` (described by `target`) the owner of a port: its own
+/// process, any process of its uid (real or effective: `python -m portpicker $$` names the
+/// shell), or any process at all for root. The refusal says why.
+pub fn check_claim(caller: &Caller, pid: i32, target: &ProcessDetails) -> Result<(), String> {
     if caller.pid == Some(pid) || caller.uid == Some(0) {
         return Ok(());
     }
@@ -65,15 +41,11 @@ pub fn check_claim(caller: &Caller, target: &ProcessInfo) -> Result<(), String> 
 mod tests {
     use super::*;
 
-    fn process(pid: i32, uid: u32) -> ProcessInfo {
-        ProcessInfo {
-            pid,
+    fn of_uid(uid: u32) -> ProcessDetails {
+        ProcessDetails {
             comm: "python3".into(),
-            start_time: 1,
             real_uid: uid,
             effective_uid: uid,
-            tgid: pid,
-            kernel_thread: false,
         }
     }
 
@@ -86,42 +58,39 @@ mod tests {
 
     #[test]
     fn own_process_same_uid_and_root_may_claim() {
-        assert!(check_claim(&caller(1000, 50), &process(50, 1000)).is_ok());
-        assert!(check_claim(&caller(1000, 50), &process(51, 1000)).is_ok());
-        assert!(check_claim(&caller(0, 50), &process(51, 1000)).is_ok());
+        assert!(check_claim(&caller(1000, 50), 50, &of_uid(1000)).is_ok());
+        assert!(check_claim(&caller(1000, 50), 51, &of_uid(1000)).is_ok());
+        assert!(check_claim(&caller(0, 50), 51, &of_uid(1000)).is_ok());
         // A setuid program's effective uid counts too.
-        let mut setuid = process(52, 0);
-        setuid.effective_uid = 1000;
-        assert!(check_claim(&caller(1000, 50), &setuid).is_ok());
-    }
-
-    #[test]
-    fn the_callers_own_process_is_read_from_its_stat_alone() {
-        let me = std::process::id() as i32;
-        // SAFETY: geteuid cannot fail.
-        let uid = unsafe { libc::geteuid() };
-        let caller = Caller {
-            uid: Some(uid),
-            pid: Some(me),
+        let setuid = ProcessDetails {
+            effective_uid: 1000,
+            ..of_uid(0)
         };
-        let own = claimed_process(&caller, me).unwrap();
-        assert_eq!(own, process_info(me).unwrap());
+        assert!(check_claim(&caller(1000, 50), 52, &setuid).is_ok());
     }
 
     #[test]
-    fn another_uid_init_kernel_threads_and_threads_are_refused() {
-        let err = check_claim(&caller(1000, 50), &process(60, 1001)).unwrap_err();
+    fn another_uids_process_is_refused_and_says_whose_it_is() {
+        let err = check_claim(&caller(1000, 50), 60, &of_uid(1001)).unwrap_err();
         assert!(
             err.contains("uid 1001") && err.contains("uid 1000"),
             "{err}"
         );
-        assert!(check_claim(&caller(0, 50), &process(1, 0)).is_err());
-        let mut kthread = process(2, 0);
-        kthread.kernel_thread = true;
-        assert!(check_claim(&caller(0, 50), &kthread).is_err());
-        let mut thread = process(61, 1000);
-        thread.tgid = 60;
-        assert!(check_claim(&caller(1000, 61), &thread).is_err());
-        assert!(check_claim(&Caller::REMOTE, &process(70, 1000)).is_err());
+        assert!(check_claim(&Caller::REMOTE, 70, &of_uid(1000)).is_err());
+    }
+
+    #[test]
+    fn the_callers_own_process_is_identified_from_its_stat_alone() {
+        let me = std::process::id() as i32;
+        // SAFETY: geteuid cannot fail.
+        let uid = unsafe { libc::geteuid() };
+        let own = claimed_process(&caller(uid, me), me).unwrap();
+        let full = identify_owner_detailed(me).unwrap();
+        assert_eq!(own.0, full.0);
+        assert_eq!(own.1.comm, full.1.comm);
+        assert!(matches!(
+            claimed_process(&caller(0, me), 1),
+            Err(OwnerError::Immortal(1))
+        ));
     }
 }

@@ -70,6 +70,17 @@ pub enum PortsError {
     PermissionDenied { port: u16, reason: String },
     #[error("the allocation of port {port} is dead ({reason}) and was reclaimed")]
     LeaseDead { port: u16, reason: String },
+    #[error("events up to {oldest_retained_minus_one} were compacted away; resume from {oldest_retained_minus_one} or later, or start with a snapshot", oldest_retained_minus_one = .oldest_retained - 1)]
+    Compacted {
+        requested: u64,
+        oldest_retained: u64,
+    },
+    #[error("sequence {requested} is beyond the newest event ({last}); is this the same daemon and state?")]
+    AheadOfLog { requested: u64, last: u64 },
+    #[error("{0}")]
+    Watch(#[from] crate::events::SubscribeError),
+    #[error("cannot decide now, try again: {reason}")]
+    Unavailable { reason: String },
     #[error("state store: {0}")]
     Store(#[from] StoreError),
 }

@@ -3,8 +3,12 @@
 
 use std::collections::BTreeMap;
 
+use super::clock::{Deadline, Now};
+use super::process::{DeathCause, Liveness, ProcessIdentity};
+
 /// What portwarden knows of the service behind an allocation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Health {
     /// Handed out; the owner has not been seen listening yet.
     Allocated,
@@ -37,7 +41,8 @@ impl Health {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum OwnerKind {
     Permanent,
     Process,
@@ -60,6 +65,68 @@ impl Caller {
     };
 }
 
+/// Why an allocation was taken back. Each is certain; an owner whose state cannot be read is
+/// never reclaimed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReclaimReason {
+    /// The owning process exited.
+    OwnerExited,
+    /// The owner's PID now names another process.
+    PidReused,
+    /// The host rebooted since the owner started.
+    Rebooted,
+    /// The TTL lease was not renewed in time.
+    LeaseExpired,
+}
+
+impl ReclaimReason {
+    pub const ALL: [ReclaimReason; 4] = [
+        ReclaimReason::OwnerExited,
+        ReclaimReason::PidReused,
+        ReclaimReason::Rebooted,
+        ReclaimReason::LeaseExpired,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReclaimReason::OwnerExited => "owner_exited",
+            ReclaimReason::PidReused => "pid_reused",
+            ReclaimReason::Rebooted => "rebooted",
+            ReclaimReason::LeaseExpired => "lease_expired",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "owner_exited" => ReclaimReason::OwnerExited,
+            "pid_reused" => ReclaimReason::PidReused,
+            "rebooted" => ReclaimReason::Rebooted,
+            "lease_expired" => ReclaimReason::LeaseExpired,
+            _ => return None,
+        })
+    }
+}
+
+impl From<DeathCause> for ReclaimReason {
+    fn from(c: DeathCause) -> Self {
+        match c {
+            DeathCause::Exited => ReclaimReason::OwnerExited,
+            DeathCause::PidReused => ReclaimReason::PidReused,
+            DeathCause::Rebooted => ReclaimReason::Rebooted,
+        }
+    }
+}
+
+/// Whether an allocation's owner is still there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Vitality {
+    Alive,
+    Dead(ReclaimReason),
+    /// The owner's process could not be read: kept, logged, counted.
+    Unknown(String),
+}
+
 /// One port handed out, with everything recorded about it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Allocation {
@@ -67,24 +134,27 @@ pub struct Allocation {
     pub service: String,
     pub purpose: String,
     pub started_by: String,
-    pub pid: Option<i32>,
-    pub pid_start_time: Option<u64>,
+    /// The owning process, when there is one.
+    pub owner: Option<ProcessIdentity>,
     pub owner_uid: Option<u32>,
     pub labels: BTreeMap<String, String>,
     pub lease_token: String,
     pub ttl_seconds: Option<u64>,
     pub allocated_at_ms: i64,
     pub renewed_at_ms: Option<i64>,
-    pub expires_at_ms: Option<i64>,
+    /// When a TTL lease runs out unless renewed.
+    pub expires: Option<Deadline>,
     pub health: Health,
     pub request_count: u64,
     pub error_count: u64,
     pub network_health: String,
+    /// What the watchdog saw at its last pass (in memory only).
+    pub observed: Option<super::observe::Observation>,
 }
 
 impl Allocation {
     pub fn owner_kind(&self) -> OwnerKind {
-        match (self.pid.is_some(), self.ttl_seconds.is_some()) {
+        match (self.owner.is_some(), self.ttl_seconds.is_some()) {
             (false, false) => OwnerKind::Permanent,
             (true, false) => OwnerKind::Process,
             (false, true) => OwnerKind::Lease,
@@ -92,27 +162,44 @@ impl Allocation {
         }
     }
 
-    /// Why this allocation is dead at `now_ms`, if it is: its process exited (or the PID now
-    /// names another process) or its lease expired. Permanent allocations never die here.
-    pub fn death_reason(&self, now_ms: i64) -> Option<String> {
-        self.death_reason_with(now_ms, super::process::is_alive)
+    pub fn pid(&self) -> Option<i32> {
+        self.owner.as_ref().map(|o| o.pid)
     }
 
-    /// As [`Allocation::death_reason`], asking `is_alive(pid, start time)` about the owner (a
-    /// sweep over many allocations of one process asks /proc once).
-    pub fn death_reason_with(
+    /// Whether the allocation is still owned at `now`: its lease (if any) has not run out and
+    /// its process (if any) still runs. Permanent allocations are always alive.
+    pub fn vitality(&self, now: Now) -> Vitality {
+        self.vitality_with(now, ProcessIdentity::liveness)
+    }
+
+    /// As [`Allocation::vitality`], asking `liveness` about the owner (a sweep over many
+    /// allocations of one process asks /proc once).
+    pub fn vitality_with(
         &self,
-        now_ms: i64,
-        mut is_alive: impl FnMut(i32, u64) -> bool,
-    ) -> Option<String> {
-        if let (Some(pid), Some(start)) = (self.pid, self.pid_start_time) {
-            if !is_alive(pid, start) {
-                return Some(format!("process {pid} exited"));
-            }
+        now: Now,
+        liveness: impl FnOnce(&ProcessIdentity) -> Liveness,
+    ) -> Vitality {
+        if self.expires.is_some_and(|d| d.passed(now)) {
+            return Vitality::Dead(ReclaimReason::LeaseExpired);
         }
-        match self.expires_at_ms {
-            Some(exp) if exp <= now_ms => Some(format!("lease expired {} ms ago", now_ms - exp)),
-            _ => None,
+        match self.owner.as_ref().map(liveness) {
+            Some(Liveness::Dead(cause)) => Vitality::Dead(cause.into()),
+            Some(Liveness::Unknown(why)) => Vitality::Unknown(why),
+            Some(Liveness::Alive) | None => Vitality::Alive,
+        }
+    }
+
+    /// The reclaim reason in words: "process 12 exited", "lease expired 40 ms ago".
+    pub fn describe(&self, reason: ReclaimReason, now: Now) -> String {
+        let pid = self.pid().unwrap_or(0);
+        match reason {
+            ReclaimReason::OwnerExited => format!("process {pid} exited"),
+            ReclaimReason::PidReused => format!("pid {pid} now names another process"),
+            ReclaimReason::Rebooted => format!("the host rebooted since process {pid} started"),
+            ReclaimReason::LeaseExpired => match self.expires {
+                Some(d) => format!("lease expired {} ms ago", now.mono_ms - d.mono_ms),
+                None => "lease expired".into(),
+            },
         }
     }
 
@@ -185,19 +272,19 @@ mod tests {
             service: "s".into(),
             purpose: String::new(),
             started_by: String::new(),
-            pid: None,
-            pid_start_time: None,
+            owner: None,
             owner_uid: uid,
             labels: BTreeMap::new(),
             lease_token: "t0ken".into(),
             ttl_seconds: None,
             allocated_at_ms: 0,
             renewed_at_ms: None,
-            expires_at_ms: None,
+            expires: None,
             health: Health::Allocated,
             request_count: 0,
             error_count: 0,
             network_health: String::new(),
+            observed: None,
         }
     }
 
@@ -222,11 +309,18 @@ mod tests {
 
     #[test]
     fn a_lease_past_its_expiry_is_dead_and_a_permanent_one_never_is() {
+        let at = |mono_ms| Now {
+            wall_ms: 0,
+            mono_ms,
+        };
         let mut a = owned_by(None);
-        assert_eq!(a.death_reason(i64::MAX), None);
+        assert_eq!(a.vitality(at(i64::MAX)), Vitality::Alive);
         a.ttl_seconds = Some(1);
-        a.expires_at_ms = Some(1000);
-        assert!(a.death_reason(999).is_none());
-        assert!(a.death_reason(1000).is_some());
+        a.expires = Some(at(0).plus(1000));
+        assert_eq!(a.vitality(at(999)), Vitality::Alive);
+        assert_eq!(
+            a.vitality(at(1000)),
+            Vitality::Dead(ReclaimReason::LeaseExpired)
+        );
     }
 }

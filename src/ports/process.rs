@@ -1,147 +1,236 @@
-//! Process identity from /proc: a PID plus its start time names one process even when the kernel
-//! reuses the PID later. Also what an ownership claim needs to know about a process (its uids,
-//! whether it is a kernel thread or a thread of another process) and its command line.
+//! Process identity from /proc: a PID plus its start time and the boot it started in names one
+//! process, even when the kernel reuses the PID later or the host reboots.
+//!
+//! Only the kernel's "no such process" (ENOENT from /proc confirmed by ESRCH from kill(2)), a
+//! zombie, a different start time or a different boot make a process dead. Any other failure
+//! (the daemon out of descriptors, a /proc mounted with hidepid) is [`Liveness::Unknown`]: the
+//! caller keeps the allocation, because a port handed to a second live owner is worse than one
+//! leaked for a while.
+//!
+//! Also what an ownership claim needs to know about a process (its name and uids) and its
+//! command line.
 
-use std::io::Read;
+use std::io::{self, Read};
+use std::sync::OnceLock;
 
-/// `PF_KTHREAD` in the flags field of /proc/PID/stat (include/linux/sched.h).
+/// The process that owns an allocation.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ProcessIdentity {
+    pub pid: i32,
+    /// Start time in clock ticks since boot (field 22 of /proc/PID/stat).
+    pub start_time: u64,
+    /// /proc/sys/kernel/random/boot_id of the boot it started in (None for state written
+    /// before boot IDs were recorded).
+    pub boot_id: Option<String>,
+}
+
+/// Why an owner is dead; each is certain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeathCause {
+    /// No such process any more (or only its zombie).
+    Exited,
+    /// The PID names a process with another start time.
+    PidReused,
+    /// The host rebooted since the owner started.
+    Rebooted,
+}
+
+/// What the kernel says of an owner now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Liveness {
+    Alive,
+    Dead(DeathCause),
+    /// The kernel could not be asked (an I/O error); never a reason to reclaim.
+    Unknown(String),
+}
+
+/// Why a PID cannot own an allocation.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OwnerError {
+    #[error("process {0} does not exist")]
+    NoSuchProcess(i32),
+    #[error("{0} is a thread of process {1}, not a process: give the process ID")]
+    Thread(i32, i32),
+    #[error("process {0} never exits (init or a kernel thread) and cannot own a port")]
+    Immortal(i32),
+    #[error("cannot read process {pid}: {reason}")]
+    Unreadable { pid: i32, reason: String },
+}
+
+/// `PF_KTHREAD` in the flags field (9) of /proc/PID/stat.
 const PF_KTHREAD: u64 = 0x0020_0000;
 
-/// Start time of `pid` in clock ticks since boot (field 22 of /proc/PID/stat), or None when the
-/// process does not exist.
-pub fn process_start_time(pid: i32) -> Option<u64> {
-    if pid <= 0 {
-        return None;
-    }
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let stat = Stat::parse(&stat)?;
-    (!stat.zombie).then_some(stat.start_time)
-}
-
-/// Whether the process identified by (pid, start time) is still the one running.
-pub fn is_alive(pid: i32, start_time: u64) -> bool {
-    process_start_time(pid) == Some(start_time)
-}
-
-/// The fields of /proc/PID/stat that matter here.
-struct Stat<'a> {
-    comm: &'a str,
-    zombie: bool,
+/// The fields of /proc/PID/stat we use.
+struct Stat {
+    comm: String,
+    state: char,
+    ppid: i32,
     flags: u64,
     start_time: u64,
 }
 
-impl<'a> Stat<'a> {
-    fn parse(stat: &'a str) -> Option<Self> {
-        // The command name (field 2) is in parentheses and may contain spaces and ')': split at
-        // the first '(' and the last ')'.
-        let comm = &stat[stat.find('(')? + 1..stat.rfind(')')?];
-        let rest = &stat[stat.rfind(')')? + 1..];
-        // rest starts at field 3 (state): flags (field 9) is index 6, starttime (22) index 19.
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        Some(Self {
-            comm,
-            zombie: *fields.first()? == "Z",
-            flags: fields.get(6)?.parse().ok()?,
-            start_time: fields.get(19)?.parse().ok()?,
-        })
-    }
+enum StatRead {
+    Found(Stat),
+    Gone,
+    Failed(String),
 }
 
-/// What /proc says about one process, read for an ownership claim.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProcessInfo {
-    pub pid: i32,
-    /// The kernel's short name of the command (at most 15 bytes).
-    pub comm: String,
-    pub start_time: u64,
-    pub real_uid: u32,
-    pub effective_uid: u32,
-    /// The process this id belongs to: differs from `pid` when `pid` names a thread.
-    pub tgid: i32,
-    pub kernel_thread: bool,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum ProcessLookup {
-    #[error("process {0} does not exist")]
-    Missing(i32),
-    /// Not a fact about the process: it may well exist.
-    #[error("cannot read /proc/{pid}: {reason}")]
-    Unreadable { pid: i32, reason: String },
-}
-
-/// What /proc/PID/stat alone says about a process.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProcessStat {
-    pub comm: String,
-    pub start_time: u64,
-    pub kernel_thread: bool,
-}
-
-fn read_proc(pid: i32, file: &str) -> Result<String, ProcessLookup> {
-    std::fs::read_to_string(format!("/proc/{pid}/{file}")).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => ProcessLookup::Missing(pid),
-        // ESRCH: the process exited between the open and the read.
-        _ if e.raw_os_error() == Some(libc::ESRCH) => ProcessLookup::Missing(pid),
-        _ => ProcessLookup::Unreadable {
-            pid,
-            reason: e.to_string(),
-        },
-    })
-}
-
-/// Reads /proc/PID/stat. A process that exited (or is a zombie) is `Missing`; any other
-/// failure is `Unreadable`.
-pub fn process_stat(pid: i32) -> Result<ProcessStat, ProcessLookup> {
+fn read_stat(pid: i32) -> StatRead {
     if pid <= 0 {
-        return Err(ProcessLookup::Missing(pid));
+        return StatRead::Gone;
     }
-    let text = read_proc(pid, "stat")?;
-    let stat = Stat::parse(&text).ok_or_else(|| ProcessLookup::Unreadable {
-        pid,
-        reason: "unexpected stat format".into(),
-    })?;
-    if stat.zombie {
-        return Err(ProcessLookup::Missing(pid));
-    }
-    Ok(ProcessStat {
-        comm: stat.comm.to_string(),
-        start_time: stat.start_time,
-        kernel_thread: stat.flags & PF_KTHREAD != 0,
+    let text = match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(t) => t,
+        Err(e) if is_gone(&e) && !exists_by_signal(pid) => return StatRead::Gone,
+        Err(e) => return StatRead::Failed(e.to_string()),
+    };
+    parse_stat(&text).map_or_else(
+        || StatRead::Failed(format!("unexpected /proc/{pid}/stat format")),
+        StatRead::Found,
+    )
+}
+
+fn is_gone(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::NotFound || e.raw_os_error() == Some(libc::ESRCH)
+}
+
+/// kill(pid, 0): ESRCH is the kernel's own "no such process"; success or EPERM mean it exists
+/// (a /proc hidden by hidepid answers ENOENT for processes that are alive).
+fn exists_by_signal(pid: i32) -> bool {
+    // SAFETY: signal 0 only checks for existence and permission; nothing is delivered.
+    let rc = unsafe { libc::kill(pid, 0) };
+    rc == 0 || io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
+}
+
+fn parse_stat(text: &str) -> Option<Stat> {
+    // The command name (field 2) is in parentheses and may contain anything: it runs from the
+    // first '(' to the last ')'. What follows starts at field 3.
+    let close = text.rfind(')')?;
+    let comm = text.get(text.find('(')? + 1..close)?.to_string();
+    let rest = &text[close + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    Some(Stat {
+        comm,
+        state: fields.first()?.chars().next()?,
+        ppid: fields.get(1)?.parse().ok()?,
+        flags: fields.get(6)?.parse().ok()?,
+        start_time: fields.get(19)?.parse().ok()?,
     })
 }
 
-/// Reads /proc/PID/stat and /proc/PID/status. A process that exited (or is a zombie) is
-/// `Missing`; any other failure is `Unreadable`.
-pub fn process_info(pid: i32) -> Result<ProcessInfo, ProcessLookup> {
-    let stat = process_stat(pid)?;
-    let unreadable = |what: &str| ProcessLookup::Unreadable {
-        pid,
-        reason: format!("unexpected {what}"),
-    };
-    let status = read_proc(pid, "status")?;
+/// What /proc/PID/status says about a process: its thread group (equal to `pid` for a
+/// process, another PID for a thread) and its real and effective uids.
+struct Status {
+    tgid: i32,
+    real_uid: u32,
+    effective_uid: u32,
+}
+
+fn read_status(pid: i32) -> Result<Status, String> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).map_err(|e| e.to_string())?;
     let field = |name: &str| {
-        status
-            .lines()
+        text.lines()
             .find_map(|l| l.strip_prefix(name))
             .map(str::split_whitespace)
     };
     let tgid = field("Tgid:")
         .and_then(|mut f| f.next()?.parse().ok())
-        .ok_or_else(|| unreadable("Tgid line"))?;
-    let mut uids = field("Uid:").ok_or_else(|| unreadable("Uid line"))?;
+        .ok_or_else(|| format!("no Tgid in /proc/{pid}/status"))?;
+    let mut uids = field("Uid:").ok_or_else(|| format!("no Uid in /proc/{pid}/status"))?;
     let mut uid = || -> Option<u32> { uids.next()?.parse().ok() };
-    let (real_uid, effective_uid) = uid().zip(uid()).ok_or_else(|| unreadable("Uid line"))?;
-    Ok(ProcessInfo {
-        pid,
-        comm: stat.comm,
-        start_time: stat.start_time,
+    let (real_uid, effective_uid) = uid()
+        .zip(uid())
+        .ok_or_else(|| format!("bad Uid line in /proc/{pid}/status"))?;
+    Ok(Status {
+        tgid,
         real_uid,
         effective_uid,
-        tgid,
-        kernel_thread: stat.kernel_thread,
     })
+}
+
+/// This boot's ID, read once. None when the kernel does not expose it.
+pub fn boot_id() -> Option<&'static str> {
+    static BOOT_ID: OnceLock<Option<String>> = OnceLock::new();
+    BOOT_ID
+        .get_or_init(|| {
+            std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+                .ok()
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+        })
+        .as_deref()
+}
+
+/// What a claim on a process is checked against: its short command name and uids.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProcessDetails {
+    /// The kernel's name of the command (at most 15 bytes).
+    pub comm: String,
+    pub real_uid: u32,
+    pub effective_uid: u32,
+}
+
+/// Identifies `pid` as a possible owner: it must exist, be a process (not one of its threads),
+/// and be able to exit (not init, not a kernel thread).
+pub fn identify_owner(pid: i32) -> Result<ProcessIdentity, OwnerError> {
+    identify_owner_detailed(pid).map(|(id, _)| id)
+}
+
+/// The live, exitable process `pid` (its stat read once), or why it cannot own a port.
+fn exitable_stat(pid: i32) -> Result<Stat, OwnerError> {
+    if pid == 1 {
+        return Err(OwnerError::Immortal(pid));
+    }
+    let stat = match read_stat(pid) {
+        StatRead::Found(s) if s.state != 'Z' => s,
+        StatRead::Found(_) | StatRead::Gone => return Err(OwnerError::NoSuchProcess(pid)),
+        StatRead::Failed(reason) => return Err(OwnerError::Unreadable { pid, reason }),
+    };
+    // kthreadd is PID 2 and the parent of every kernel thread.
+    if stat.flags & PF_KTHREAD != 0 || pid == 2 || stat.ppid == 2 {
+        return Err(OwnerError::Immortal(pid));
+    }
+    Ok(stat)
+}
+
+/// As [`identify_owner`], with the command name and uids a claim is checked against.
+pub fn identify_owner_detailed(pid: i32) -> Result<(ProcessIdentity, ProcessDetails), OwnerError> {
+    let stat = exitable_stat(pid)?;
+    let status = read_status(pid).map_err(|reason| OwnerError::Unreadable { pid, reason })?;
+    if status.tgid != pid {
+        return Err(OwnerError::Thread(pid, status.tgid));
+    }
+    Ok((
+        ProcessIdentity {
+            pid,
+            start_time: stat.start_time,
+            boot_id: boot_id().map(str::to_string),
+        },
+        ProcessDetails {
+            comm: stat.comm,
+            real_uid: status.real_uid,
+            effective_uid: status.effective_uid,
+        },
+    ))
+}
+
+/// As [`identify_owner_detailed`] for the process at the other end of a Unix socket, whose
+/// PID and uid the kernel gave (SO_PEERCRED records the process, never a thread): only its stat
+/// is read.
+pub fn identify_peer(pid: i32, uid: u32) -> Result<(ProcessIdentity, ProcessDetails), OwnerError> {
+    let stat = exitable_stat(pid)?;
+    Ok((
+        ProcessIdentity {
+            pid,
+            start_time: stat.start_time,
+            boot_id: boot_id().map(str::to_string),
+        },
+        ProcessDetails {
+            comm: stat.comm,
+            real_uid: uid,
+            effective_uid: uid,
+        },
+    ))
 }
 
 /// The command line of `pid`, arguments joined by spaces, control characters replaced, cut to
@@ -173,65 +262,113 @@ fn truncate_on_char(mut s: String, max_bytes: usize) -> String {
     s
 }
 
+impl ProcessIdentity {
+    /// Whether this process still runs.
+    pub fn liveness(&self) -> Liveness {
+        if let (Some(then), Some(now)) = (self.boot_id.as_deref(), boot_id()) {
+            if then != now {
+                return Liveness::Dead(DeathCause::Rebooted);
+            }
+        }
+        match read_stat(self.pid) {
+            StatRead::Gone => Liveness::Dead(DeathCause::Exited),
+            StatRead::Found(s) if s.start_time != self.start_time => {
+                Liveness::Dead(DeathCause::PidReused)
+            }
+            // A zombie has exited; only its exit status remains.
+            StatRead::Found(s) if s.state == 'Z' => Liveness::Dead(DeathCause::Exited),
+            StatRead::Found(_) => Liveness::Alive,
+            StatRead::Failed(reason) => Liveness::Unknown(reason),
+        }
+    }
+}
+
+/// Start time of `pid` in clock ticks since boot, or None when it cannot be read.
+pub fn process_start_time(pid: i32) -> Option<u64> {
+    match read_stat(pid) {
+        StatRead::Found(s) => Some(s.start_time),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn own_process_is_alive_and_a_bogus_pid_is_not() {
-        let me = std::process::id() as i32;
-        let start = process_start_time(me).expect("own start time");
-        assert!(is_alive(me, start));
-        assert!(!is_alive(me, start + 1));
-        assert_eq!(process_start_time(i32::MAX), None);
-        assert_eq!(process_start_time(-1), None);
+    fn me() -> i32 {
+        std::process::id() as i32
     }
 
     #[test]
-    fn own_info_names_this_process_and_its_uid() {
-        let me = std::process::id() as i32;
-        let info = process_info(me).expect("own info");
-        assert_eq!(info.tgid, me);
-        assert_eq!(Some(info.start_time), process_start_time(me));
-        // SAFETY: getuid/geteuid cannot fail.
-        assert_eq!(info.real_uid, unsafe { libc::getuid() });
-        assert_eq!(info.effective_uid, unsafe { libc::geteuid() });
-        assert!(!info.kernel_thread);
-        assert!(matches!(
-            process_info(i32::MAX),
-            Err(ProcessLookup::Missing(_))
-        ));
+    fn our_own_process_is_alive_and_changed_identities_are_dead() {
+        let id = identify_owner(me()).expect("we can own a port");
+        assert_eq!(id.liveness(), Liveness::Alive);
+        let reused = ProcessIdentity {
+            start_time: id.start_time + 1,
+            ..id.clone()
+        };
+        assert_eq!(reused.liveness(), Liveness::Dead(DeathCause::PidReused));
+        let rebooted = ProcessIdentity {
+            boot_id: Some("00000000-0000-0000-0000-000000000000".into()),
+            ..id.clone()
+        };
+        assert_eq!(rebooted.liveness(), Liveness::Dead(DeathCause::Rebooted));
+        let gone = ProcessIdentity {
+            pid: i32::MAX,
+            ..id
+        };
+        assert_eq!(gone.liveness(), Liveness::Dead(DeathCause::Exited));
     }
 
     #[test]
-    fn a_thread_id_is_not_its_process() {
+    fn threads_init_and_kernel_threads_cannot_own() {
+        assert_eq!(identify_owner(1), Err(OwnerError::Immortal(1)));
+        assert_eq!(identify_owner(2), Err(OwnerError::Immortal(2)));
+        assert_eq!(
+            identify_owner(i32::MAX),
+            Err(OwnerError::NoSuchProcess(i32::MAX))
+        );
+        assert_eq!(identify_owner(-1), Err(OwnerError::NoSuchProcess(-1)));
         let (tx, rx) = std::sync::mpsc::channel();
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
         let t = std::thread::spawn(move || {
             // SAFETY: gettid has no preconditions.
             tx.send(unsafe { libc::gettid() }).unwrap();
-            std::thread::sleep(std::time::Duration::from_millis(200));
+            let _ = done_rx.recv();
         });
         let tid = rx.recv().unwrap();
-        let info = process_info(tid).expect("thread info");
-        assert_eq!(info.tgid, std::process::id() as i32);
-        assert_ne!(info.tgid, info.pid);
+        assert_eq!(identify_owner(tid), Err(OwnerError::Thread(tid, me())));
+        done_tx.send(()).unwrap();
         t.join().unwrap();
     }
 
     #[test]
-    fn a_stat_line_with_parentheses_in_the_name_parses() {
-        let line = "42 (a) b (c)) S 1 42 42 0 -1 2097152 0 0 0 0 0 0 0 0 20 0 1 0 777 0 0";
-        let s = Stat::parse(line).unwrap();
-        assert_eq!(s.comm, "a) b (c)");
-        assert_eq!(s.start_time, 777);
-        assert_eq!(s.flags & PF_KTHREAD, PF_KTHREAD);
-        assert!(!s.zombie);
+    fn stat_parsing_survives_hostile_command_names() {
+        let line = "42 (a) b) (c) S 1 42 42 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 12345 0 0";
+        let s = parse_stat(line).unwrap();
+        assert_eq!((s.state, s.ppid, s.start_time), ('S', 1, 12345));
+        assert_eq!(s.comm, "a) b) (c");
+        assert!(parse_stat("garbage").is_none());
+        assert!(parse_stat("1 (x) S").is_none());
+    }
+
+    #[test]
+    fn details_name_the_command_and_its_uids() {
+        let (id, details) = identify_owner_detailed(me()).unwrap();
+        assert_eq!(Some(id.clone()), identify_owner(me()).ok());
+        // SAFETY: getuid/geteuid cannot fail.
+        assert_eq!(details.real_uid, unsafe { libc::getuid() });
+        assert_eq!(details.effective_uid, unsafe { libc::geteuid() });
+        assert!(!details.comm.is_empty());
+        let (peer_id, peer) = identify_peer(me(), details.real_uid).unwrap();
+        assert_eq!((peer_id, peer.comm), (id, details.comm));
+        assert_eq!(identify_peer(1, 0), Err(OwnerError::Immortal(1)));
     }
 
     #[test]
     fn command_lines_are_cleaned_and_cut_on_a_character() {
         assert_eq!(truncate_on_char("héllo".into(), 2), "h");
-        let me = command_line(std::process::id() as i32, 256);
-        assert!(!me.is_empty() && me.len() <= 256 && !me.contains('\0'));
+        let line = command_line(me(), 256);
+        assert!(!line.is_empty() && line.len() <= 256 && !line.contains('\0'));
     }
 }

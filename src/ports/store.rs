@@ -9,9 +9,13 @@ use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 
-use rusqlite::{params, Connection, Row};
+use rusqlite::{params, Connection, OptionalExtension, Row};
 
+use super::clock::{Deadline, Now};
+use super::events_store::append_event;
 use super::lease::{Allocation, Health};
+use super::process::{boot_id, ProcessIdentity};
+use crate::events::Event;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -41,7 +45,7 @@ pub struct PortHistory {
     pub port: u16,
     pub last_service: String,
     pub released_at_ms: i64,
-    pub quarantine_until_ms: i64,
+    pub quarantine_until: Deadline,
 }
 
 /// Everything the allocator needs at start-up.
@@ -106,10 +110,32 @@ const MIGRATIONS: &[&str] = &[
         released_at_ms      INTEGER NOT NULL,
         quarantine_until_ms INTEGER NOT NULL
     );",
+    // 2: the boot an owner started in (a PID from before a reboot is never taken for a live
+    // owner), deadlines on the boot clock (immune to wall-clock jumps), and `meta` for facts
+    // about the state itself (the boot those boot-clock values belong to).
+    "ALTER TABLE allocations ADD COLUMN pid_boot_id TEXT;
+    ALTER TABLE allocations ADD COLUMN expires_mono_ms INTEGER;
+    ALTER TABLE port_history ADD COLUMN quarantine_until_mono_ms INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);",
+    // 3: the event log. `body` is the event's JSON; the other columns serve filters and
+    // compaction.
+    "CREATE TABLE events (
+        sequence INTEGER PRIMARY KEY,
+        at_ms    INTEGER NOT NULL,
+        kind     TEXT    NOT NULL,
+        port     INTEGER,
+        service  TEXT    NOT NULL,
+        body     TEXT    NOT NULL
+    );
+    CREATE INDEX events_by_port ON events (port, sequence) WHERE port IS NOT NULL;
+    CREATE INDEX events_by_service ON events (service, sequence) WHERE service != '';",
 ];
 
+/// `meta` key: the boot ID the stored boot-clock values (`*_mono_ms`) were taken in.
+const META_CLOCK_BOOT: &str = "clock_boot_id";
+
 pub struct Store {
-    conn: Connection,
+    pub(super) conn: Connection,
     // Held for the life of the store: the flock is released when the file closes.
     _lock: File,
 }
@@ -163,100 +189,167 @@ impl Store {
         Ok(())
     }
 
-    pub fn load(&self) -> Result<Snapshot, StoreError> {
+    /// Reads everything. Boot-clock deadlines stored in another boot mean nothing now: they are
+    /// rebased on what the wall clock says is left (never more than their full length) and
+    /// written back, in one transaction, before anything else runs.
+    pub fn load(&mut self, now: Now) -> Result<Snapshot, StoreError> {
         let mut snap = Snapshot::default();
-        let mut stmt = self
+        let stored_boot: Option<String> = self
             .conn
-            .prepare("SELECT * FROM allocations ORDER BY port")?;
-        let rows = stmt.query_map([], |r| Ok(row_to_allocation(r)))?;
-        for row in rows {
-            snap.allocations.push(row??);
+            .query_row(
+                "SELECT value FROM meta WHERE key = ?1",
+                [META_CLOCK_BOOT],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let same_boot = stored_boot.is_some() && stored_boot.as_deref() == boot_id();
+        {
+            let mut stmt = self
+                .conn
+                .prepare("SELECT * FROM allocations ORDER BY port")?;
+            let rows = stmt.query_map([], |r| Ok(row_to_allocation(r, same_boot, now)))?;
+            for row in rows {
+                snap.allocations.push(row??);
+            }
+            let mut stmt = self.conn.prepare(
+                "SELECT port, last_service, released_at_ms, quarantine_until_ms,
+                    quarantine_until_mono_ms FROM port_history",
+            )?;
+            let rows = stmt.query_map([], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, i64>(3)?,
+                    r.get::<_, i64>(4)?,
+                ))
+            })?;
+            for row in rows {
+                let (port, last_service, released_at_ms, until_wall, until_mono) = row?;
+                let quarantine_until = if same_boot {
+                    Deadline {
+                        wall_ms: until_wall,
+                        mono_ms: until_mono,
+                    }
+                } else {
+                    Deadline::rebased(until_wall, until_wall - released_at_ms, now)
+                };
+                snap.history.push(PortHistory {
+                    port: to_port(port)?,
+                    last_service,
+                    released_at_ms,
+                    quarantine_until,
+                });
+            }
         }
-        let mut stmt = self.conn.prepare(
-            "SELECT port, last_service, released_at_ms, quarantine_until_ms FROM port_history",
-        )?;
-        let rows = stmt.query_map([], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, String>(1)?,
-                r.get(2)?,
-                r.get(3)?,
-            ))
-        })?;
-        for row in rows {
-            let (port, last_service, released_at_ms, quarantine_until_ms) = row?;
-            snap.history.push(PortHistory {
-                port: to_port(port)?,
-                last_service,
-                released_at_ms,
-                quarantine_until_ms,
-            });
+        if !same_boot {
+            self.rebase(&snap)?;
         }
         Ok(snap)
     }
 
-    /// Records a new allocation (one statement: atomic on its own).
-    pub fn insert(&mut self, a: &Allocation) -> Result<(), StoreError> {
-        let labels = serde_json::to_string(&a.labels).unwrap_or_else(|_| "{}".into());
-        self.conn
-            .prepare_cached(
-                "INSERT INTO allocations (port, service, purpose, started_by, pid, pid_start_time,
-                owner_uid, lease_token, ttl_seconds, allocated_at_ms, renewed_at_ms, expires_at_ms,
-                health, request_count, error_count, labels, network_health)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
-            )?
-            .execute(params![
-                a.port,
-                a.service,
-                a.purpose,
-                a.started_by,
-                a.pid,
-                a.pid_start_time.map(|t| t as i64),
-                a.owner_uid,
-                a.lease_token,
-                a.ttl_seconds.map(|t| t as i64),
-                a.allocated_at_ms,
-                a.renewed_at_ms,
-                a.expires_at_ms,
-                a.health.as_str(),
-                a.request_count as i64,
-                a.error_count as i64,
-                labels,
-                a.network_health,
-            ])?;
-        Ok(())
-    }
-
-    /// Removes an allocation and starts its port's quarantine, atomically.
-    pub fn release(&mut self, h: &PortHistory) -> Result<(), StoreError> {
+    /// Writes the rebased boot-clock values and this boot's ID, atomically.
+    fn rebase(&mut self, snap: &Snapshot) -> Result<(), StoreError> {
         let tx = self.conn.transaction()?;
-        tx.prepare_cached("DELETE FROM allocations WHERE port = ?1")?
-            .execute([h.port])?;
-        tx.prepare_cached(
-            "INSERT OR REPLACE INTO port_history (port, last_service, released_at_ms, quarantine_until_ms)
-             VALUES (?1, ?2, ?3, ?4)",
-        )?
-        .execute(params![h.port, h.last_service, h.released_at_ms, h.quarantine_until_ms])?;
+        for a in &snap.allocations {
+            tx.prepare_cached("UPDATE allocations SET expires_mono_ms = ?2 WHERE port = ?1")?
+                .execute(params![a.port, a.expires.map(|d| d.mono_ms)])?;
+        }
+        for h in &snap.history {
+            tx.prepare_cached(
+                "UPDATE port_history SET quarantine_until_mono_ms = ?2 WHERE port = ?1",
+            )?
+            .execute(params![h.port, h.quarantine_until.mono_ms])?;
+        }
+        tx.execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
+            params![META_CLOCK_BOOT, boot_id().unwrap_or_default()],
+        )?;
         tx.commit()?;
         Ok(())
     }
 
-    /// Writes the mutable part of an allocation (lease, counters, health).
-    pub fn update(&mut self, a: &Allocation) -> Result<(), StoreError> {
-        self.conn
-            .prepare_cached(
-                "UPDATE allocations SET ttl_seconds = ?2, renewed_at_ms = ?3, expires_at_ms = ?4,
-                    health = ?5, request_count = ?6, error_count = ?7 WHERE port = ?1",
-            )?
-            .execute(params![
-                a.port,
-                a.ttl_seconds.map(|t| t as i64),
-                a.renewed_at_ms,
-                a.expires_at_ms,
-                a.health.as_str(),
-                a.request_count as i64,
-                a.error_count as i64,
-            ])?;
+    /// Records a new allocation and its event, atomically.
+    pub fn insert(&mut self, a: &Allocation, event: &Event) -> Result<(), StoreError> {
+        let labels = serde_json::to_string(&a.labels).unwrap_or_else(|_| "{}".into());
+        let tx = self.conn.transaction()?;
+        tx.prepare_cached(
+            "INSERT INTO allocations (port, service, purpose, started_by, pid, pid_start_time,
+                owner_uid, lease_token, ttl_seconds, allocated_at_ms, renewed_at_ms, expires_at_ms,
+                health, request_count, error_count, labels, network_health, pid_boot_id,
+                expires_mono_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
+                ?18, ?19)",
+        )?
+        .execute(params![
+            a.port,
+            a.service,
+            a.purpose,
+            a.started_by,
+            a.owner.as_ref().map(|o| o.pid),
+            a.owner.as_ref().map(|o| o.start_time as i64),
+            a.owner_uid,
+            a.lease_token,
+            a.ttl_seconds.map(|t| t as i64),
+            a.allocated_at_ms,
+            a.renewed_at_ms,
+            a.expires.map(|d| d.wall_ms),
+            a.health.as_str(),
+            a.request_count as i64,
+            a.error_count as i64,
+            labels,
+            a.network_health,
+            a.owner.as_ref().and_then(|o| o.boot_id.as_deref()),
+            a.expires.map(|d| d.mono_ms),
+        ])?;
+        append_event(&tx, event)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Removes an allocation, starts its port's quarantine and records the event, atomically.
+    pub fn release(&mut self, h: &PortHistory, event: &Event) -> Result<(), StoreError> {
+        let tx = self.conn.transaction()?;
+        tx.prepare_cached("DELETE FROM allocations WHERE port = ?1")?
+            .execute([h.port])?;
+        tx.prepare_cached(
+            "INSERT OR REPLACE INTO port_history (port, last_service, released_at_ms,
+                quarantine_until_ms, quarantine_until_mono_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?
+        .execute(params![
+            h.port,
+            h.last_service,
+            h.released_at_ms,
+            h.quarantine_until.wall_ms,
+            h.quarantine_until.mono_ms
+        ])?;
+        append_event(&tx, event)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Writes the mutable part of an allocation (lease, counters, health) and its event,
+    /// atomically.
+    pub fn update(&mut self, a: &Allocation, event: &Event) -> Result<(), StoreError> {
+        let tx = self.conn.transaction()?;
+        tx.prepare_cached(
+            "UPDATE allocations SET ttl_seconds = ?2, renewed_at_ms = ?3, expires_at_ms = ?4,
+                    health = ?5, request_count = ?6, error_count = ?7, expires_mono_ms = ?8
+                 WHERE port = ?1",
+        )?
+        .execute(params![
+            a.port,
+            a.ttl_seconds.map(|t| t as i64),
+            a.renewed_at_ms,
+            a.expires.map(|d| d.wall_ms),
+            a.health.as_str(),
+            a.request_count as i64,
+            a.error_count as i64,
+            a.expires.map(|d| d.mono_ms),
+        ])?;
+        append_event(&tx, event)?;
+        tx.commit()?;
         Ok(())
     }
 }
@@ -268,7 +361,7 @@ fn to_port(v: i64) -> Result<u16, StoreError> {
     })
 }
 
-fn row_to_allocation(r: &Row<'_>) -> Result<Allocation, StoreError> {
+fn row_to_allocation(r: &Row<'_>, same_boot: bool, now: Now) -> Result<Allocation, StoreError> {
     let port: i64 = r.get("port")?;
     let corrupt = |what: &str| StoreError::Corrupt {
         port,
@@ -278,24 +371,48 @@ fn row_to_allocation(r: &Row<'_>) -> Result<Allocation, StoreError> {
     let labels: String = r.get("labels")?;
     let labels: BTreeMap<String, String> =
         serde_json::from_str(&labels).map_err(|_| corrupt("labels are not a JSON object"))?;
+    let owner = match (
+        r.get::<_, Option<i32>>("pid")?,
+        r.get::<_, Option<i64>>("pid_start_time")?,
+    ) {
+        (Some(pid), Some(start)) => Some(ProcessIdentity {
+            pid,
+            start_time: start as u64,
+            boot_id: r.get("pid_boot_id")?,
+        }),
+        (None, None) => None,
+        _ => return Err(corrupt("pid without start time")),
+    };
+    let ttl_seconds = r.get::<_, Option<i64>>("ttl_seconds")?.map(|t| t as u64);
+    let expires = match (
+        r.get::<_, Option<i64>>("expires_at_ms")?,
+        r.get::<_, Option<i64>>("expires_mono_ms")?,
+    ) {
+        (Some(wall_ms), Some(mono_ms)) if same_boot => Some(Deadline { wall_ms, mono_ms }),
+        (Some(wall_ms), _) => {
+            let longest = ttl_seconds.map_or(0, |t| (t as i64).saturating_mul(1000));
+            Some(Deadline::rebased(wall_ms, longest, now))
+        }
+        (None, _) => None,
+    };
     Ok(Allocation {
         port: to_port(port)?,
         service: r.get("service")?,
         purpose: r.get("purpose")?,
         started_by: r.get("started_by")?,
-        pid: r.get("pid")?,
-        pid_start_time: r.get::<_, Option<i64>>("pid_start_time")?.map(|t| t as u64),
+        owner,
         owner_uid: r.get("owner_uid")?,
         labels,
         lease_token: r.get("lease_token")?,
-        ttl_seconds: r.get::<_, Option<i64>>("ttl_seconds")?.map(|t| t as u64),
+        ttl_seconds,
         allocated_at_ms: r.get("allocated_at_ms")?,
         renewed_at_ms: r.get("renewed_at_ms")?,
-        expires_at_ms: r.get("expires_at_ms")?,
+        expires,
         health: Health::parse(&health).ok_or_else(|| corrupt("unknown health"))?,
         request_count: r.get::<_, i64>("request_count")? as u64,
         error_count: r.get::<_, i64>("error_count")? as u64,
         network_health: r.get("network_health")?,
+        observed: None,
     })
 }
 

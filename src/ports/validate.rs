@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::error::{FieldViolation, PortsError};
-use super::process::process_start_time;
+use super::process::{identify_owner, OwnerError, ProcessIdentity};
 use super::range::RangeSet;
 
 pub const MAX_SERVICE_LEN: usize = 64;
@@ -24,9 +24,9 @@ pub struct AllocateRequest {
     pub ttl_seconds: Option<u64>,
     pub labels: BTreeMap<String, String>,
     pub owner_is_caller: bool,
-    /// The owner's start time when the transport already read it (checking a claim): recorded
-    /// as is, so the process that was checked is the one that owns the port.
-    pub pid_start_time: Option<u64>,
+    /// The owner as the transport already identified it (with `identify_owner`'s rules) while
+    /// checking a claim: recorded as is, without reading /proc again.
+    pub owner_identity: Option<ProcessIdentity>,
     /// The service name was made up from the process (a portserver request), so it names no
     /// service: no sticky port, and quarantine applies between two such allocations as between
     /// any two services (their owners are unrelated processes).
@@ -51,6 +51,8 @@ pub enum PortVerdictState {
     InUse,
     Blocked,
     OutsideRange,
+    /// The daemon could not probe it (out of descriptors or memory).
+    Unknown,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -105,14 +107,46 @@ pub fn valid_ttl(field: &str, ttl: u64) -> Result<(), FieldViolation> {
     Ok(())
 }
 
+/// A watch or history filter from the wire: the service and port must be valid when given.
+pub fn event_filter(
+    service: Option<String>,
+    port: Option<u32>,
+    kinds: Vec<crate::events::EventKind>,
+) -> Result<crate::events::EventFilter, PortsError> {
+    let mut bad = Vec::new();
+    if let Some(s) = &service {
+        if let Err(rule) = valid_service(s) {
+            bad.push(FieldViolation::new("service", rule));
+        }
+    }
+    let port = port.and_then(|p| match u16::try_from(p).ok().filter(|p| *p != 0) {
+        Some(p) => Some(p),
+        None => {
+            bad.push(FieldViolation::new(
+                "port",
+                format!("{p} is not a port number (1-65535)"),
+            ));
+            None
+        }
+    });
+    if !bad.is_empty() {
+        return Err(PortsError::Invalid(bad));
+    }
+    Ok(crate::events::EventFilter {
+        service,
+        port,
+        kinds,
+    })
+}
+
 /// An allocation request that passed every rule.
 #[derive(Debug, Clone)]
 pub(super) struct ValidAllocate {
     pub service: String,
     pub purpose: String,
     pub started_by: String,
-    /// Owning process and its start time.
-    pub owner: Option<(i32, u64)>,
+    /// The owning process.
+    pub owner: Option<ProcessIdentity>,
     pub port: Option<u16>,
     pub ttl_seconds: Option<u64>,
     pub labels: BTreeMap<String, String>,
@@ -121,7 +155,7 @@ pub(super) struct ValidAllocate {
 
 impl AllocateRequest {
     pub(super) fn validate(
-        self,
+        mut self,
         ranges: &RangeSet,
         caller_pid: Option<i32>,
     ) -> Result<ValidAllocate, PortsError> {
@@ -196,19 +230,31 @@ impl AllocateRequest {
             },
             (None, false) => None,
         };
-        let start_time = |pid| self.pid_start_time.or_else(|| process_start_time(pid));
-        let owner = owner_pid.and_then(|(field, pid)| match start_time(pid) {
-            Some(start) if pid > 0 => Some((pid, start)),
-            _ => {
-                bad.push(FieldViolation::new(
-                    field,
-                    format!("process {pid} does not exist"),
-                ));
+        let mut unreadable = None;
+        // An owner the transport already identified (checking a claim) is taken as is: the
+        // process that was checked is the one that owns the port.
+        let given = self.owner_identity.take();
+        let owner_of = |pid: i32| match given.clone() {
+            Some(id) if id.pid == pid => Ok(id),
+            _ => identify_owner(pid),
+        };
+        let owner = owner_pid.and_then(|(field, pid)| match owner_of(pid) {
+            Ok(id) => Some(id),
+            Err(OwnerError::Unreadable { reason, .. }) => {
+                unreadable = Some(format!("cannot check process {pid}: {reason}"));
+                None
+            }
+            Err(e) => {
+                bad.push(FieldViolation::new(field, e.to_string()));
                 None
             }
         });
         if !bad.is_empty() {
             return Err(PortsError::Invalid(bad));
+        }
+        // Not the caller's fault: the daemon could not read /proc (out of descriptors, say).
+        if let Some(reason) = unreadable {
+            return Err(PortsError::Unavailable { reason });
         }
         Ok(ValidAllocate {
             service: self.service,

@@ -32,8 +32,13 @@ pub fn config(dir: &Path, range: &str, quarantine: Duration) -> Config {
     cfg.state = dir.join("state.db");
     cfg.ranges = RangeSet::new(vec![range.parse::<PortRange>().unwrap()]).unwrap();
     cfg.quarantine = quarantine;
+    // Tests watch health change: a fast watchdog pass.
+    cfg.watchdog_interval = TEST_WATCHDOG_INTERVAL;
     cfg
 }
+
+/// The watchdog pass period of test daemons.
+pub const TEST_WATCHDOG_INTERVAL: Duration = Duration::from_millis(200);
 
 impl TestDaemon {
     pub async fn start(range: &str, quarantine: Duration) -> Self {
@@ -123,7 +128,9 @@ impl ChildDaemon {
         d
     }
 
-    fn spawn_cmd(mut cmd: Command, dir: &Path, range: &str, extra: &[&str]) -> Self {
+    /// As [`ChildDaemon::spawn`], from a prepared command (for limits or credentials set in
+    /// `pre_exec`); `cmd` must run [`bin`].
+    pub fn spawn_cmd(mut cmd: Command, dir: &Path, range: &str, extra: &[&str]) -> Self {
         let socket = dir.join("pw.sock");
         let mut child = cmd
             .args(["serve", "--listen", "127.0.0.1:0", "--range", range])
@@ -132,6 +139,12 @@ impl ChildDaemon {
             .arg("--unix-socket")
             .arg(&socket)
             .args(extra)
+            .args(
+                (!extra.contains(&"--watchdog-interval"))
+                    .then_some(["--watchdog-interval", "200ms"])
+                    .into_iter()
+                    .flatten(),
+            )
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -297,4 +310,123 @@ pub async fn list(
         .expect("list")
         .into_inner()
         .allocations
+}
+
+/// A Watch stream on `channel`.
+pub async fn watch(
+    channel: Channel,
+    req: portwarden_client::proto::WatchRequest,
+) -> tonic::Streaming<portwarden_client::proto::WatchResponse> {
+    portwarden_client::proto::watchdog_service_client::WatchdogServiceClient::new(channel)
+        .watch(req)
+        .await
+        .expect("watch")
+        .into_inner()
+}
+
+/// The next event of a Watch stream, within `timeout` (snapshot items are skipped).
+pub async fn next_event(
+    stream: &mut tonic::Streaming<portwarden_client::proto::WatchResponse>,
+    timeout: Duration,
+) -> Option<portwarden_client::proto::WatchdogEvent> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        match tokio::time::timeout_at(deadline, stream.message()).await {
+            Ok(Ok(Some(r))) => {
+                if let Some(e) = r.event {
+                    return Some(e);
+                }
+            }
+            _ => return None,
+        }
+    }
+}
+
+/// Events of a Watch stream until `done` says so or `timeout` passes.
+pub async fn events_until(
+    stream: &mut tonic::Streaming<portwarden_client::proto::WatchResponse>,
+    timeout: Duration,
+    mut done: impl FnMut(&[portwarden_client::proto::WatchdogEvent]) -> bool,
+) -> Vec<portwarden_client::proto::WatchdogEvent> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut seen = Vec::new();
+    while !done(&seen) {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        match next_event(stream, left).await {
+            Some(e) => seen.push(e),
+            None => break,
+        }
+    }
+    seen
+}
+
+/// A process that owns a port: it reads a port number on stdin, then (when `listen`) binds and
+/// listens on it, optionally accepting connections and never closing them, and says "ready".
+pub struct Owner {
+    pub child: Child,
+}
+
+impl Owner {
+    pub fn spawn(listen: bool, keep_accepted: bool) -> Self {
+        let script = r#"
+import socket, sys, time
+port = int(sys.stdin.readline())
+conns = []
+if LISTEN:
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("0.0.0.0", port))
+    s.listen(64)
+print("ready", flush=True)
+while True:
+    if LISTEN and KEEP:
+        c, _ = s.accept()
+        conns.append(c)
+    else:
+        time.sleep(600)
+"#
+        .replace("LISTEN", if listen { "True" } else { "False" })
+        .replace("KEEP", if keep_accepted { "True" } else { "False" });
+        let child = Command::new("python3")
+            .args(["-c", &script])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("spawn python3");
+        Owner { child }
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    /// Hands the owner its port and waits until it says it is ready.
+    pub fn start_on(&mut self, port: u32) {
+        use std::io::Write;
+        let stdin = self.child.stdin.as_mut().expect("stdin");
+        writeln!(stdin, "{port}").expect("write the port");
+        let mut line = String::new();
+        BufReader::new(self.child.stdout.as_mut().expect("stdout"))
+            .read_line(&mut line)
+            .expect("read ready");
+        assert_eq!(line.trim(), "ready");
+    }
+
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Owner {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// A gRPC channel to a daemon's TCP address.
+pub async fn connect_tcp(addr: SocketAddr) -> Channel {
+    connect(&Target::Tcp(format!("http://{addr}")))
+        .await
+        .expect("tcp connect")
 }

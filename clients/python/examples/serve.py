@@ -22,7 +22,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import portwarden
-from portwarden import network_pb2, watchdog_pb2
+from portwarden import network_pb2
 
 MARKS = {
     network_pb2.CHECK_STATUS_OK: "✓",
@@ -51,15 +51,17 @@ def ranges_of(status) -> str:
 
 
 def watchdog_line(pw: portwarden.Client, pid: int, port: int) -> str:
-    """What watches this service: the watchdog's interval when the daemon runs one; otherwise
-    what the daemon does every second for every allocation (owner alive? listening?)."""
+    """What watches this service: the daemon's watchdog and its interval; from a daemon without
+    one, what it does every second for every allocation (owner alive? listening?)."""
     try:
-        st = pw.watchdog.Status(watchdog_pb2.WatchdogStatusRequest(), timeout=pw.timeout)
-    except Exception:  # noqa: BLE001 - an older daemon without the watchdog
-        st = None
-    if st is not None and st.running:
-        return f"Active (monitors health every {st.interval_seconds}s)"
-    return f"Active (the daemon checks pid {pid} and port {port} every second)"
+        st = pw.watchdog_status()
+    except portwarden.Unimplemented:
+        return f"Active (the daemon checks pid {pid} and port {port} every second)"
+    except portwarden.PortwardenError as e:
+        return f"unknown ({e.message})"
+    if not st.running:
+        return "Not running"
+    return f"Active (monitors health every {st.interval_seconds}s)"
 
 
 def print_allocation(pw: portwarden.Client, got: portwarden.AllocateResult, service: str, purpose: str) -> None:

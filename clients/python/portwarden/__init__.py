@@ -35,7 +35,7 @@ TYPE_CHECKING = False  # not typing's: importing typing costs a one-shot script 
 if TYPE_CHECKING:  # what the lazy names below resolve to, for type checkers and IDEs
     from typing import Any, List
 
-    from .client import AllocateResult, Client, Lease
+    from .client import AllocateResult, Client, Lease, Watch
     from .errors import (
         Aborted,
         AlreadyExists,
@@ -62,7 +62,7 @@ __version__ = "0.1.0"
 
 #: Names imported on first use (they need grpc or protobuf): name -> module.
 _LAZY = {
-    **{name: ".client" for name in ("Client", "AllocateResult", "Lease")},
+    **{name: ".client" for name in ("Client", "AllocateResult", "Lease", "Watch")},
     **{
         name: ".errors"
         for name in (
@@ -110,6 +110,7 @@ __all__ = [
     "Target",
     "AllocateResult",
     "Lease",
+    "Watch",
     "DEFAULT_TCP_ADDR",
     "default_socket_path",
     "PortwardenError",

@@ -33,13 +33,14 @@ from .errors import (
     from_rpc_error,
 )
 from .target import DEFAULT_TCP_ADDR, Target, default_socket_path
-from .v1 import network_pb2, network_pb2_grpc, ports_pb2, ports_pb2_grpc, watchdog_pb2_grpc
+from .v1 import network_pb2, network_pb2_grpc, ports_pb2, ports_pb2_grpc, watchdog_pb2, watchdog_pb2_grpc
 
 __all__ = [
     "Client",
     "Target",
     "AllocateResult",
     "Lease",
+    "Watch",
     "DEFAULT_TCP_ADDR",
     "default_socket_path",
 ]
@@ -242,6 +243,66 @@ class Client:
         """The configured certificate and key, as the ssl_readiness check."""
         return self._call(self.network.TlsReadiness, network_pb2.TlsReadinessRequest()).check
 
+    # -- watchdog ----------------------------------------------------------------------------
+
+    def watchdog_status(self) -> watchdog_pb2.WatchdogStatusResponse:
+        """The watchdog: running, passes, issues detected, reclaimed, subscribers, last pass,
+        the event log's bounds, I/O rates."""
+        return self._call(self.watchdog.Status, watchdog_pb2.WatchdogStatusRequest())
+
+    def watch(
+        self,
+        service: str = "",
+        port: Optional[int] = None,
+        kinds: Iterable[str] = (),
+        since_sequence: Optional[int] = None,
+        snapshot: bool = False,
+    ) -> "Watch":
+        """Follows the daemon's events: an iterator of ``portwarden.v1.WatchResponse`` (``.event``
+        for events; with ``snapshot=True`` first ``.existing`` allocations and a
+        ``.snapshot_complete`` marker). ``kinds`` are names (``"allocated"``,
+        ``"health_changed"``, ...). ``since_sequence`` resumes after an event already seen.
+
+        Iteration ends when the daemon stops or :meth:`Watch.close` is called (from any thread);
+        errors raise :class:`portwarden.PortwardenError` (``OutOfRange`` for a compacted
+        position). The watch has no deadline."""
+        req = watchdog_pb2.WatchRequest(
+            service=service,
+            kinds=[_event_kind(k) for k in kinds],
+            snapshot=snapshot,
+        )
+        if port is not None:
+            req.port = port
+        if since_sequence is not None:
+            req.since_sequence = since_sequence
+        return Watch(self.watchdog.Watch(req), str(self.target))
+
+    def history(
+        self,
+        port: Optional[int] = None,
+        service: str = "",
+        kinds: Iterable[str] = (),
+        limit: int = 50,
+    ) -> List[watchdog_pb2.WatchdogEvent]:
+        """Logged events of ``port`` and/or ``service``, newest first, at most ``limit``."""
+        events: List[watchdog_pb2.WatchdogEvent] = []
+        token = ""
+        while len(events) < limit:
+            req = watchdog_pb2.HistoryRequest(
+                service=service,
+                kinds=[_event_kind(k) for k in kinds],
+                page_size=min(limit - len(events), 1000),
+                page_token=token,
+            )
+            if port is not None:
+                req.port = port
+            page = self._call(self.watchdog.History, req)
+            events.extend(page.events)
+            token = page.next_page_token
+            if not token:
+                break
+        return events
+
     # -- conveniences ------------------------------------------------------------------------
 
     @contextlib.contextmanager
@@ -311,3 +372,54 @@ class Client:
                 lease.renew_error = err
                 if isinstance(err, (NotFound, PermissionDenied, InvalidArgument, FailedPrecondition)):
                     return
+
+
+def _event_kind(name: str) -> int:
+    """``"health_changed"`` -> ``EVENT_KIND_HEALTH_CHANGED``; unknown names raise ValueError."""
+    wire = "EVENT_KIND_" + name.upper().replace("-", "_")
+    try:
+        value = watchdog_pb2.EventKind.Value(wire)
+    except ValueError:
+        value = 0
+    if value in (0, watchdog_pb2.EVENT_KIND_NETWORK_ISSUE):
+        raise ValueError(f"{name!r} is not an event kind")
+    return value
+
+
+class Watch:
+    """An open event stream (see :meth:`Client.watch`): iterate it; :meth:`close` ends it
+    cleanly, also from another thread. Usable as a context manager."""
+
+    def __init__(self, call: Any, target: str) -> None:
+        self._call = call
+        self._target = target
+        self._closed = False
+
+    def __iter__(self) -> "Watch":
+        return self
+
+    def __next__(self) -> watchdog_pb2.WatchResponse:
+        try:
+            return next(self._call)
+        except StopIteration:
+            raise
+        except grpc.RpcError as err:
+            if self._closed and err.code() == grpc.StatusCode.CANCELLED:
+                raise StopIteration from None
+            raise from_rpc_error(err, self._target) from err
+
+    def events(self) -> Iterator[watchdog_pb2.WatchdogEvent]:
+        """Only the events (skips snapshot items and the marker)."""
+        for msg in self:
+            if msg.HasField("event"):
+                yield msg.event
+
+    def close(self) -> None:
+        self._closed = True
+        self._call.cancel()
+
+    def __enter__(self) -> "Watch":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()

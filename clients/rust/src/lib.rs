@@ -21,11 +21,13 @@ use hyper_util::rt::TokioIo;
 use tonic::transport::{Channel, Endpoint, Uri};
 
 mod hardening;
+mod watch;
 
 pub use hardening::{
     bind_hardened, bind_hardened_on, harden, harden_accepted, Hardening, SocketOption,
     ACCEPTED_TIMEOUT, BACKLOG, BUFFER_BYTES,
 };
+pub use watch::watch;
 
 pub mod proto {
     //! Generated types and clients of the `portwarden.v1` contract.

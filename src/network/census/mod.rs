@@ -10,11 +10,11 @@ mod owners;
 mod proc_tables;
 mod state;
 
-pub use owners::{listener_processes, ProcessInfo};
+pub use owners::{listener_processes, processes_holding, ProcessInfo};
 use state::STATE_SLOTS;
 pub use state::{StateSet, TcpState};
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io;
 use std::time::Duration;
 #[cfg(target_os = "linux")]
@@ -77,6 +77,8 @@ pub(crate) struct SocketEntry {
     pub remote_port: u16,
     /// The socket's inode (0 when the source does not say): names its owner in /proc/PID/fd.
     pub inode: u64,
+    /// The uid that owns the socket.
+    pub uid: u32,
 }
 
 /// What to count.
@@ -121,6 +123,42 @@ pub struct SocketCensus {
     /// Things worth knowing about how the census was taken (e.g. no IPv6 table).
     pub notes: Vec<String>,
     pub duration: Duration,
+    /// Ports whose sockets are also kept per port (see [`take_census_watching`]).
+    watched: Option<PortSet>,
+    per_port: HashMap<u16, PortSockets>,
+}
+
+/// The sockets whose local port is one watched port.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PortSockets {
+    by_state: [u64; STATE_SLOTS],
+    /// Listening sockets: (inode, owning uid).
+    pub listeners: Vec<(u64, u32)>,
+}
+
+impl PortSockets {
+    /// Sockets in `state` (SYN_RECV includes request sockets).
+    pub fn count(&self, state: TcpState) -> u64 {
+        match state {
+            TcpState::SynRecv | TcpState::NewSynRecv => {
+                self.by_state[TcpState::SynRecv as usize]
+                    + self.by_state[TcpState::NewSynRecv as usize]
+            }
+            other => self.by_state[other as usize],
+        }
+    }
+
+    /// Non-zero counts keyed by psutil state name, listeners excluded.
+    pub fn connections(&self) -> BTreeMap<&'static str, u64> {
+        let mut map = BTreeMap::new();
+        for state in TcpState::ALL {
+            let count = self.by_state[state as usize];
+            if count > 0 && state != TcpState::Listen {
+                *map.entry(state.psutil_name()).or_insert(0) += count;
+            }
+        }
+        map
+    }
 }
 
 impl SocketCensus {
@@ -138,6 +176,8 @@ impl SocketCensus {
             time_wait_by_remote_port: vec![0; PORT_SLOTS].into_boxed_slice(),
             notes: Vec::new(),
             duration: Duration::ZERO,
+            watched: None,
+            per_port: HashMap::new(),
         }
     }
 
@@ -163,6 +203,30 @@ impl SocketCensus {
         if self.request.port == Some(entry.local_port) {
             self.local_by_state[slot] += 1;
         }
+        if self
+            .watched
+            .as_ref()
+            .is_some_and(|w| w.contains(entry.local_port))
+        {
+            let port = self.per_port.entry(entry.local_port).or_default();
+            port.by_state[slot] += 1;
+            if entry.state == TcpState::Listen as u8 {
+                port.listeners.push((entry.inode, entry.uid));
+            }
+        }
+    }
+
+    /// The sockets of one watched port (None when the port was not watched or has none).
+    pub fn on_port(&self, port: u16) -> Option<&PortSockets> {
+        self.per_port.get(&port)
+    }
+
+    /// The watched ports with a listener.
+    pub fn watched_listening(&self) -> impl Iterator<Item = u16> + '_ {
+        self.per_port
+            .iter()
+            .filter(|(_, s)| !s.listeners.is_empty())
+            .map(|(p, _)| *p)
     }
 
     /// Sockets in `state` (SYN_RECV includes request sockets).
@@ -251,6 +315,10 @@ impl PortSet {
         self.0[usize::from(port >> 6)] |= 1 << (port & 63);
     }
 
+    fn contains(&self, port: u16) -> bool {
+        self.0[usize::from(port >> 6)] & (1 << (port & 63)) != 0
+    }
+
     fn count_in(&self, low: u16, high: u16) -> u64 {
         (low..=high)
             .filter(|port| self.0[usize::from(port >> 6)] & (1 << (port & 63)) != 0)
@@ -296,6 +364,35 @@ pub fn take_census(request: CensusRequest) -> Result<SocketCensus, CensusError> 
     census.notes = notes;
     census.duration = started.elapsed();
     Ok(census)
+}
+
+/// [`take_census`] that also keeps, for each port of `watch`, its sockets by state and its
+/// listeners: one walk of the table serves the system-wide counts and the per-port view.
+#[cfg(target_os = "linux")]
+pub fn take_census_watching(
+    request: CensusRequest,
+    watch: &[u16],
+) -> Result<SocketCensus, CensusError> {
+    let started = Instant::now();
+    let mut census = SocketCensus::empty(request, CensusSource::Netlink);
+    let mut set = PortSet::new();
+    for p in watch {
+        set.insert(*p);
+    }
+    census.watched = Some(set);
+    let mut notes = Vec::new();
+    census.source = for_each_socket(&request, &mut notes, &mut |entry| census.record(entry))?;
+    census.notes = notes;
+    census.duration = started.elapsed();
+    Ok(census)
+}
+
+#[cfg(not(target_os = "linux"))]
+pub fn take_census_watching(
+    _request: CensusRequest,
+    _watch: &[u16],
+) -> Result<SocketCensus, CensusError> {
+    Err(CensusError::Unsupported)
 }
 
 /// Takes a census from one source only, without fallback (for comparisons and benchmarks).

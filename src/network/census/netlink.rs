@@ -17,6 +17,8 @@ const INET_DIAG_REQ_V2_LEN: usize = 56;
 const INET_DIAG_REQ_LEN: usize = 60;
 /// `inet_diag_msg` up to and including the ports of `inet_diag_sockid`.
 const INET_DIAG_MSG_MIN: usize = 8;
+/// Offset of `idiag_uid` in struct inet_diag_msg.
+const INET_DIAG_MSG_UID: usize = 64;
 /// Offset of `idiag_inode` in struct inet_diag_msg.
 const INET_DIAG_MSG_INODE: usize = 68;
 const INET_DIAG_REQ_BYTECODE: u16 = 1;
@@ -342,6 +344,11 @@ fn parse_batch(data: &[u8], visit: &mut dyn FnMut(SocketEntry)) -> Result<Batch,
                     // inet_diag_msg: 4 bytes, sockid (48), expires, rqueue, wqueue, uid, inode.
                     inode: if payload.len() >= INET_DIAG_MSG_INODE + 4 {
                         u64::from(read_u32(payload, INET_DIAG_MSG_INODE))
+                    } else {
+                        0
+                    },
+                    uid: if payload.len() >= INET_DIAG_MSG_UID + 4 {
+                        read_u32(payload, INET_DIAG_MSG_UID)
                     } else {
                         0
                     },

@@ -26,12 +26,19 @@ impl std::fmt::Display for ProcessInfo {
 #[cfg(target_os = "linux")]
 pub fn listener_processes(port: u16) -> Result<Vec<ProcessInfo>, CensusError> {
     let inodes = super::listener_inodes(port)?;
-    if inodes.is_empty() {
-        return Ok(Vec::new());
-    }
+    Ok(processes_holding(&inodes))
+}
+
+/// The processes whose descriptors include one of the sockets `inodes`, lowest PID first
+/// (one walk of /proc; processes whose descriptors cannot be read are left out).
+#[cfg(target_os = "linux")]
+pub fn processes_holding(inodes: &std::collections::HashSet<u64>) -> Vec<ProcessInfo> {
     let mut found = Vec::new();
+    if inodes.is_empty() {
+        return found;
+    }
     let Ok(proc) = std::fs::read_dir("/proc") else {
-        return Ok(found);
+        return found;
     };
     for entry in proc.flatten() {
         let Some(pid) = entry
@@ -62,12 +69,17 @@ pub fn listener_processes(port: u16) -> Result<Vec<ProcessInfo>, CensusError> {
         }
     }
     found.sort_by_key(|p| p.pid);
-    Ok(found)
+    found
 }
 
 #[cfg(not(target_os = "linux"))]
 pub fn listener_processes(_port: u16) -> Result<Vec<ProcessInfo>, CensusError> {
     Err(CensusError::Unsupported)
+}
+
+#[cfg(not(target_os = "linux"))]
+pub fn processes_holding(_inodes: &std::collections::HashSet<u64>) -> Vec<ProcessInfo> {
+    Vec::new()
 }
 
 #[cfg(all(test, target_os = "linux"))]

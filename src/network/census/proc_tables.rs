@@ -45,13 +45,15 @@ fn parse_line(line: &str, ipv6: bool) -> Option<SocketEntry> {
     let remote = fields.next()?;
     let state = u8::from_str_radix(fields.next()?, 16).ok()?;
     // tx_queue:rx_queue, tr:tm->when, retrnsmt, uid, timeout, then the inode.
-    let inode = fields.nth(5).and_then(|f| f.parse().ok()).unwrap_or(0);
+    let uid = fields.nth(3).and_then(|f| f.parse().ok()).unwrap_or(0);
+    let inode = fields.nth(1).and_then(|f| f.parse().ok()).unwrap_or(0);
     Some(SocketEntry {
         ipv6,
         state,
         local_port: hex_port(local)?,
         remote_port: hex_port(remote)?,
         inode,
+        uid,
     })
 }
 

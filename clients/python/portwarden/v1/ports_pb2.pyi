@@ -36,6 +36,7 @@ class PortState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     PORT_STATE_IN_USE: _ClassVar[PortState]
     PORT_STATE_BLOCKED: _ClassVar[PortState]
     PORT_STATE_OUTSIDE_RANGE: _ClassVar[PortState]
+    PORT_STATE_UNKNOWN: _ClassVar[PortState]
 HEALTH_UNSPECIFIED: Health
 HEALTH_ALLOCATED: Health
 HEALTH_ACTIVE: Health
@@ -53,9 +54,10 @@ PORT_STATE_QUARANTINED: PortState
 PORT_STATE_IN_USE: PortState
 PORT_STATE_BLOCKED: PortState
 PORT_STATE_OUTSIDE_RANGE: PortState
+PORT_STATE_UNKNOWN: PortState
 
 class Allocation(_message.Message):
-    __slots__ = ("port", "service", "purpose", "started_by", "pid", "pid_start_time", "labels", "allocated_at", "expires_at", "ttl_seconds", "health", "owner_kind", "request_count", "error_count", "owner_uid", "renewed_at", "network_health")
+    __slots__ = ("port", "service", "purpose", "started_by", "pid", "pid_start_time", "labels", "allocated_at", "expires_at", "ttl_seconds", "health", "owner_kind", "request_count", "error_count", "owner_uid", "renewed_at", "network_health", "observed")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -80,6 +82,7 @@ class Allocation(_message.Message):
     OWNER_UID_FIELD_NUMBER: _ClassVar[int]
     RENEWED_AT_FIELD_NUMBER: _ClassVar[int]
     NETWORK_HEALTH_FIELD_NUMBER: _ClassVar[int]
+    OBSERVED_FIELD_NUMBER: _ClassVar[int]
     port: int
     service: str
     purpose: str
@@ -97,7 +100,41 @@ class Allocation(_message.Message):
     owner_uid: int
     renewed_at: _timestamp_pb2.Timestamp
     network_health: str
-    def __init__(self, port: _Optional[int] = ..., service: _Optional[str] = ..., purpose: _Optional[str] = ..., started_by: _Optional[str] = ..., pid: _Optional[int] = ..., pid_start_time: _Optional[int] = ..., labels: _Optional[_Mapping[str, str]] = ..., allocated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ttl_seconds: _Optional[int] = ..., health: _Optional[_Union[Health, str]] = ..., owner_kind: _Optional[_Union[OwnerKind, str]] = ..., request_count: _Optional[int] = ..., error_count: _Optional[int] = ..., owner_uid: _Optional[int] = ..., renewed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., network_health: _Optional[str] = ...) -> None: ...
+    observed: Observation
+    def __init__(self, port: _Optional[int] = ..., service: _Optional[str] = ..., purpose: _Optional[str] = ..., started_by: _Optional[str] = ..., pid: _Optional[int] = ..., pid_start_time: _Optional[int] = ..., labels: _Optional[_Mapping[str, str]] = ..., allocated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ttl_seconds: _Optional[int] = ..., health: _Optional[_Union[Health, str]] = ..., owner_kind: _Optional[_Union[OwnerKind, str]] = ..., request_count: _Optional[int] = ..., error_count: _Optional[int] = ..., owner_uid: _Optional[int] = ..., renewed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., network_health: _Optional[str] = ..., observed: _Optional[_Union[Observation, _Mapping]] = ...) -> None: ...
+
+class Observation(_message.Message):
+    __slots__ = ("at", "listener", "squatters", "connections", "process")
+    class ConnectionsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    AT_FIELD_NUMBER: _ClassVar[int]
+    LISTENER_FIELD_NUMBER: _ClassVar[int]
+    SQUATTERS_FIELD_NUMBER: _ClassVar[int]
+    CONNECTIONS_FIELD_NUMBER: _ClassVar[int]
+    PROCESS_FIELD_NUMBER: _ClassVar[int]
+    at: _timestamp_pb2.Timestamp
+    listener: str
+    squatters: _containers.RepeatedScalarFieldContainer[str]
+    connections: _containers.ScalarMap[str, int]
+    process: ProcessStats
+    def __init__(self, at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., listener: _Optional[str] = ..., squatters: _Optional[_Iterable[str]] = ..., connections: _Optional[_Mapping[str, int]] = ..., process: _Optional[_Union[ProcessStats, _Mapping]] = ...) -> None: ...
+
+class ProcessStats(_message.Message):
+    __slots__ = ("name", "cmdline", "rss_bytes", "cpu_percent")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    CMDLINE_FIELD_NUMBER: _ClassVar[int]
+    RSS_BYTES_FIELD_NUMBER: _ClassVar[int]
+    CPU_PERCENT_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    cmdline: str
+    rss_bytes: int
+    cpu_percent: float
+    def __init__(self, name: _Optional[str] = ..., cmdline: _Optional[str] = ..., rss_bytes: _Optional[int] = ..., cpu_percent: _Optional[float] = ...) -> None: ...
 
 class AllocateRequest(_message.Message):
     __slots__ = ("service", "purpose", "started_by", "pid", "port", "ttl_seconds", "labels", "owner_is_caller")

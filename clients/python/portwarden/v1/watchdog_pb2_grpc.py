@@ -26,7 +26,7 @@ if _version_not_supported:
 
 
 class WatchdogServiceStub(object):
-    """WatchdogService reports on the periodic health loop and streams what it sees.
+    """WatchdogService reports on the periodic health loop and streams every change in the daemon.
     """
 
     def __init__(self, channel):
@@ -45,10 +45,15 @@ class WatchdogServiceStub(object):
                 request_serializer=portwarden_dot_v1_dot_watchdog__pb2.WatchRequest.SerializeToString,
                 response_deserializer=portwarden_dot_v1_dot_watchdog__pb2.WatchResponse.FromString,
                 _registered_method=True)
+        self.History = channel.unary_unary(
+                '/portwarden.v1.WatchdogService/History',
+                request_serializer=portwarden_dot_v1_dot_watchdog__pb2.HistoryRequest.SerializeToString,
+                response_deserializer=portwarden_dot_v1_dot_watchdog__pb2.HistoryResponse.FromString,
+                _registered_method=True)
 
 
 class WatchdogServiceServicer(object):
-    """WatchdogService reports on the periodic health loop and streams what it sees.
+    """WatchdogService reports on the periodic health loop and streams every change in the daemon.
     """
 
     def Status(self, request, context):
@@ -58,7 +63,15 @@ class WatchdogServiceServicer(object):
         raise NotImplementedError('Method not implemented!')
 
     def Watch(self, request, context):
-        """Watch streams watchdog events until the client goes away or the daemon stops.
+        """Watch streams events until the client goes away or the daemon stops. It can resume after a
+        sequence it saw (since_sequence) or start with a snapshot of the current allocations.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def History(self, request, context):
+        """History returns logged events of one port or service, newest first, a page at a time.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -77,6 +90,11 @@ def add_WatchdogServiceServicer_to_server(servicer, server):
                     request_deserializer=portwarden_dot_v1_dot_watchdog__pb2.WatchRequest.FromString,
                     response_serializer=portwarden_dot_v1_dot_watchdog__pb2.WatchResponse.SerializeToString,
             ),
+            'History': grpc.unary_unary_rpc_method_handler(
+                    servicer.History,
+                    request_deserializer=portwarden_dot_v1_dot_watchdog__pb2.HistoryRequest.FromString,
+                    response_serializer=portwarden_dot_v1_dot_watchdog__pb2.HistoryResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'portwarden.v1.WatchdogService', rpc_method_handlers)
@@ -86,7 +104,7 @@ def add_WatchdogServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class WatchdogService(object):
-    """WatchdogService reports on the periodic health loop and streams what it sees.
+    """WatchdogService reports on the periodic health loop and streams every change in the daemon.
     """
 
     @staticmethod
@@ -133,6 +151,33 @@ class WatchdogService(object):
             '/portwarden.v1.WatchdogService/Watch',
             portwarden_dot_v1_dot_watchdog__pb2.WatchRequest.SerializeToString,
             portwarden_dot_v1_dot_watchdog__pb2.WatchResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def History(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/portwarden.v1.WatchdogService/History',
+            portwarden_dot_v1_dot_watchdog__pb2.HistoryRequest.SerializeToString,
+            portwarden_dot_v1_dot_watchdog__pb2.HistoryResponse.FromString,
             options,
             channel_credentials,
             insecure,
