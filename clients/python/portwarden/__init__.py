@@ -2,14 +2,12 @@
 :class:`Client`, portpicker's API (``import portwarden as portpicker``) and the seed's socket
 hardening. See README.md for usage.
 
-``import portwarden`` does not import grpc: :func:`pick_unused_port`, :func:`bind_hardened` and
-:func:`harden` never need it, and the gRPC names (``Client``, the errors, the ``*_pb2`` modules)
-are imported on first use.
+``import portwarden`` loads only portpicker's API: a one-shot ``pick_unused_port()`` costs no more
+than with portpicker. Everything else (the socket helpers, and the gRPC names ``Client``, the
+errors and the ``*_pb2`` modules, which need grpc) is imported on first use.
 """
 
 from __future__ import annotations
-
-import importlib
 
 from .dropin import (
     NoFreePortFoundError,
@@ -20,21 +18,21 @@ from .dropin import (
     pick_unused_port,
     return_port,
 )
-from .sockets import (
-    ACCEPTED_TIMEOUT,
-    BUFFER_BYTES,
-    Hardening,
-    SocketOption,
-    bind_hardened,
-    harden,
-    harden_accepted,
-)
-from .target import DEFAULT_TCP_ADDR, Target, default_socket_path
 
 TYPE_CHECKING = False  # not typing's: importing typing costs a one-shot script ~2 ms
 if TYPE_CHECKING:  # what the lazy names below resolve to, for type checkers and IDEs
     from typing import Any, List
 
+    from .sockets import (
+        ACCEPTED_TIMEOUT,
+        BUFFER_BYTES,
+        Hardening,
+        SocketOption,
+        bind_hardened,
+        harden,
+        harden_accepted,
+    )
+    from .target import DEFAULT_TCP_ADDR, Target, default_socket_path
     from .client import AllocateResult, Client, Lease, Watch
     from .errors import (
         Aborted,
@@ -60,8 +58,22 @@ if TYPE_CHECKING:  # what the lazy names below resolve to, for type checkers and
 
 __version__ = "0.1.0"
 
-#: Names imported on first use (they need grpc or protobuf): name -> module.
+#: Names imported on first use (the gRPC ones need grpc or protobuf; the others are kept out
+#: of a one-shot ``pick_unused_port()``): name -> module.
 _LAZY = {
+    **{
+        name: ".sockets"
+        for name in (
+            "ACCEPTED_TIMEOUT",
+            "BUFFER_BYTES",
+            "Hardening",
+            "SocketOption",
+            "bind_hardened",
+            "harden",
+            "harden_accepted",
+        )
+    },
+    **{name: ".target" for name in ("DEFAULT_TCP_ADDR", "Target", "default_socket_path")},
     **{name: ".client" for name in ("Client", "AllocateResult", "Lease", "Watch")},
     **{
         name: ".errors"
@@ -94,7 +106,9 @@ def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    loaded = importlib.import_module(module, __name__)
+    from importlib import import_module
+
+    loaded = import_module(module, __name__)
     value = loaded if module.endswith(name) else getattr(loaded, name)
     globals()[name] = value  # later lookups skip __getattr__
     return value
