@@ -34,7 +34,7 @@ pub struct ServeArgs {
     /// TOML config file (keys as the flags, with underscores: unix_socket, watchdog_interval, ...)
     #[arg(long, env = "PORTWARDEN_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// TCP address for gRPC (HTTP/1.1 is accepted too, for the REST gateway to come) [default: 127.0.0.1:7070]
+    /// TCP address for gRPC and the REST gateway (HTTP/1.1: /api/ports/..., /metrics) [default: 127.0.0.1:7070]
     #[arg(long, env = "PORTWARDEN_LISTEN", value_name = "ADDR")]
     pub listen: Option<String>,
     /// Unix socket path, or `none` [default: /run/portwarden/portwarden.sock as root, else $XDG_RUNTIME_DIR/portwarden.sock]
@@ -66,12 +66,18 @@ pub struct ServeArgs {
     /// Log format [default: text]
     #[arg(long, env = "PORTWARDEN_LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormat>,
-    /// PEM certificate chain checked by ssl_readiness [default: none, TLS not configured]
+    /// PEM certificate chain: the TCP listener serves TLS with it, and ssl_readiness checks it [default: none, plaintext]
     #[arg(long, env = "PORTWARDEN_TLS_CERT", value_name = "FILE")]
     pub tls_cert: Option<PathBuf>,
     /// PEM private key matching --tls-cert
     #[arg(long, env = "PORTWARDEN_TLS_KEY", value_name = "FILE")]
     pub tls_key: Option<PathBuf>,
+    /// PEM CA certificate: TCP clients must present a certificate it signed (mutual TLS)
+    #[arg(long, env = "PORTWARDEN_TLS_CLIENT_CA", value_name = "FILE")]
+    pub tls_client_ca: Option<PathBuf>,
+    /// Serve plaintext on a TCP address other hosts can reach (refused without this flag)
+    #[arg(long, env = "PORTWARDEN_INSECURE_LISTEN")]
+    pub insecure_listen: bool,
     /// Also serve portpicker's portserver protocol on this Unix socket: a path, or @NAME in the
     /// abstract namespace (what PORTSERVER_ADDRESS names); `none` disables it [default: none]
     #[arg(long, env = "PORTWARDEN_PORTSERVER_SOCKET", value_name = "PATH|@NAME")]
@@ -91,11 +97,16 @@ struct FileConfig {
     events_keep: Option<u64>,
     events_max_age: Option<String>,
     log_format: Option<LogFormat>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    tls_client_ca: Option<PathBuf>,
+    insecure_listen: Option<bool>,
     portserver_socket: Option<String>,
     network: Option<FileNetwork>,
 }
 
-/// `[network]`: the diagnostics, with every threshold under `[network.thresholds]`.
+/// `[network]`: the diagnostics, with every threshold under `[network.thresholds]`. Its
+/// `tls_cert` / `tls_key` are the older spelling of the top-level keys (same pair).
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FileNetwork {
@@ -133,6 +144,11 @@ pub struct Config {
     pub events_keep: u64,
     pub events_max_age: Duration,
     pub log_format: LogFormat,
+    /// The TLS pair is `network.tls_cert` / `network.tls_key`: served on the TCP listener and
+    /// checked by ssl_readiness. With a client CA, TCP clients need a certificate it signed.
+    pub tls_client_ca: Option<PathBuf>,
+    /// Plaintext on a non-loopback TCP address, explicitly allowed.
+    pub insecure_listen: bool,
     pub network: NetworkConfig,
     /// Where portpicker's portserver protocol is served (off when None).
     pub portserver_socket: Option<PortserverSocket>,
@@ -198,6 +214,8 @@ impl Config {
             events_keep: crate::watchdog::DEFAULT_EVENTS_KEEP,
             events_max_age: crate::watchdog::DEFAULT_EVENTS_MAX_AGE,
             log_format: LogFormat::Text,
+            tls_client_ca: None,
+            insecure_listen: false,
             network: NetworkConfig::default(),
             portserver_socket: None,
         }
@@ -293,14 +311,34 @@ impl Config {
                 })?;
         }
         let net = file.network.unwrap_or_default();
-        cfg.network.tls_cert = args.tls_cert.clone().or(net.tls_cert);
-        cfg.network.tls_key = args.tls_key.clone().or(net.tls_key);
+        let tls_cert = one_key("tls_cert", file.tls_cert, net.tls_cert)?;
+        let tls_key = one_key("tls_key", file.tls_key, net.tls_key)?;
+        cfg.network.tls_cert = args.tls_cert.clone().or(tls_cert);
+        cfg.network.tls_key = args.tls_key.clone().or(tls_key);
         if cfg.network.tls_cert.is_some() != cfg.network.tls_key.is_some() {
             return Err(ConfigError::Invalid {
                 key: "tls_cert",
                 rule: "tls_cert and tls_key go together: set both or neither".into(),
             });
         }
+        cfg.tls_client_ca = args.tls_client_ca.clone().or(file.tls_client_ca);
+        if cfg.tls_client_ca.is_some() && cfg.network.tls_cert.is_none() {
+            return Err(ConfigError::Invalid {
+                key: "tls_client_ca",
+                rule: "client certificates are checked only over TLS: set tls_cert and tls_key too"
+                    .into(),
+            });
+        }
+        cfg.insecure_listen = args.insecure_listen || file.insecure_listen.unwrap_or(false);
+        crate::tls::check_exposure(
+            cfg.listen,
+            cfg.network.tls_cert.is_some(),
+            cfg.insecure_listen,
+        )
+        .map_err(|rule| ConfigError::Invalid {
+            key: "listen",
+            rule,
+        })?;
         if let Some(v) = &net.budget {
             cfg.network.budget = positive(v).map_err(|rule| ConfigError::Invalid {
                 key: "network.budget",
@@ -317,6 +355,25 @@ impl Config {
             cfg.network.thresholds = t;
         }
         Ok(cfg)
+    }
+}
+
+/// A key the file may hold at the top level or (older spelling) under `[network]`.
+fn one_key(
+    key: &'static str,
+    top: Option<PathBuf>,
+    network: Option<PathBuf>,
+) -> Result<Option<PathBuf>, ConfigError> {
+    match (top, network) {
+        (Some(a), Some(b)) if a != b => Err(ConfigError::Invalid {
+            key,
+            rule: format!(
+                "set at the top level ({}) and under [network] ({}): keep one",
+                a.display(),
+                b.display()
+            ),
+        }),
+        (a, b) => Ok(a.or(b)),
     }
 }
 
@@ -473,6 +530,45 @@ mod tests {
             let err = parse(bad).unwrap_err().to_string();
             assert!(err.contains("'portserver_socket'"), "{err}");
         }
+    }
+
+    #[test]
+    fn the_tls_pair_reads_from_the_top_level_or_the_older_network_section() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        let resolve = |text: &str| {
+            std::fs::write(&file, text).unwrap();
+            Config::resolve(&ServeArgs {
+                config: Some(file.clone()),
+                ..Default::default()
+            })
+        };
+        let top = resolve("tls_cert = \"/c.pem\"\ntls_key = \"/k.pem\"\n").unwrap();
+        let old = resolve("[network]\ntls_cert = \"/c.pem\"\ntls_key = \"/k.pem\"\n").unwrap();
+        assert_eq!(top.network.tls_cert, Some(PathBuf::from("/c.pem")));
+        assert_eq!(top.network, old.network);
+        let err = resolve(
+            "tls_cert = \"/a.pem\"\ntls_key = \"/k.pem\"\n[network]\ntls_cert = \"/b.pem\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("'tls_cert'") && err.contains("keep one"),
+            "{err}"
+        );
+        let err = resolve("tls_client_ca = \"/ca.pem\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("'tls_client_ca'"), "{err}");
+        let err = resolve("listen = \"0.0.0.0:7070\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("'listen'") && err.contains("--insecure-listen"),
+            "{err}"
+        );
+        let open = resolve("listen = \"0.0.0.0:7070\"\ninsecure_listen = true\n").unwrap();
+        assert!(open.insecure_listen);
     }
 
     #[test]

@@ -1,14 +1,19 @@
 //! portwarden: a control-plane daemon that owns a range of TCP ports, hands them out safely,
 //! checks the host's network before it does, and watches every allocation.
 
+pub mod activation;
 pub mod api;
 pub mod cli;
 pub mod config;
 pub mod events;
 pub mod logging;
+pub mod metrics;
 pub mod network;
 pub mod ports;
 pub mod server;
+pub mod systemd;
+pub mod text;
+pub mod tls;
 pub mod watchdog;
 pub mod proto {
     //! The generated protobuf types and gRPC servers of the `portwarden.v1` contract.

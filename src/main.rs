@@ -38,7 +38,11 @@ fn main() -> ExitCode {
                     Ok(d) => d,
                     Err(e) => {
                         tracing::error!("cannot start: {e}");
-                        return ExitCode::FAILURE;
+                        return if e.is_config() {
+                            ExitCode::from(2)
+                        } else {
+                            ExitCode::FAILURE
+                        };
                     }
                 };
                 server::termination_signal().await;

@@ -1,5 +1,5 @@
 //! Wiring: opens the state, builds the gRPC services (ports, network, watchdog, health,
-//! reflection v1 + v1alpha), serves them on TCP and the Unix socket, runs the lease sweeper, and
+//! reflection v1 + v1alpha), serves them on TCP and the Unix socket, runs the watchdog, and
 //! shuts everything down in order.
 
 use std::net::SocketAddr;
@@ -43,6 +43,19 @@ pub enum ServerError {
     Reflection(#[from] tonic_reflection::server::Error),
     #[error("serving: {0}")]
     Serve(#[from] tonic::transport::Error),
+    #[error("config key 'listen': {0}")]
+    Exposed(String),
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
+    #[error(transparent)]
+    Activation(#[from] crate::activation::ActivationError),
+}
+
+impl ServerError {
+    /// A mistake in the configuration (exit code 2, like the config's own errors).
+    pub fn is_config(&self) -> bool {
+        matches!(self, Self::Exposed(_) | Self::Tls(_) | Self::Activation(_))
+    }
 }
 
 /// A running daemon. Dropping it does not stop it; call [`Daemon::shutdown`].
@@ -54,6 +67,10 @@ pub struct Daemon {
     tasks: Vec<JoinHandle<Result<(), tonic::transport::Error>>>,
     watchdog_task: JoinHandle<()>,
     pub watchdog: Arc<Watchdog>,
+    /// The Unix socket file is ours to remove (not when systemd passed the socket).
+    owns_socket_file: bool,
+    notifier: Arc<crate::systemd::Notifier>,
+    announcer: JoinHandle<()>,
     portserver: Option<crate::api::Portserver>,
     /// Kept to close the state last, once nothing else holds it.
     allocator: Arc<Allocator>,
@@ -99,7 +116,7 @@ pub async fn start(cfg: Config) -> Result<Daemon, ServerError> {
         .build_v1alpha()?;
     let ports = PortsServiceServer::new(PortsApi::new(allocator.clone()))
         .max_decoding_message_size(MAX_MESSAGE_BYTES);
-    let network = NetworkServiceServer::new(NetworkApi::new(gate))
+    let network = NetworkServiceServer::new(NetworkApi::new(gate.clone()))
         .max_decoding_message_size(MAX_MESSAGE_BYTES);
     let watchdog_service =
         WatchdogServiceServer::new(WatchdogApi::new(allocator.clone(), watchdog.clone()))
@@ -110,7 +127,16 @@ pub async fn start(cfg: Config) -> Result<Daemon, ServerError> {
         .add_service(watchdog_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha);
-    let router = std::mem::take(routes.axum_router_mut()).fallback(crate::api::unknown_path);
+    // REST (/api/ports/..., /metrics) beside the gRPC services, on the same listeners.
+    let rest = crate::api::rest::RestState {
+        metrics: Arc::new(crate::metrics::Metrics::new(
+            allocator.clone(),
+            gate.clone(),
+        )),
+        allocator: allocator.clone(),
+        gate: gate.clone(),
+    };
+    let router = crate::api::http_router(std::mem::take(routes.axum_router_mut()), rest);
     *routes.axum_router_mut() = router;
     health.set_serving::<PortsServiceServer<PortsApi>>().await;
     health
@@ -120,31 +146,96 @@ pub async fn start(cfg: Config) -> Result<Daemon, ServerError> {
     let (stop, stop_rx) = watch::channel(false);
     let mut tasks = Vec::new();
 
-    let listener = TcpListener::bind(cfg.listen)
-        .await
-        .map_err(|source| ServerError::Listen {
-            addr: cfg.listen.to_string(),
-            source,
-        })?;
+    let mut activated = crate::activation::Activated::from_env();
+    let listener = match activated.take_tcp()? {
+        Some(l) => l
+            .set_nonblocking(true)
+            .and_then(|()| TcpListener::from_std(l)),
+        None => TcpListener::bind(cfg.listen).await,
+    }
+    .map_err(|source| ServerError::Listen {
+        addr: cfg.listen.to_string(),
+        source,
+    })?;
     let tcp_addr = listener
         .local_addr()
         .map_err(|source| ServerError::Listen {
             addr: cfg.listen.to_string(),
             source,
         })?;
+    let tls = match (&cfg.network.tls_cert, &cfg.network.tls_key) {
+        (Some(cert), Some(key)) => Some(crate::tls::server_config(
+            cert,
+            key,
+            cfg.tls_client_ca.as_deref(),
+        )?),
+        _ => None,
+    };
+    // Checked again on the real address: a socket systemd passed may differ from `listen`.
+    crate::tls::check_exposure(tcp_addr, tls.is_some(), cfg.insecure_listen)
+        .map_err(ServerError::Exposed)?;
+    if tls.is_none() && !crate::tls::is_loopback(&tcp_addr) {
+        tracing::warn!(addr = %tcp_addr, "serving plaintext gRPC to the network (--insecure-listen)");
+    }
+    let mut tcp_server = server_builder();
+    if let Some(tls) = tls {
+        tcp_server = tcp_server
+            .tls_config(tls)
+            .map_err(|e| crate::tls::TlsError::Unusable(crate::tls::error_chain(&e)))?;
+    }
     // Our own sockets get the hardening we recommend: no Nagle delay, keepalive for dead peers.
     let incoming = TcpIncoming::from(listener)
         .with_nodelay(Some(true))
         .with_keepalive(Some(Duration::from_secs(60)));
     tasks.push(tokio::spawn(
-        server_builder()
+        tcp_server
             .add_routes(routes.clone())
             .serve_with_incoming_shutdown(incoming, stopped(stop_rx.clone())),
     ));
-    tracing::info!(addr = %tcp_addr, "listening on tcp {tcp_addr}");
+    let scheme = if cfg.network.tls_cert.is_some() {
+        if cfg.tls_client_ca.is_some() {
+            " (TLS, client certificates required)"
+        } else {
+            " (TLS)"
+        }
+    } else {
+        ""
+    };
+    tracing::info!(addr = %tcp_addr, "listening on tcp {tcp_addr}{scheme}");
 
-    let unix_socket = match &cfg.unix_socket {
-        Some(path) => {
+    let activated_unix = activated.take_unix()?.map(|l| {
+        let path = l
+            .local_addr()
+            .ok()
+            .and_then(|a| a.as_pathname().map(Path::to_path_buf))
+            .unwrap_or_default();
+        (l, path)
+    });
+    let owns_socket_file = activated_unix.is_none();
+    for fd in activated.leftovers() {
+        tracing::warn!("socket activation: {fd} is not used (one TCP and one Unix socket are)");
+    }
+    let unix_socket = match (activated_unix, &cfg.unix_socket) {
+        (Some((listener, path)), _) => {
+            let listener = listener
+                .set_nonblocking(true)
+                .and_then(|()| UnixListener::from_std(listener))
+                .map_err(|source| ServerError::Listen {
+                    addr: format!("unix:{}", path.display()),
+                    source,
+                })?;
+            tasks.push(tokio::spawn(
+                server_builder()
+                    .add_routes(routes)
+                    .serve_with_incoming_shutdown(
+                        UnixListenerStream::new(listener),
+                        stopped(stop_rx.clone()),
+                    ),
+            ));
+            tracing::info!(path = %path.display(), "listening on unix:{} (passed by systemd)", path.display());
+            Some(path)
+        }
+        (None, Some(path)) => {
             let listener = bind_unix(path)?;
             tasks.push(tokio::spawn(
                 server_builder()
@@ -157,7 +248,7 @@ pub async fn start(cfg: Config) -> Result<Daemon, ServerError> {
             tracing::info!(path = %path.display(), "listening on unix:{}", path.display());
             Some(path.clone())
         }
-        None => None,
+        (None, None) => None,
     };
 
     let portserver = match &cfg.portserver_socket {
@@ -171,6 +262,24 @@ pub async fn start(cfg: Config) -> Result<Daemon, ServerError> {
         ),
         None => None,
     };
+    let notifier = Arc::new(crate::systemd::Notifier::from_env());
+    if notifier
+        .watchdog_interval()
+        .is_some_and(|every| every < crate::watchdog::REAP_INTERVAL)
+    {
+        tracing::warn!(
+            "WatchdogSec is shorter than twice the {:?} reaper period: systemd may restart a healthy daemon",
+            crate::watchdog::REAP_INTERVAL
+        );
+    }
+    let announcer = crate::systemd::announce(
+        notifier.clone(),
+        watchdog.clone(),
+        allocator.clone(),
+        cfg.ranges.clone(),
+        gate,
+        stop_rx.clone(),
+    );
     let watchdog_task = tokio::spawn(watchdog.clone().run(stop_rx));
     tracing::info!(ranges = %cfg.ranges, state = %cfg.state.display(), "portwarden is ready");
     Ok(Daemon {
@@ -181,6 +290,9 @@ pub async fn start(cfg: Config) -> Result<Daemon, ServerError> {
         tasks,
         watchdog_task,
         watchdog,
+        owns_socket_file,
+        notifier,
+        announcer,
         portserver,
         allocator,
     })
@@ -220,6 +332,10 @@ fn bind_unix(path: &Path) -> Result<UnixListener, ServerError> {
     let tmp = PathBuf::from(tmp);
     let _ = std::fs::remove_file(&tmp);
     let listener = std::os::unix::net::UnixListener::bind(&tmp).map_err(listen_err)?;
+    // Any local user may connect, as to the loopback TCP port: what a caller may do is decided
+    // per call from its credentials (SO_PEERCRED) and lease tokens, not by the file mode.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o666)).map_err(listen_err)?;
     std::fs::rename(&tmp, path).map_err(listen_err)?;
     listener.set_nonblocking(true).map_err(listen_err)?;
     UnixListener::from_std(listener).map_err(listen_err)
@@ -231,6 +347,7 @@ impl Daemon {
     /// allocator is dropped with the last service).
     pub async fn shutdown(self) -> Result<(), ServerError> {
         tracing::info!("shutting down: health NOT_SERVING, finishing in-flight calls");
+        self.notifier.stopping();
         self.health
             .set_not_serving::<PortsServiceServer<PortsApi>>()
             .await;
@@ -261,7 +378,9 @@ impl Daemon {
         if let Some(portserver) = self.portserver {
             portserver.stopped().await;
         }
-        if let Some(path) = &self.unix_socket {
+        let _ = self.announcer.await;
+        // A socket systemd passed stays: systemd owns its file and keeps listening on it.
+        if let (Some(path), true) = (&self.unix_socket, self.owns_socket_file) {
             let _ = std::fs::remove_file(path);
         }
         // The services are gone with their servers; ours is then the last reference, and

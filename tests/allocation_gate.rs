@@ -55,7 +55,8 @@ async fn an_expired_certificate_blocks_allocation_with_the_report_attached() {
             key.to_str().unwrap(),
         ],
     );
-    let mut c = d.tcp().await;
+    // The certificate also makes the TCP listener serve TLS: plaintext goes over the socket.
+    let mut c = d.unix().await;
     let e = c.allocate(req("web")).await.unwrap_err();
     assert_eq!(e.code(), Code::FailedPrecondition, "{e:?}");
     assert!(e.message().contains("ssl_readiness"), "{}", e.message());
@@ -87,7 +88,8 @@ async fn warnings_come_back_with_the_allocation() {
             key.to_str().unwrap(),
         ],
     );
-    let mut c = d.tcp().await;
+    // The certificate also makes the TCP listener serve TLS: plaintext goes over the socket.
+    let mut c = d.unix().await;
     let r = c.allocate(req("web")).await.unwrap().into_inner();
     let a = r.allocation.unwrap();
     assert!(

@@ -386,17 +386,24 @@ async fn status_counts_what_is_held_resting_and_unavailable() {
     })
     .await
     .unwrap();
-    let s = c.status(StatusRequest {}).await.unwrap().into_inner();
-    assert_eq!(
+    // The listener is seen in the socket table within a sweep (1 s); nothing is probed per call.
+    let counts = |s: portwarden_client::proto::StatusResponse| {
         (
             s.total,
             s.allocated,
             s.quarantined,
             s.unavailable,
-            s.available
-        ),
-        (5, 1, 1, 1, 2)
-    );
+            s.available,
+        )
+    };
+    let want = (5, 1, 1, 1, 2);
+    let seen = eventually(Duration::from_secs(3), || {
+        let mut c = c.clone();
+        async move { counts(c.status(StatusRequest {}).await.unwrap().into_inner()) == want }
+    })
+    .await;
+    let s = c.status(StatusRequest {}).await.unwrap().into_inner();
+    assert!(seen, "status {:?}, want {want:?}", counts(s));
     d.stop().await;
 }
 

@@ -220,32 +220,51 @@ async fn health_goes_not_serving_when_the_daemon_shuts_down() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_plain_http_client_is_told_the_rest_gateway_is_not_built() {
+async fn a_plain_http_client_gets_json_errors_not_grpc_status() {
     use std::io::{Read, Write};
     let d = TestDaemon::start("26050-26051", Duration::ZERO).await;
     let addr = d.addr;
-    let reply = tokio::task::spawn_blocking(move || {
-        let mut s = std::net::TcpStream::connect(addr).unwrap();
-        s.write_all(
-            b"GET /api/ports/status HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
-        )
+    let ask = move |raw: &'static [u8]| {
+        tokio::task::spawn_blocking(move || {
+            let mut s = std::net::TcpStream::connect(addr).unwrap();
+            s.write_all(raw).unwrap();
+            let mut out = String::new();
+            s.read_to_string(&mut out).unwrap();
+            out
+        })
+    };
+    let unknown =
+        ask(b"GET /api/ports/nope HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+    // A gRPC method reached by a plain HTTP POST does not run.
+    let method = ask(b"POST /portwarden.v1.PortsService/Allocate HTTP/1.1\r\nHost: localhost\r\nContent-Type: text/plain\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi")
+        .await
         .unwrap();
-        let mut out = String::new();
-        s.read_to_string(&mut out).unwrap();
-        out
-    })
-    .await
-    .unwrap();
-    assert!(reply.starts_with("HTTP/1.1 501"), "{reply}");
+    for (reply, status, code) in [(unknown, "404", 5), (method, "415", 3)] {
+        assert!(reply.starts_with(&format!("HTTP/1.1 {status}")), "{reply}");
+        assert!(
+            reply
+                .to_ascii_lowercase()
+                .contains("content-type: application/json"),
+            "{reply}"
+        );
+        assert!(
+            !reply.to_ascii_lowercase().contains("grpc-status"),
+            "{reply}"
+        );
+        let body: serde_json::Value =
+            serde_json::from_str(reply.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+        assert_eq!(body["code"], code, "{reply}");
+    }
+    let mut c = d.tcp().await;
+    let list = c
+        .list(portwarden_client::proto::ListRequest::default())
+        .await
+        .unwrap();
     assert!(
-        reply
-            .to_ascii_lowercase()
-            .contains("content-type: application/json"),
-        "{reply}"
+        list.into_inner().allocations.is_empty(),
+        "nothing was allocated"
     );
-    let body: serde_json::Value =
-        serde_json::from_str(reply.split("\r\n\r\n").nth(1).unwrap()).unwrap();
-    assert_eq!(body["code"], 12);
-    assert!(body["message"].as_str().unwrap().contains("not built yet"));
     d.stop().await;
 }

@@ -1,13 +1,21 @@
-//! The wire layer: gRPC services, proto <-> domain conversion and error mapping. The only place
-//! where tonic and protobuf types meet the domain.
+//! The wire layer: gRPC services, the REST gateway, proto <-> domain conversion and error
+//! mapping. The only place where tonic, axum and protobuf types meet the domain.
 
+pub mod caller;
 mod convert;
 mod error;
 mod fallback;
+mod guard;
 mod network;
+mod observe;
 mod ports;
 mod portserver;
+pub mod rest;
 mod watchdog;
+
+use std::sync::Arc;
+
+use axum::middleware::{from_fn, from_fn_with_state};
 
 pub use error::status_from;
 pub use fallback::unknown_path;
@@ -15,3 +23,14 @@ pub use network::NetworkApi;
 pub use ports::PortsApi;
 pub use portserver::{Portserver, MAX_CONNECTIONS, REQUEST_TIMEOUT};
 pub use watchdog::WatchdogApi;
+
+/// One router for both protocols: the gRPC services (`grpc`, tonic's routes) accept only gRPC,
+/// the REST routes are merged beside them, unknown paths get [`unknown_path`], and every
+/// request is counted for `/metrics` on the way out.
+pub fn http_router(grpc: axum::Router, rest: rest::RestState) -> axum::Router {
+    let observer = Arc::new(observe::Observer::new(rest.metrics.clone()));
+    grpc.route_layer(from_fn(guard::grpc_only))
+        .merge(rest::router(rest))
+        .fallback(unknown_path)
+        .layer(from_fn_with_state(observer, observe::count))
+}

@@ -48,9 +48,11 @@ impl NetworkService for NetworkApi {
                 ))
             })?),
         };
-        let report = self
-            .blocking(move |cfg| network::run_report(cfg, port))
-            .await?;
+        // Fresh, as this RPC always was; the new snapshot also serves the next allocations.
+        let gate = self.gate.clone();
+        let report = tokio::task::spawn_blocking(move || gate.report(port, true))
+            .await
+            .map_err(|e| Status::internal(format!("diagnostics task failed: {e}")))?;
         Ok(Response::new(HealthResponse {
             report: Some(convert::report(&report)),
         }))

@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 
-use tonic::transport::server::UdsConnectInfo;
 use tonic::{Request, Response, Status};
 
 use super::convert;
@@ -26,16 +25,8 @@ impl PortsApi {
     }
 }
 
-/// Over the Unix socket the kernel tells who is calling (SO_PEERCRED); over TCP nobody knows.
 fn caller_of<T>(req: &Request<T>) -> Caller {
-    req.extensions()
-        .get::<UdsConnectInfo>()
-        .and_then(|info| info.peer_cred)
-        .map(|cred| Caller {
-            uid: Some(cred.uid()),
-            pid: cred.pid(),
-        })
-        .unwrap_or(Caller::REMOTE)
+    super::caller::caller_of(req.extensions())
 }
 
 fn non_empty(t: String) -> Option<String> {
@@ -143,11 +134,8 @@ impl PortsService for PortsApi {
     }
 
     async fn status(&self, _: Request<StatusRequest>) -> Result<Response<StatusResponse>, Status> {
-        let allocator = self.allocator.clone();
-        let s = tokio::task::spawn_blocking(move || allocator.status())
-            .await
-            .map_err(|e| Status::internal(format!("status task failed: {e}")))?;
-        let warnings = ports::ephemeral_warnings(&s.ranges);
+        // Cheap (no probes while the socket table's listeners are known): runs inline.
+        let s = self.allocator.status();
         Ok(Response::new(StatusResponse {
             ranges: s
                 .ranges
@@ -164,7 +152,7 @@ impl PortsService for PortsApi {
             quarantined: s.quarantined as u32,
             unavailable: s.unavailable as u32,
             quarantine_seconds: s.quarantine.as_secs(),
-            warnings,
+            warnings: s.warnings,
         }))
     }
 

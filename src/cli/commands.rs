@@ -12,7 +12,7 @@ use portwarden_client::proto::{
     AllocateRequest, GetRequest, HealthRequest, ListRequest, ReleaseRequest, RenewRequest,
     StatusRequest, WatchdogStatusRequest,
 };
-use portwarden_client::{connect, ConnectError, Target};
+use portwarden_client::{connect_with, ConnectError, Target};
 
 use super::render::{allocation_block, allocation_json, allocation_table, proto_report, rfc3339};
 use super::{Cli, Command};
@@ -26,6 +26,8 @@ pub enum CliError {
     Rpc(#[from] Status),
     #[error("{field}: {rule}")]
     Usage { field: &'static str, rule: String },
+    #[error("{0}")]
+    Unhealthy(String),
 }
 
 /// "INVALID_ARGUMENT: ... \n  service: must match ..." — the code, the message and the fields.
@@ -70,13 +72,21 @@ fn print_json(v: &serde_json::Value) {
 
 pub async fn run_client(cli: Cli) -> Result<(), CliError> {
     let target = Target::discover(cli.addr.as_deref());
-    if let Command::Watch(w) = cli.command {
-        return super::events::watch(target, w).await;
+    let tls = cli.tls.options();
+    if let Command::Health(h) = &cli.command {
+        return super::health::run(&target, &tls, h).await;
     }
-    let channel = connect(&target).await?;
+    if let Command::Watch(w) = cli.command {
+        return super::events::watch(target, tls, w).await;
+    }
+    let channel = connect_with(&target, &tls).await?;
     let mut ports = PortsServiceClient::new(channel.clone());
     match cli.command {
-        Command::Serve(_) | Command::Check(_) | Command::Watch(_) | Command::Run(_) => Ok(()),
+        Command::Serve(_)
+        | Command::Check(_)
+        | Command::Health(_)
+        | Command::Watch(_)
+        | Command::Run(_) => Ok(()),
         Command::History(h) => super::events::history(channel, h).await,
         Command::Allocate(a) => {
             let mut labels = HashMap::new();

@@ -3,7 +3,7 @@
 use futures_util::StreamExt;
 use portwarden_client::proto::watchdog_service_client::WatchdogServiceClient;
 use portwarden_client::proto::{EventKind, HistoryRequest, WatchRequest};
-use portwarden_client::Target;
+use portwarden_client::{Target, TlsOptions};
 use tonic::transport::Channel;
 
 use super::commands::CliError;
@@ -33,7 +33,7 @@ fn kinds(names: &[String]) -> Result<Vec<i32>, CliError> {
 }
 
 /// Follows events until interrupted, reconnecting (and resuming) when the daemon restarts.
-pub async fn watch(target: Target, a: WatchArgs) -> Result<(), CliError> {
+pub async fn watch(target: Target, tls: TlsOptions, a: WatchArgs) -> Result<(), CliError> {
     let request = WatchRequest {
         kinds: kinds(&a.kinds)?,
         service: a.service.unwrap_or_default(),
@@ -41,7 +41,7 @@ pub async fn watch(target: Target, a: WatchArgs) -> Result<(), CliError> {
         since_sequence: a.since,
         snapshot: a.snapshot,
     };
-    let stream = portwarden_client::watch(target, request);
+    let stream = portwarden_client::watch(target, tls, request);
     tokio::pin!(stream);
     loop {
         let next = tokio::select! {

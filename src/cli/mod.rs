@@ -3,6 +3,7 @@
 
 mod commands;
 mod events;
+mod health;
 mod render;
 mod run;
 
@@ -21,11 +22,56 @@ pub use run::{run, RunArgs};
     about = "Owns a range of TCP ports, hands them out safely and watches them"
 )]
 pub struct Cli {
-    /// Daemon address for client commands: http://HOST:PORT or unix:/PATH
+    /// Daemon address for client commands: http://HOST:PORT, https://HOST:PORT or unix:/PATH
     #[arg(long, global = true, env = "PORTWARDEN_ADDR", value_name = "ADDR")]
     pub addr: Option<String>,
+    #[command(flatten)]
+    pub tls: ClientTlsArgs,
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// TLS for client commands on an https:// address.
+#[derive(Debug, Default, clap::Args)]
+pub struct ClientTlsArgs {
+    /// CA certificate (PEM) that signed the daemon's certificate [default: the system's roots]
+    #[arg(long, global = true, env = "PORTWARDEN_CA", value_name = "FILE")]
+    pub ca: Option<std::path::PathBuf>,
+    /// Client certificate (PEM) for a daemon that requires one
+    #[arg(
+        long,
+        global = true,
+        env = "PORTWARDEN_CLIENT_CERT",
+        value_name = "FILE"
+    )]
+    pub client_cert: Option<std::path::PathBuf>,
+    /// Key (PEM) of --client-cert
+    #[arg(
+        long,
+        global = true,
+        env = "PORTWARDEN_CLIENT_KEY",
+        value_name = "FILE"
+    )]
+    pub client_key: Option<std::path::PathBuf>,
+    /// Name the daemon's certificate must carry, when it is not the address's host
+    #[arg(
+        long,
+        global = true,
+        env = "PORTWARDEN_TLS_SERVER_NAME",
+        value_name = "NAME"
+    )]
+    pub tls_server_name: Option<String>,
+}
+
+impl ClientTlsArgs {
+    pub fn options(&self) -> portwarden_client::TlsOptions {
+        portwarden_client::TlsOptions {
+            ca: self.ca.clone(),
+            cert: self.client_cert.clone(),
+            key: self.client_key.clone(),
+            server_name: self.tls_server_name.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -59,6 +105,8 @@ pub enum Command {
     Watch(WatchArgs),
     /// Past events of a port or a service, newest first
     History(HistoryArgs),
+    /// Ask the daemon's health service: exit 0 when it is SERVING, 1 otherwise (for probes)
+    Health(HealthArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -101,6 +149,16 @@ pub struct HistoryArgs {
     /// Print JSON
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct HealthArgs {
+    /// A gRPC service name (e.g. portwarden.v1.PortsService) [default: the whole daemon]
+    #[arg(long, default_value = "", hide_default_value = true)]
+    pub service: String,
+    /// Give up (exit 1) after this long, connecting included
+    #[arg(long, default_value = "3s", value_name = "DURATION")]
+    pub timeout: String,
 }
 
 #[derive(Debug, clap::Args)]

@@ -6,6 +6,11 @@ use portwarden_client::proto::{self, Allocation, Health, OwnerKind};
 
 use crate::network::Report;
 
+/// Text that came from clients or other processes, safe for a terminal.
+fn p(s: &str) -> String {
+    crate::text::printable(s).into_owned()
+}
+
 /// RFC 3339 (UTC) for a protobuf timestamp.
 pub fn rfc3339(ts: Option<&prost_types::Timestamp>) -> Option<String> {
     let ts = ts?;
@@ -96,7 +101,7 @@ pub fn allocation_table(list: &[Allocation]) -> String {
     for a in list {
         rows.push([
             a.port.to_string(),
-            a.service.clone(),
+            p(&a.service),
             health_name(a.health).into(),
             owner_name(a.owner_kind).into(),
             if a.pid == 0 {
@@ -105,7 +110,7 @@ pub fn allocation_table(list: &[Allocation]) -> String {
                 a.pid.to_string()
             },
             rfc3339(a.expires_at.as_ref()).unwrap_or_else(|| "-".into()),
-            a.purpose.clone(),
+            p(&a.purpose),
         ]);
     }
     let mut widths = [0usize; 7];
@@ -129,12 +134,21 @@ pub fn allocation_table(list: &[Allocation]) -> String {
 
 /// The seed's block for one allocation.
 pub fn allocation_block(a: &Allocation) -> String {
-    let mut s = format!("Port {}: {}\n", a.port, a.service);
+    let mut s = format!("Port {}: {}\n", a.port, p(&a.service));
     if !a.purpose.is_empty() {
-        s += &format!("  Purpose: {}\n", a.purpose);
+        s += &format!("  Purpose: {}\n", p(&a.purpose));
     }
     if !a.started_by.is_empty() {
-        s += &format!("  Started by: {}\n", a.started_by);
+        s += &format!("  Started by: {}\n", p(&a.started_by));
+    }
+    if !a.labels.is_empty() {
+        let mut labels: Vec<String> = a
+            .labels
+            .iter()
+            .map(|(k, v)| format!("{}={}", p(k), p(v)))
+            .collect();
+        labels.sort();
+        s += &format!("  Labels: {}\n", labels.join(", "));
     }
     if a.pid != 0 {
         s += &format!("  PID: {}\n", a.pid);
@@ -152,7 +166,7 @@ pub fn allocation_block(a: &Allocation) -> String {
     );
     if let Some(o) = &a.observed {
         let listener = match o.listener.as_str() {
-            "squatter" => format!("taken by {}", o.squatters.join(", ")),
+            "squatter" => format!("taken by {}", p(&o.squatters.join(", "))),
             other => other.to_string(),
         };
         s += &format!("  Listener: {listener}\n");
@@ -162,12 +176,12 @@ pub fn allocation_block(a: &Allocation) -> String {
             let list: Vec<String> = by_state.iter().map(|(k, v)| format!("{k} {v}")).collect();
             s += &format!("  Connections: {}\n", list.join(", "));
         }
-        if let Some(p) = &o.process {
+        if let Some(proc) = &o.process {
             s += &format!(
                 "  Process: {} ({:.1} MB RSS, {:.1}% CPU)\n",
-                p.name,
-                p.rss_bytes as f64 / 1_048_576.0,
-                p.cpu_percent
+                p(&proc.name),
+                proc.rss_bytes as f64 / 1_048_576.0,
+                proc.cpu_percent
             );
         }
     }
@@ -193,9 +207,9 @@ pub fn event_line(e: &proto::WatchdogEvent) -> String {
         s += &format!(" {}", e.port);
     }
     if !e.service.is_empty() {
-        s += &format!(" {}", e.service);
+        s += &format!(" {}", p(&e.service));
     }
-    s + &format!(": {}", e.message)
+    s + &format!(": {}", p(&e.message))
 }
 
 /// An event as JSON: the same fields as the daemon's event JSON (sequence, at, kind, port,

@@ -213,12 +213,17 @@ fn default_service(program: &OsStr) -> String {
     }
 }
 
+/// The command line as `started_by`: control and formatting characters (which the free-text
+/// rule refuses) become spaces.
 fn command_line(command: &[OsString]) -> String {
-    let mut line = command
+    let mut line: String = command
         .iter()
         .map(|a| a.to_string_lossy())
         .collect::<Vec<_>>()
-        .join(" ");
+        .join(" ")
+        .chars()
+        .map(|c| if crate::text::is_unsafe(c) { ' ' } else { c })
+        .collect();
     if line.len() > MAX_TEXT_BYTES {
         let mut cut = MAX_TEXT_BYTES;
         while !line.is_char_boundary(cut) {
@@ -582,6 +587,16 @@ mod tests {
             })
             .count();
         assert_eq!(listen_pids, 1);
+    }
+
+    #[test]
+    fn started_by_is_the_command_line_without_control_characters() {
+        let cmd = [
+            OsString::from("sh"),
+            OsString::from("-c"),
+            OsString::from("echo a\nb\u{202e}"),
+        ];
+        assert_eq!(command_line(&cmd), "sh -c echo a b ");
     }
 
     #[test]

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use super::check::CheckStatus;
 use super::firewall::{self, PortFinding};
 use super::{
-    port_checks_probed, system_snapshot, system_snapshot_watching, NetworkConfig, Report,
-    SystemSnapshot,
+    assemble_report, port_checks, port_checks_probed, system_snapshot, system_snapshot_watching,
+    NetworkConfig, Report, SystemSnapshot,
 };
 
 pub struct NetworkGate {
@@ -50,6 +50,12 @@ impl NetworkGate {
         snap
     }
 
+    /// The snapshot taken last, however old (None before the first): for reports that must not
+    /// take one.
+    pub fn latest(&self) -> Option<Arc<SystemSnapshot>> {
+        self.cached()
+    }
+
     /// Whether [`NetworkGate::snapshot`] would answer from the cache, without taking a new
     /// snapshot (which reads /proc, dumps the socket table and resolves names: up to the DNS
     /// timeout).
@@ -85,6 +91,31 @@ impl NetworkGate {
     /// `watch`; it becomes the snapshot allocations use (the watchdog's pass refreshes it).
     pub fn refresh_watching(&self, watch: &[u16]) -> Arc<SystemSnapshot> {
         self.store(system_snapshot_watching(&self.cfg, watch))
+    }
+
+    /// The full report (what `/network/health` answers): the system-wide checks of the current
+    /// snapshot, or of a new one when `fresh` (which then becomes the current one), plus the
+    /// per-port checks of `port`. Blocking when a snapshot has to be taken; see
+    /// [`NetworkGate::is_fresh`].
+    pub fn report(self: &Arc<Self>, port: Option<u16>, fresh: bool) -> Report {
+        let started = Instant::now();
+        let snap = if fresh {
+            self.store(system_snapshot(&self.cfg))
+        } else {
+            self.snapshot()
+        };
+        let per_port = port
+            .map(|port| port_checks(&self.cfg, &snap, port))
+            .unwrap_or_default();
+        let report = assemble_report(&snap, per_port, started);
+        tracing::debug!(
+            status = report.status.as_str(),
+            critical = ?report.critical_issues,
+            warnings = ?report.warnings,
+            fresh,
+            "network report"
+        );
+        report
     }
 
     /// The per-port checks for `port` on top of `snap`, plus what they say about the port

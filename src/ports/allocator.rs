@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use super::availability::Availability;
 use super::clock::{Clock, Now, SystemClock};
 use super::counters::Counters;
 use super::error::PortsError;
@@ -79,6 +80,8 @@ pub struct RangeStatus {
     pub quarantined: usize,
     pub unavailable: usize,
     pub quarantine: Duration,
+    /// Ranges that overlap the kernel's ephemeral range (ip_local_port_range).
+    pub warnings: Vec<String>,
 }
 
 pub(super) struct State {
@@ -90,6 +93,8 @@ pub(super) struct State {
     idle: BTreeSet<(i64, u16)>,
     /// Where the event log stands.
     pub(super) log: LogBounds,
+    /// Which unleased ports are unusable now (listeners, refused binds), for Status.
+    availability: Availability,
 }
 
 pub struct Allocator {
@@ -162,6 +167,7 @@ impl Allocator {
             sticky,
             idle,
             log,
+            availability: Availability::default(),
         };
         let allocator = Self {
             cfg,
@@ -299,6 +305,9 @@ impl Allocator {
         let listeners = crate::network::listening_ports()
             .map_err(|e| tracing::warn!(error = %e, "repair: no socket table; probing each port"))
             .ok();
+        if let Some(set) = &listeners {
+            st.availability.observe(set, &self.cfg.ranges);
+        }
         let ports: Vec<u16> = st.leases.keys().copied().collect();
         for port in ports {
             let Some(a) = st.leases.get(&port).cloned() else {
@@ -374,10 +383,10 @@ impl Allocator {
         let service = (!v.derived_service).then_some(v.service.as_str());
         let (port, report) = match v.port {
             Some(p) => self.claim_requested(&mut st, p, service, now, snap)?,
-            None => match self.pick_free(&st, service, now, snap) {
+            None => match self.pick_free(&mut st, service, now, snap) {
                 Ok(found) => found,
                 Err(_) if !self.sweep_locked(&mut st, now)?.is_empty() => {
-                    self.pick_free(&st, service, now, snap)?
+                    self.pick_free(&mut st, service, now, snap)?
                 }
                 Err(e) => return Err(e),
             },
@@ -477,6 +486,7 @@ impl Allocator {
             });
         }
         let (outcome, report) = self.free_check(port, snap);
+        st.availability.note_probe(port, &outcome);
         let boxed = || report.clone().map(Box::new);
         match outcome {
             PortFinding::Bindable => Ok((port, report.clone())),
@@ -497,13 +507,30 @@ impl Allocator {
         }
     }
 
-    /// The service's sticky port when it is free, else the least recently used free port.
+    /// The service's sticky port when it is free, else the least recently used free port. What
+    /// the probes found about the ports passed over is remembered for Status.
     fn pick_free(
+        &self,
+        st: &mut State,
+        service: Option<&str>,
+        now: Now,
+        snap: Option<&SystemSnapshot>,
+    ) -> Result<(u16, Option<Report>), PortsError> {
+        let mut passed_over = Vec::new();
+        let picked = self.pick_free_noting(st, service, now, snap, &mut passed_over);
+        for (port, finding) in &passed_over {
+            st.availability.note_probe(*port, finding);
+        }
+        picked
+    }
+
+    fn pick_free_noting(
         &self,
         st: &State,
         service: Option<&str>,
         now: Now,
         snap: Option<&SystemSnapshot>,
+        passed_over: &mut Vec<(u16, PortFinding)>,
     ) -> Result<(u16, Option<Report>), PortsError> {
         let sticky = service
             .and_then(|s| st.sticky.get(s))
@@ -522,6 +549,9 @@ impl Allocator {
                 continue;
             }
             let (outcome, report) = self.free_check(port, snap);
+            if !outcome.is_bindable() {
+                passed_over.push((port, outcome.clone()));
+            }
             match outcome {
                 PortFinding::Bindable => return Ok((port, report)),
                 // The probe itself failed (no descriptors): every other port would too, and a
@@ -761,41 +791,12 @@ impl Allocator {
         self.unknown_owner_checks.load(Ordering::Relaxed)
     }
 
-    /// Health from the socket table (`listening`: the ports with a TCP listener): a port whose
-    /// owner listens is active; one that was active and listens no more is unhealthy. Changes
-    /// are stored with their events; the allocations that changed are returned with their
-    /// previous health.
-    pub fn observe_listeners(
-        &self,
-        listening: &HashSet<u16>,
-    ) -> Result<Vec<(Allocation, Health)>, PortsError> {
-        let mut st = self.lock();
-        let now = self.clock.now();
-        let changed: Vec<(Allocation, Health)> = st
-            .leases
-            .values()
-            .filter_map(|a| {
-                let health = health_seen(listening.contains(&a.port), a.health);
-                (health != a.health).then(|| (a.clone(), health))
-            })
-            .collect();
-        let mut out = Vec::with_capacity(changed.len());
-        for (a, health) in changed {
-            let why = if health == Health::Active {
-                "listening"
-            } else {
-                "listener gone"
-            };
-            self.set_health_locked(&mut st, &a, health, why, now)?;
-            out.push((
-                Allocation {
-                    health,
-                    ..a.clone()
-                },
-                a.health,
-            ));
-        }
-        Ok(out)
+    /// The managed ports that have a TCP listener, as one walk of the socket table saw them
+    /// (the watchdog's pass): Status counts them as unavailable without probing.
+    pub fn note_listeners(&self, listening: &HashSet<u16>) {
+        self.lock()
+            .availability
+            .observe(listening, &self.cfg.ranges);
     }
 
     /// Reclaims every allocation whose owner is dead (process gone, lease expired).
@@ -875,44 +876,62 @@ impl Allocator {
             .collect()
     }
 
+    /// Counts of the managed ports. Cheap: no port is probed while the socket table's
+    /// listeners are known (the watchdog's pass notes them; an observation older than 2 s is
+    /// retaken here with one LISTEN-only dump). Only without any socket table are the free
+    /// ports probed one by one.
     pub fn status(&self) -> RangeStatus {
-        let (idle, allocated, quarantined): (Vec<u16>, usize, usize) = {
-            let st = self.lock();
-            let now = self.clock.now();
-            let mut q = 0;
-            let idle = st
-                .idle
-                .iter()
-                .map(|(_, p)| *p)
-                .filter(|p| {
-                    let rest = st
-                        .history
-                        .get(p)
-                        .is_some_and(|h| !h.quarantine_until.passed(now));
-                    q += usize::from(rest);
-                    !rest
-                })
-                .collect();
-            let allocated = st
-                .leases
-                .keys()
-                .filter(|p| self.cfg.ranges.contains(**p))
-                .count();
-            (idle, allocated, q)
-        };
-        // Probing happens outside the lock: status must not stall allocations.
-        let unavailable = idle
-            .iter()
-            .filter(|p| !firewall::probe(**p).finding().is_bindable())
+        if !self.lock().availability.is_recent() {
+            match crate::network::listening_ports() {
+                Ok(listening) => self
+                    .lock()
+                    .availability
+                    .observe(&listening, &self.cfg.ranges),
+                Err(e) => {
+                    tracing::debug!(error = %e, "no socket table; probing the free ports");
+                    let idle: Vec<u16> = self.lock().idle.iter().map(|(_, p)| *p).collect();
+                    // Probing happens outside the lock: status must not stall allocations.
+                    let found: Vec<(u16, PortFinding)> = idle
+                        .into_iter()
+                        .map(|p| (p, firewall::probe(p).finding()))
+                        .collect();
+                    let mut st = self.lock();
+                    for (port, finding) in &found {
+                        st.availability.note_probe(*port, finding);
+                    }
+                }
+            }
+        }
+        let st = self.lock();
+        let now = self.clock.now();
+        let (mut quarantined, mut unavailable, mut free) = (0, 0, 0);
+        for port in st.idle.iter().map(|(_, p)| *p) {
+            if st
+                .history
+                .get(&port)
+                .is_some_and(|h| !h.quarantine_until.passed(now))
+            {
+                quarantined += 1;
+            } else if st.availability.is_unavailable(port) {
+                unavailable += 1;
+            } else {
+                free += 1;
+            }
+        }
+        let allocated = st
+            .leases
+            .keys()
+            .filter(|p| self.cfg.ranges.contains(**p))
             .count();
         RangeStatus {
             ranges: self.cfg.ranges.clone(),
             total: self.cfg.ranges.total(),
             allocated,
-            available: idle.len() - unavailable,
+            available: free,
             quarantined,
             unavailable,
             quarantine: self.cfg.quarantine,
+            warnings: st.availability.ephemeral_warnings(&self.cfg.ranges),
         }
     }
 
@@ -946,8 +965,12 @@ impl Allocator {
                             })
                     }
                 };
-                let (state, reason) =
-                    known.unwrap_or_else(|| match firewall::probe(port).finding() {
+                let (state, reason) = known.unwrap_or_else(|| {
+                    let finding = firewall::probe(port).finding();
+                    if in_managed_range {
+                        self.lock().availability.note_probe(port, &finding);
+                    }
+                    match finding {
                         PortFinding::Bindable if in_managed_range => {
                             (PortVerdictState::Free, "free".into())
                         }
@@ -966,7 +989,8 @@ impl Allocator {
                             (PortVerdictState::Blocked, detail)
                         }
                         PortFinding::Unknown(detail) => (PortVerdictState::Unknown, detail),
-                    });
+                    }
+                });
                 PortVerdict {
                     port,
                     state,

@@ -31,7 +31,8 @@ pub fn check_claim(caller: &Caller, pid: i32, target: &ProcessDetails) -> Result
         Some(uid) if uid == target.real_uid || uid == target.effective_uid => Ok(()),
         Some(uid) => Err(format!(
             "pid {pid} ({}) belongs to uid {}, not to the caller's uid {uid}",
-            target.comm, target.real_uid
+            crate::text::printable(&target.comm),
+            target.real_uid
         )),
         None => Err("the caller's identity is unknown (Unix sockets only)".into()),
     }

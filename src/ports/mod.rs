@@ -2,6 +2,7 @@
 //! state and the allocator that ties them together. Nothing here knows about gRPC or HTTP.
 
 mod allocator;
+mod availability;
 mod claim;
 mod clock;
 mod counters;

@@ -233,8 +233,9 @@ pub fn identify_peer(pid: i32, uid: u32) -> Result<(ProcessIdentity, ProcessDeta
     ))
 }
 
-/// The command line of `pid`, arguments joined by spaces, control characters replaced, cut to
-/// at most `max_bytes` (on a character boundary). Empty when it cannot be read.
+/// The command line of `pid`, arguments joined by spaces, control and formatting characters
+/// replaced by spaces (so it passes the free-text rule), cut to at most `max_bytes` (on a
+/// character boundary). Empty when it cannot be read.
 pub fn command_line(pid: i32, max_bytes: usize) -> String {
     let mut raw = Vec::new();
     let read = std::fs::File::open(format!("/proc/{pid}/cmdline"))
@@ -246,7 +247,7 @@ pub fn command_line(pid: i32, max_bytes: usize) -> String {
     let clean: String = text
         .trim_end_matches('\0')
         .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
+        .map(|c| if crate::text::is_unsafe(c) { ' ' } else { c })
         .collect();
     truncate_on_char(clean, max_bytes)
 }

@@ -80,6 +80,18 @@ pub fn valid_service(service: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Free text must be printable: a newline, ESC, NUL or C1 control (or a character that reorders
+/// a terminal line) could forge a log line or drive an operator's terminal.
+fn unprintable(value: &str) -> Option<String> {
+    let (at, c) = value
+        .char_indices()
+        .find(|(_, c)| crate::text::is_unsafe(*c))?;
+    Some(format!(
+        "must not contain control or formatting characters; found {} at byte {at}",
+        c.escape_unicode()
+    ))
+}
+
 /// A port number from the wire, checked against 1-65535 and the managed ranges.
 pub fn managed_port(field: &str, port: u32, ranges: &RangeSet) -> Result<u16, FieldViolation> {
     let p = u16::try_from(port)
@@ -164,6 +176,9 @@ impl AllocateRequest {
             bad.push(FieldViolation::new("service", rule));
         }
         for (field, value) in [("purpose", &self.purpose), ("started_by", &self.started_by)] {
+            if let Some(rule) = unprintable(value) {
+                bad.push(FieldViolation::new(field, rule));
+            }
             if value.len() > MAX_TEXT_BYTES {
                 bad.push(FieldViolation::new(
                     field,
@@ -198,14 +213,20 @@ impl AllocateRequest {
                     .all(|c| c.is_ascii_alphanumeric() || "._/-".contains(c));
             if !key_ok {
                 bad.push(FieldViolation::new(
-                    format!("labels[{k}]"),
+                    format!("labels[{}]", crate::text::printable(k)),
                     format!("keys must match [A-Za-z0-9._/-]{{1,{MAX_LABEL_KEY_LEN}}}"),
                 ));
             }
             if v.len() > MAX_TEXT_BYTES {
                 bad.push(FieldViolation::new(
-                    format!("labels[{k}]"),
+                    format!("labels[{}]", crate::text::printable(k)),
                     format!("values must be at most {MAX_TEXT_BYTES} bytes"),
+                ));
+            }
+            if let Some(rule) = unprintable(v) {
+                bad.push(FieldViolation::new(
+                    format!("labels[{}]", crate::text::printable(k)),
+                    rule,
                 ));
             }
         }
@@ -312,6 +333,22 @@ mod tests {
         let v = req.validate(&ranges(), None).unwrap();
         assert_eq!(v.port, Some(8000));
         assert!(v.owner.is_some());
+    }
+
+    #[test]
+    fn control_characters_are_refused_in_every_text_field() {
+        let labels = [("k".to_string(), "v\u{1b}[31m".to_string())].into();
+        let req = AllocateRequest {
+            service: "a".into(),
+            purpose: "line\nINFO forged".into(),
+            started_by: "nul\0".into(),
+            labels,
+            ..Default::default()
+        };
+        assert_eq!(
+            fields(req.validate(&ranges(), None).unwrap_err()),
+            ["purpose", "started_by", "labels[k]"]
+        );
     }
 
     #[test]

@@ -115,6 +115,8 @@ impl Watchdog {
                 // Only this pass's verdicts are kept: a port whose sockets changed is asked anew.
                 memory.listeners = fresh;
                 issues += self.allocator.apply_observations(seen)?.issues;
+                self.allocator
+                    .note_listeners(&census.watched_listening().collect());
                 issues += self.outside_listeners(&mut memory, census)?;
             }
             // No socket table this pass: nothing is learnt about the ports, nothing changes.

@@ -47,7 +47,9 @@ impl ProcessMonitor {
             ProcessRefreshKind::nothing()
                 .with_cpu()
                 .with_memory()
-                .with_cmd(UpdateKind::OnlyIfNotSet),
+                // Always: an owner that execs after allocating (a script that becomes the
+                // server) must not keep its old command line.
+                .with_cmd(UpdateKind::Always),
         );
         wanted
             .iter()
@@ -66,11 +68,13 @@ impl ProcessMonitor {
                     }
                     cmdline.truncate(cut);
                 }
+                // Names and command lines are the process's own choice: escape what could
+                // forge a log line or drive a terminal.
                 Some((
                     pid.as_u32() as i32,
                     ProcessStats {
-                        name: p.name().to_string_lossy().into_owned(),
-                        cmdline,
+                        name: crate::text::printable(&p.name().to_string_lossy()).into_owned(),
+                        cmdline: crate::text::printable(&cmdline).into_owned(),
                         rss_bytes: p.memory(),
                         cpu_percent: p.cpu_usage(),
                     },

@@ -215,6 +215,15 @@ impl ChildDaemon {
         )
     }
 
+    /// A client over the Unix socket (plaintext even when the TCP listener serves TLS).
+    pub async fn unix(&self) -> PortsServiceClient<Channel> {
+        PortsServiceClient::new(
+            connect(&Target::Unix(self.socket.clone()))
+                .await
+                .expect("unix connect"),
+        )
+    }
+
     pub fn kill9(&mut self) {
         let _ = self.child.kill(); // SIGKILL
         let _ = self.child.wait();

@@ -33,7 +33,7 @@ if TYPE_CHECKING:  # what the lazy names below resolve to, for type checkers and
         harden_accepted,
     )
     from .target import DEFAULT_TCP_ADDR, Target, default_socket_path
-    from .client import AllocateResult, Client, Lease, Watch
+    from .client import AllocateResult, Client, Lease, Watch, tls_credentials
     from .errors import (
         Aborted,
         AlreadyExists,
@@ -74,7 +74,10 @@ _LAZY = {
         )
     },
     **{name: ".target" for name in ("DEFAULT_TCP_ADDR", "Target", "default_socket_path")},
-    **{name: ".client" for name in ("Client", "AllocateResult", "Lease", "Watch")},
+    **{
+        name: ".client"
+        for name in ("Client", "AllocateResult", "Lease", "Watch", "tls_credentials")
+    },
     **{
         name: ".errors"
         for name in (
@@ -125,8 +128,10 @@ __all__ = [
     "AllocateResult",
     "Lease",
     "Watch",
+    "tls_credentials",
     "DEFAULT_TCP_ADDR",
     "default_socket_path",
+    "tls_credentials",
     "PortwardenError",
     "Aborted",
     "AlreadyExists",

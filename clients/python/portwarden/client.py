@@ -13,11 +13,18 @@
 Address discovery (same order as the Rust client and the CLI): the explicit ``addr`` argument,
 else ``PORTWARDEN_ADDR`` (``http://host:port``, ``host:port`` or ``unix:/path``), else the default
 Unix socket when the file exists, else ``127.0.0.1:7070``.
+
+An ``https://`` address speaks TLS. The daemon's certificate is checked against ``ca`` (else
+``PORTWARDEN_CA``, else the system's roots); a daemon that requires client certificates gets
+``cert``/``key`` (else ``PORTWARDEN_CLIENT_CERT``/``PORTWARDEN_CLIENT_KEY``)::
+
+    portwarden.Client("https://10.0.0.7:7070", ca="ca.pem", cert="client.pem", key="client-key.pem")
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 from dataclasses import dataclass, field
 from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple
@@ -43,6 +50,7 @@ __all__ = [
     "Watch",
     "DEFAULT_TCP_ADDR",
     "default_socket_path",
+    "tls_credentials",
 ]
 
 #: Sent as the HTTP/2 ``:authority`` over the Unix socket. grpcio >= 1.57 would otherwise send the
@@ -51,6 +59,26 @@ __all__ = [
 UNIX_AUTHORITY = "localhost"
 
 DEFAULT_TIMEOUT = 10.0
+
+
+def tls_credentials(
+    ca: Optional[str] = None, cert: Optional[str] = None, key: Optional[str] = None
+) -> grpc.ChannelCredentials:
+    """Channel credentials from PEM files; each argument falls back to its environment variable
+    (``PORTWARDEN_CA``, ``PORTWARDEN_CLIENT_CERT``, ``PORTWARDEN_CLIENT_KEY``)."""
+    ca = ca or os.environ.get("PORTWARDEN_CA") or None
+    cert = cert or os.environ.get("PORTWARDEN_CLIENT_CERT") or None
+    key = key or os.environ.get("PORTWARDEN_CLIENT_KEY") or None
+    if (cert is None) != (key is None):
+        raise ValueError("a client certificate needs its key: set both cert and key (PORTWARDEN_CLIENT_CERT and PORTWARDEN_CLIENT_KEY) or neither")
+
+    def read(path: Optional[str]) -> Optional[bytes]:
+        if path is None:
+            return None
+        with open(path, "rb") as f:
+            return f.read()
+
+    return grpc.ssl_channel_credentials(root_certificates=read(ca), private_key=read(key), certificate_chain=read(cert))
 
 
 @dataclass
@@ -101,7 +129,13 @@ class Client:
             (``PORTWARDEN_ADDR``, then the default Unix socket if it exists, then 127.0.0.1:7070).
         timeout: deadline in seconds of every call (``None``: no deadline).
         options: extra grpcio channel options.
-        credentials: channel credentials for an ``https://`` address (default: system roots).
+        credentials: channel credentials for an ``https://`` address (overrides the files below).
+        ca: PEM file of the CA that signed the daemon's certificate (``PORTWARDEN_CA``; default:
+            the system's roots).
+        cert, key: PEM client certificate and its key, for a daemon that requires one
+            (``PORTWARDEN_CLIENT_CERT``, ``PORTWARDEN_CLIENT_KEY``).
+        server_name: the name the daemon's certificate must carry when it is not the address's
+            host (``PORTWARDEN_TLS_SERVER_NAME``), e.g. connecting to a node's IP.
 
     Every method raises a :class:`portwarden.PortwardenError` subclass on failure. The raw stubs
     are available as ``client.ports``, ``client.network`` and ``client.watchdog``; wrap their
@@ -115,6 +149,10 @@ class Client:
         timeout: Optional[float] = DEFAULT_TIMEOUT,
         options: Sequence[Tuple[str, Any]] = (),
         credentials: Optional[grpc.ChannelCredentials] = None,
+        ca: Optional[str] = None,
+        cert: Optional[str] = None,
+        key: Optional[str] = None,
+        server_name: Optional[str] = None,
     ) -> None:
         self.target = Target.discover(addr)
         self.timeout = timeout
@@ -122,7 +160,10 @@ class Client:
         if self.target.is_unix and not any(k == "grpc.default_authority" for k, _ in opts):
             opts.append(("grpc.default_authority", UNIX_AUTHORITY))
         if self.target.secure:
-            creds = credentials or grpc.ssl_channel_credentials()
+            creds = credentials or tls_credentials(ca=ca, cert=cert, key=key)
+            server_name = server_name or os.environ.get("PORTWARDEN_TLS_SERVER_NAME") or None
+            if server_name and not any(k == "grpc.ssl_target_name_override" for k, _ in opts):
+                opts.append(("grpc.ssl_target_name_override", server_name))
             self.channel = grpc.secure_channel(self.target.grpc_target, creds, options=opts)
         else:
             self.channel = grpc.insecure_channel(self.target.grpc_target, options=opts)

@@ -17,7 +17,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import List
+from typing import List, Sequence
 
 import pytest
 
@@ -56,7 +56,7 @@ class Daemon:
         return "".join(self.log)
 
 
-def _start(workdir: str, port_range=RANGE, extra=()) -> Daemon:
+def _start(workdir: str, extra: Sequence[str] = (), port_range=RANGE) -> Daemon:
     binary = daemon_binary()
     if not binary.is_file():
         pytest.fail(f"portwarden binary not found at {binary}: run `cargo build` in {REPO_ROOT} or set PORTWARDEN_BIN")

@@ -2,6 +2,10 @@
 //! discovery every portwarden client follows (`PORTWARDEN_ADDR`, then the Unix socket, then
 //! `http://127.0.0.1:7070`), and [`bind_hardened`]: a listener with the seed's socket hardening.
 //!
+//! An `https://` address speaks TLS: the server is checked against `PORTWARDEN_CA` (else the
+//! system's roots), and `PORTWARDEN_CLIENT_CERT` / `PORTWARDEN_CLIENT_KEY` answer a daemon that
+//! requires client certificates (see [`TlsOptions`]).
+//!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! use portwarden_client::{connect, proto::ports_service_client::PortsServiceClient, Target};
@@ -18,7 +22,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use hyper_util::rt::TokioIo;
-use tonic::transport::{Channel, Endpoint, Uri};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity, Uri};
 
 mod hardening;
 mod watch;
@@ -50,11 +54,87 @@ pub enum Target {
 pub enum ConnectError {
     #[error("bad daemon address '{addr}': {reason}")]
     BadAddress { addr: String, reason: String },
-    #[error("cannot reach the portwarden daemon at {target}: {source} (is `portwarden serve` running? set --addr or PORTWARDEN_ADDR)")]
+    #[error("cannot reach the portwarden daemon at {target}: {} (is `portwarden serve` running? set --addr or PORTWARDEN_ADDR)", error_chain(.source))]
     Unreachable {
         target: String,
         source: tonic::transport::Error,
     },
+    #[error("TLS: {0}")]
+    Tls(String),
+}
+
+/// The error and its sources on one line: tonic's own message is only "transport error".
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        // Wrappers often repeat their source's message; say it once.
+        if !out.ends_with(&text) {
+            out += &format!(": {text}");
+        }
+        source = s.source();
+    }
+    out
+}
+
+/// TLS settings for an `https://` address. Files are PEM.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TlsOptions {
+    /// CA that signed the daemon's certificate (default: the system's trusted roots).
+    pub ca: Option<PathBuf>,
+    /// Client certificate, for a daemon that requires one (mutual TLS).
+    pub cert: Option<PathBuf>,
+    /// Key of the client certificate.
+    pub key: Option<PathBuf>,
+    /// Name to verify the daemon's certificate against, when it differs from the address's
+    /// host (e.g. connecting to a node's IP with a certificate issued for a service name).
+    pub server_name: Option<String>,
+}
+
+impl TlsOptions {
+    /// `PORTWARDEN_CA`, `PORTWARDEN_CLIENT_CERT`, `PORTWARDEN_CLIENT_KEY`,
+    /// `PORTWARDEN_TLS_SERVER_NAME` (unset or empty: not given).
+    pub fn from_env() -> Self {
+        let var = |name| std::env::var_os(name).filter(|v| !v.is_empty());
+        Self {
+            ca: var("PORTWARDEN_CA").map(PathBuf::from),
+            cert: var("PORTWARDEN_CLIENT_CERT").map(PathBuf::from),
+            key: var("PORTWARDEN_CLIENT_KEY").map(PathBuf::from),
+            server_name: var("PORTWARDEN_TLS_SERVER_NAME").and_then(|v| v.into_string().ok()),
+        }
+    }
+
+    fn client_config(&self) -> Result<ClientTlsConfig, ConnectError> {
+        let read = |what: &str, path: &Path| {
+            std::fs::read(path).map_err(|e| {
+                ConnectError::Tls(format!("cannot read the {what} {}: {e}", path.display()))
+            })
+        };
+        let mut config = ClientTlsConfig::new();
+        config = match &self.ca {
+            Some(ca) => config.ca_certificate(Certificate::from_pem(read("CA certificate", ca)?)),
+            None => config.with_native_roots(),
+        };
+        match (&self.cert, &self.key) {
+            (Some(cert), Some(key)) => {
+                config = config.identity(Identity::from_pem(
+                    read("client certificate", cert)?,
+                    read("client key", key)?,
+                ));
+            }
+            (None, None) => {}
+            _ => {
+                return Err(ConnectError::Tls(
+                    "a client certificate needs its key: set both (PORTWARDEN_CLIENT_CERT and PORTWARDEN_CLIENT_KEY) or neither".into(),
+                ))
+            }
+        }
+        if let Some(name) = &self.server_name {
+            config = config.domain_name(name.clone());
+        }
+        Ok(config)
+    }
 }
 
 impl std::fmt::Display for Target {
@@ -112,20 +192,32 @@ pub fn default_socket_path() -> PathBuf {
     }
 }
 
-/// Connects to the daemon. Over the Unix socket the HTTP/2 `:authority` is `localhost`: the
-/// server's h2 layer rejects a socket path there (hyperium/h2#487).
+/// Connects to the daemon, with TLS settings from the environment ([`TlsOptions::from_env`])
+/// for an `https://` address.
 pub async fn connect(target: &Target) -> Result<Channel, ConnectError> {
+    connect_with(target, &TlsOptions::from_env()).await
+}
+
+/// Connects to the daemon. Over the Unix socket the HTTP/2 `:authority` is `localhost`: the
+/// server's h2 layer rejects a socket path there (hyperium/h2#487). `tls` applies to an
+/// `https://` address only.
+pub async fn connect_with(target: &Target, tls: &TlsOptions) -> Result<Channel, ConnectError> {
     let unreachable = |source| ConnectError::Unreachable {
         target: target.to_string(),
         source,
     };
     match target {
         Target::Tcp(addr) => {
-            let endpoint =
+            let mut endpoint =
                 Endpoint::from_shared(addr.clone()).map_err(|e| ConnectError::BadAddress {
                     addr: addr.clone(),
                     reason: e.to_string(),
                 })?;
+            if endpoint.uri().scheme_str() == Some("https") {
+                endpoint = endpoint
+                    .tls_config(tls.client_config()?)
+                    .map_err(|e| ConnectError::Tls(error_chain(&e)))?;
+            }
             endpoint
                 .connect_timeout(Duration::from_secs(5))
                 .tcp_nodelay(true)

@@ -10,7 +10,7 @@ use tonic::{Code, Status};
 
 use crate::proto::watchdog_service_client::WatchdogServiceClient;
 use crate::proto::{WatchRequest, WatchResponse};
-use crate::{connect, Target};
+use crate::{connect_with, Target, TlsOptions};
 
 /// First wait before reconnecting; doubled up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_millis(200);
@@ -27,6 +27,7 @@ fn resumable(status: &Status) -> bool {
 
 struct State {
     target: Target,
+    tls: TlsOptions,
     request: WatchRequest,
     /// The last sequence delivered (events, or a snapshot's position).
     last: Option<u64>,
@@ -48,7 +49,7 @@ impl State {
     }
 
     async fn open(&mut self) -> Result<(), Status> {
-        let channel = connect(&self.target)
+        let channel = connect_with(&self.target, &self.tls)
             .await
             .map_err(|e| Status::unavailable(e.to_string()))?;
         let stream = WatchdogServiceClient::new(channel)
@@ -70,10 +71,12 @@ impl State {
 /// yielded last. Reconnects with back-off while the daemon is away.
 pub fn watch(
     target: Target,
+    tls: TlsOptions,
     request: WatchRequest,
 ) -> impl Stream<Item = Result<WatchResponse, Status>> {
     let state = State {
         target,
+        tls,
         request,
         last: None,
         stream: None,

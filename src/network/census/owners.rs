@@ -62,8 +62,12 @@ pub fn processes_holding(inodes: &std::collections::HashSet<u64>) -> Vec<Process
             })
         });
         if holds {
-            let command = std::fs::read_to_string(entry.path().join("comm"))
-                .map(|c| c.trim().to_string())
+            // Any process can name itself anything: escape what could forge a log line.
+            let command = std::fs::read(entry.path().join("comm"))
+                .map(|c| {
+                    crate::text::printable(String::from_utf8_lossy(&c).trim_end_matches('\n'))
+                        .into_owned()
+                })
                 .unwrap_or_default();
             found.push(ProcessInfo { pid, command });
         }

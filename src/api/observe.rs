@@ -1,0 +1,152 @@
+//! The one place requests are counted for `/metrics`: a layer around every path, gRPC and REST.
+//! It reads the outcome from the response itself: `grpc-status` for gRPC (a unary error is sent
+//! in the headers), the error code the REST error body carries ([`ErrorCode`]) for REST.
+//! Method labels come from fixed sets (the gRPC methods of the served descriptors, the REST
+//! routes), so no client can make the label space grow.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{header, HeaderMap, Method};
+use axum::middleware::Next;
+use axum::response::Response;
+use prost::Message;
+use tonic::Code;
+
+use super::rest::ErrorCode;
+use crate::metrics::{Metrics, Transport};
+
+/// Label for paths no route owns.
+const UNKNOWN: &str = "unknown";
+
+pub struct Observer {
+    metrics: Arc<Metrics>,
+    grpc_methods: HashSet<&'static str>,
+}
+
+/// The REST route a request matched, left in the response for [`count`].
+#[derive(Debug, Clone, Copy)]
+struct RestRoute(&'static str);
+
+pub fn is_grpc(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("application/grpc"))
+}
+
+/// `/package.Service/Method` for every method of the given encoded descriptor sets.
+fn methods_of(sets: &[&[u8]]) -> HashSet<&'static str> {
+    let mut out = HashSet::new();
+    for set in sets {
+        let Ok(fds) = prost_types::FileDescriptorSet::decode(*set) else {
+            continue;
+        };
+        for file in fds.file {
+            let package = file.package.unwrap_or_default();
+            for service in file.service {
+                for method in service.method {
+                    let path = format!(
+                        "/{package}.{}/{}",
+                        service.name.as_deref().unwrap_or_default(),
+                        method.name.unwrap_or_default()
+                    );
+                    // Leaked once at start-up: a fixed, small set of label values.
+                    out.insert(&*Box::leak(path.into_boxed_str()));
+                }
+            }
+        }
+    }
+    out
+}
+
+impl Observer {
+    pub fn new(metrics: Arc<Metrics>) -> Self {
+        Self {
+            metrics,
+            grpc_methods: methods_of(&[
+                crate::proto::FILE_DESCRIPTOR_SET,
+                tonic_health::pb::FILE_DESCRIPTOR_SET,
+                tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET,
+                tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET,
+            ]),
+        }
+    }
+}
+
+/// Counts every request once, after its answer.
+pub async fn count(State(obs): State<Arc<Observer>>, req: Request, next: Next) -> Response {
+    let grpc = is_grpc(req.headers());
+    let grpc_method = grpc.then(|| {
+        obs.grpc_methods
+            .get(req.uri().path())
+            .copied()
+            .unwrap_or(UNKNOWN)
+    });
+    let response = next.run(req).await;
+    // gRPC puts a unary error's code in the headers; our JSON errors carry theirs.
+    let code = response
+        .headers()
+        .get("grpc-status")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<i32>().ok())
+        .map(Code::from_i32)
+        .or_else(|| response.extensions().get::<ErrorCode>().map(|c| c.0))
+        .unwrap_or(if response.status().is_success() {
+            Code::Ok
+        } else {
+            Code::Unknown
+        });
+    match grpc_method {
+        Some(method) => obs.metrics.observe_request(Transport::Grpc, method, code),
+        None => {
+            let method = response
+                .extensions()
+                .get::<RestRoute>()
+                .map_or(UNKNOWN, |r| r.0);
+            obs.metrics.observe_request(Transport::Rest, method, code);
+        }
+    }
+    response
+}
+
+/// Route labels (`GET /api/ports/allocations/{port}`) for the REST routes, keyed by method and
+/// route template.
+#[derive(Clone, Default)]
+pub struct RestRoutes(Arc<HashMap<String, Vec<(Method, &'static str)>>>);
+
+impl RestRoutes {
+    pub fn new<'a>(routes: impl IntoIterator<Item = (Method, &'a str)>) -> Self {
+        let mut map: HashMap<String, Vec<(Method, &'static str)>> = HashMap::new();
+        for (method, path) in routes {
+            // Leaked once at start-up: one label per route.
+            let label: &'static str = Box::leak(format!("{method} {path}").into_boxed_str());
+            map.entry(path.to_string())
+                .or_default()
+                .push((method, label));
+        }
+        Self(Arc::new(map))
+    }
+
+    fn label(&self, method: &Method, path: &str) -> Option<&'static str> {
+        self.0
+            .get(path)?
+            .iter()
+            .find(|(m, _)| m == method)
+            .map(|(_, label)| *label)
+    }
+}
+
+/// Inside the REST router: tags the response with the route the request matched.
+pub async fn tag_route(State(routes): State<RestRoutes>, req: Request, next: Next) -> Response {
+    let label = req
+        .extensions()
+        .get::<MatchedPath>()
+        .and_then(|path| routes.label(req.method(), path.as_str()));
+    let mut response = next.run(req).await;
+    if let Some(label) = label {
+        response.extensions_mut().insert(RestRoute(label));
+    }
+    response
+}

@@ -1,0 +1,77 @@
+//! `/api/ports/network/...`: the diagnostics over REST, rendered by the domain's seed-shaped
+//! JSON (`Report::to_seed_json`, `IoStats::to_seed_json`, `CheckResult::to_seed_json`).
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use axum::Json;
+use serde_json::Value;
+
+use super::error::{ApiError, ErrorBody};
+use super::ports::bad_query;
+use super::types::*;
+use super::RestState;
+use crate::network;
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| {
+        ApiError::new(tonic::Status::internal(format!(
+            "diagnostics task failed: {e}"
+        )))
+    })
+}
+
+/// The full diagnostic report, from the current system snapshot (at most 5 s old; `fresh=true`
+/// takes a new one), with the per-port checks of `port` when given.
+#[utoipa::path(get, path = "/api/ports/network/health", tag = "network", params(HealthQuery),
+    responses(
+        (status = 200, description = "The report", body = ReportDoc),
+        (status = 400, description = "Not a port number", body = ErrorBody),
+    ))]
+pub async fn health(
+    State(s): State<RestState>,
+    query: Result<Query<HealthQuery>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Query(q) = query.map_err(bad_query)?;
+    let port = match q.port {
+        None => None,
+        Some(p) => Some(u16::try_from(p).ok().filter(|p| *p != 0).ok_or_else(|| {
+            ApiError::invalid("port", format!("{p} is not a port number (1-65535)"))
+        })?),
+    };
+    let fresh = q.fresh.unwrap_or(false);
+    let gate = s.gate.clone();
+    let report = if !fresh && gate.is_fresh() {
+        gate.report(port, false)
+    } else {
+        blocking(move || gate.report(port, fresh)).await?
+    };
+    Ok(Json(report.to_seed_json()))
+}
+
+/// Network I/O counters (in total and per interface) and TCP connections by state.
+#[utoipa::path(get, path = "/api/ports/network/stats", tag = "network",
+    responses((status = 200, description = "Counters", body = StatsDoc)))]
+pub async fn stats() -> Result<Json<Value>, ApiError> {
+    let stats = blocking(network::io_stats).await?;
+    Ok(Json(stats.to_seed_json()))
+}
+
+/// Ephemeral port usage (`ip_local_port_range`): warning above 60 %, critical above 80 %.
+#[utoipa::path(get, path = "/api/ports/network/port-exhaustion", tag = "network",
+    responses((status = 200, description = "The port_exhaustion check", body = ExhaustionDoc)))]
+pub async fn port_exhaustion(State(s): State<RestState>) -> Result<Json<Value>, ApiError> {
+    let gate = s.gate.clone();
+    let check = blocking(move || network::port_exhaustion(gate.config())).await?;
+    Ok(Json(check.to_seed_json()))
+}
+
+/// TLS certificate readiness of the configured certificate and key.
+#[utoipa::path(get, path = "/api/ports/network/ssl-readiness", tag = "network",
+    responses((status = 200, description = "The ssl_readiness check", body = CheckDoc)))]
+pub async fn ssl_readiness(State(s): State<RestState>) -> Result<Json<Value>, ApiError> {
+    let gate = s.gate.clone();
+    let check = blocking(move || network::tls_readiness(gate.config())).await?;
+    Ok(Json(check.to_seed_json()))
+}

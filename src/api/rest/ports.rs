@@ -1,0 +1,223 @@
+//! `/api/ports/...`: the port manager over REST. Thin, like the gRPC PortsService: read the
+//! caller, map the request, call the same allocator function, map the answer.
+
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::Json;
+
+use super::error::{ApiError, ErrorBody};
+use super::extract::{port_param, JsonBody, LeaseToken, MaybeJsonBody, Peer};
+use super::types::*;
+use super::RestState;
+use crate::ports::{self, PortsError};
+
+/// A path or query that axum could not read: 400 naming what was wrong.
+pub(super) fn bad_path(r: PathRejection) -> ApiError {
+    ApiError::invalid("path", r.body_text())
+}
+
+pub(super) fn bad_query(r: QueryRejection) -> ApiError {
+    ApiError::invalid("query", r.body_text())
+}
+
+fn path_port(path: Result<Path<String>, PathRejection>) -> Result<u32, ApiError> {
+    let Path(raw) = path.map_err(bad_path)?;
+    port_param(&raw)
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::new(tonic::Status::internal(format!("task failed: {e}"))))
+}
+
+/// The managed ranges: how many ports are allocated, free, resting and unavailable.
+#[utoipa::path(get, path = "/api/ports/status", tag = "ports",
+    responses((status = 200, description = "The port manager's summary", body = StatusJson)))]
+pub async fn status(State(s): State<RestState>) -> Json<StatusJson> {
+    Json(StatusJson::new(s.allocator.status()))
+}
+
+/// Every allocation with its metadata, optionally only one service's.
+#[utoipa::path(get, path = "/api/ports/allocations", tag = "ports", params(ListQuery),
+    responses(
+        (status = 200, description = "The allocations, by port", body = AllocationList),
+        (status = 400, description = "A bad service name", body = ErrorBody),
+    ))]
+pub async fn list(
+    State(s): State<RestState>,
+    query: Result<Query<ListQuery>, QueryRejection>,
+) -> Result<Json<AllocationList>, ApiError> {
+    let Query(q) = query.map_err(bad_query)?;
+    let service = q.service.filter(|s| !s.is_empty());
+    if let Some(name) = &service {
+        ports::valid_service(name).map_err(|rule| PortsError::invalid("service", rule))?;
+    }
+    let allocations = s.allocator.list(service.as_deref());
+    Ok(Json(AllocationList {
+        allocations: allocations.iter().map(AllocationJson::from).collect(),
+    }))
+}
+
+/// Allocates a port: the service's previous one when free, else the least recently used free
+/// port, after the network checks. The lease token in the reply releases and renews it.
+#[utoipa::path(post, path = "/api/ports/allocations", tag = "ports", request_body = AllocateBody,
+    responses(
+        (status = 201, description = "Allocated; `Location` names it", body = Allocated,
+            headers(("Location" = String, description = "/api/ports/allocations/{port}"))),
+        (status = 400, description = "A field broke a rule, the port is quarantined or blocked, or the host's network is critical", body = ErrorBody),
+        (status = 403, description = "A cross-site request from a web page", body = ErrorBody),
+        (status = 409, description = "The requested port is held", body = ErrorBody),
+        (status = 413, description = "The body is larger than 64 KiB", body = ErrorBody),
+        (status = 415, description = "The body is not application/json", body = ErrorBody),
+        (status = 429, description = "No free port in the managed ranges", body = ErrorBody),
+    ))]
+pub async fn allocate(
+    State(s): State<RestState>,
+    Peer(caller): Peer,
+    JsonBody(body): JsonBody<AllocateBody>,
+) -> Result<impl IntoResponse, ApiError> {
+    let req = ports::AllocateRequest {
+        service: body.service,
+        purpose: body.purpose.unwrap_or_default(),
+        started_by: body.started_by.unwrap_or_default(),
+        pid: body.pid,
+        port: body.port,
+        ttl_seconds: body.ttl_seconds,
+        labels: body.labels.unwrap_or_default(),
+        owner_is_caller: body.owner_is_caller.unwrap_or(false),
+        owner_identity: None,
+        derived_service: false,
+    };
+    let allocator = s.allocator.clone();
+    // A stale network snapshot is retaken first (census, DNS): off the async workers.
+    let granted = if allocator.is_fast() {
+        allocator.allocate(req, &caller)
+    } else {
+        blocking(move || allocator.allocate(req, &caller)).await?
+    }?;
+    let a = &granted.allocation;
+    let location = format!("/api/ports/allocations/{}", a.port);
+    let reply = Allocated {
+        allocation: AllocationJson::from(a),
+        lease_token: a.lease_token.clone(),
+        network_health: a.network_health.clone(),
+        warnings: granted.warnings,
+        network_report: granted.report.as_ref().map(|r| r.to_seed_json()),
+    };
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        Json(reply),
+    ))
+}
+
+/// One allocation.
+#[utoipa::path(get, path = "/api/ports/allocations/{port}", tag = "ports",
+    params(("port" = u32, Path, description = "The allocated port", minimum = 1, maximum = 65535)),
+    responses(
+        (status = 200, description = "The allocation", body = AllocationJson),
+        (status = 400, description = "Not a port of the managed ranges", body = ErrorBody),
+        (status = 404, description = "Not allocated", body = ErrorBody),
+    ))]
+pub async fn get(
+    State(s): State<RestState>,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Json<AllocationJson>, ApiError> {
+    let port = path_port(path)?;
+    Ok(Json(AllocationJson::from(&s.allocator.get(port)?)))
+}
+
+/// Releases a port; it rests in quarantine before another service gets it. Needs the lease
+/// token, except over the Unix socket for root or the uid that allocated it.
+#[utoipa::path(delete, path = "/api/ports/allocations/{port}", tag = "ports",
+    params(
+        ("port" = u32, Path, description = "The allocated port", minimum = 1, maximum = 65535),
+        ("X-Lease-Token" = Option<String>, Header, description = "The lease token from the allocation"),
+    ),
+    responses(
+        (status = 200, description = "Released", body = ReleasedJson),
+        (status = 400, description = "Not a port of the managed ranges", body = ErrorBody),
+        (status = 403, description = "No or a wrong lease token, or a cross-site request", body = ErrorBody),
+        (status = 404, description = "Not allocated", body = ErrorBody),
+    ))]
+pub async fn release(
+    State(s): State<RestState>,
+    Peer(caller): Peer,
+    LeaseToken(token): LeaseToken,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Json<ReleasedJson>, ApiError> {
+    let port = path_port(path)?;
+    let released = s.allocator.release(port, token.as_deref(), &caller)?;
+    Ok(Json(ReleasedJson {
+        allocation: AllocationJson::from(&released.allocation),
+        quarantined_until: rfc3339(released.quarantine_until_ms),
+    }))
+}
+
+/// Renews a lease (and adds to the allocation's counters). Token as for release.
+#[utoipa::path(post, path = "/api/ports/allocations/{port}/renew", tag = "ports",
+    params(
+        ("port" = u32, Path, description = "The allocated port", minimum = 1, maximum = 65535),
+        ("X-Lease-Token" = Option<String>, Header, description = "The lease token from the allocation"),
+    ),
+    request_body(content = Option<RenewBody>, description = "Optional"),
+    responses(
+        (status = 200, description = "Renewed", body = AllocationJson),
+        (status = 400, description = "A bad field or port", body = ErrorBody),
+        (status = 403, description = "No or a wrong lease token, or a cross-site request", body = ErrorBody),
+        (status = 404, description = "Not allocated, or its owner died", body = ErrorBody),
+        (status = 413, description = "The body is larger than 64 KiB", body = ErrorBody),
+        (status = 415, description = "The body is not application/json", body = ErrorBody),
+    ))]
+pub async fn renew(
+    State(s): State<RestState>,
+    Peer(caller): Peer,
+    LeaseToken(token): LeaseToken,
+    path: Result<Path<String>, PathRejection>,
+    MaybeJsonBody(body): MaybeJsonBody<RenewBody>,
+) -> Result<Json<AllocationJson>, ApiError> {
+    let port = path_port(path)?;
+    let req = ports::RenewRequest {
+        port,
+        lease_token: token,
+        ttl_seconds: body.ttl_seconds,
+        requests_delta: body.requests_delta.unwrap_or(0),
+        errors_delta: body.errors_delta.unwrap_or(0),
+    };
+    Ok(Json(AllocationJson::from(
+        &s.allocator.renew(req, &caller)?,
+    )))
+}
+
+/// Health of every allocated port: its owner's health (seen listening or not) and the free
+/// check's verdict (CheckPorts).
+#[utoipa::path(get, path = "/api/ports/health-check", tag = "ports",
+    responses((status = 200, description = "Every allocated port", body = HealthCheckJson)))]
+pub async fn health_check(State(s): State<RestState>) -> Result<Json<HealthCheckJson>, ApiError> {
+    let allocator = s.allocator.clone();
+    let (allocations, verdicts) = blocking(move || {
+        let allocations = allocator.list(None);
+        let ports: Vec<u16> = allocations.iter().map(|a| a.port).collect();
+        let verdicts = allocator.check_ports(&ports);
+        (allocations, verdicts)
+    })
+    .await?;
+    let mut by_health = std::collections::BTreeMap::new();
+    for a in &allocations {
+        *by_health.entry(a.health.as_str().to_string()).or_insert(0) += 1;
+    }
+    Ok(Json(HealthCheckJson {
+        total: allocations.len(),
+        by_health,
+        ports: allocations
+            .iter()
+            .zip(&verdicts)
+            .map(|(a, v)| PortHealthJson::new(a, v))
+            .collect(),
+    }))
+}

@@ -1,0 +1,452 @@
+//! The JSON of the REST paths: request bodies (unknown fields refused), replies, and the
+//! schemas of the seed-shaped reports (rendered by the domain's own `to_seed_json`; the types
+//! here only describe them for OpenAPI). Field names are snake_case, as in the seed.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+use utoipa::{IntoParams, ToSchema};
+
+use crate::ports::{Allocation, Health, OwnerKind, PortVerdict, PortVerdictState, RangeStatus};
+
+/// Body of `POST /api/ports/allocations`. Only `service` is required.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AllocateBody {
+    /// [A-Za-z0-9._-]{1,64}
+    #[schema(
+        example = "grace_backend",
+        pattern = "^[A-Za-z0-9._-]{1,64}$",
+        min_length = 1,
+        max_length = 64
+    )]
+    pub service: String,
+    /// Free text, at most 256 bytes.
+    #[schema(example = "Main Grace API server", max_length = 256)]
+    pub purpose: Option<String>,
+    /// Who started the service, at most 256 bytes.
+    #[schema(max_length = 256)]
+    pub started_by: Option<String>,
+    /// Owning process; it must exist. The allocation is reclaimed when it exits.
+    pub pid: Option<i32>,
+    /// A specific port inside a managed range.
+    #[schema(minimum = 1, maximum = 65535)]
+    pub port: Option<u32>,
+    /// Lease length, 1 s to 30 days; renew before it runs out.
+    #[schema(minimum = 1, maximum = 2592000)]
+    pub ttl_seconds: Option<u64>,
+    /// At most 16; keys [A-Za-z0-9._/-]{1,63}, values at most 256 bytes.
+    pub labels: Option<BTreeMap<String, String>>,
+    /// Over the Unix socket: the calling process becomes the owner.
+    pub owner_is_caller: Option<bool>,
+}
+
+/// Body of `POST /api/ports/allocations/{port}/renew` (optional: an empty body renews).
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RenewBody {
+    /// New lease length; unset keeps the current one.
+    #[schema(minimum = 1, maximum = 2592000)]
+    pub ttl_seconds: Option<u64>,
+    /// Added to the allocation's request counter.
+    pub requests_delta: Option<u64>,
+    /// Added to the allocation's error counter.
+    pub errors_delta: Option<u64>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// Only the allocations of this service.
+    pub service: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct HealthQuery {
+    /// Add the per-port checks (firewall probe, TIME_WAIT on the port) for this port.
+    #[param(minimum = 1, maximum = 65535)]
+    pub port: Option<u32>,
+    /// Take a new system snapshot instead of the current one (at most 5 s old).
+    pub fresh: Option<bool>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[schema(as = Health)]
+#[serde(rename_all = "snake_case")]
+pub enum HealthJson {
+    Allocated,
+    Active,
+    Unhealthy,
+    Dead,
+}
+
+impl From<Health> for HealthJson {
+    fn from(h: Health) -> Self {
+        match h {
+            Health::Allocated => HealthJson::Allocated,
+            Health::Active => HealthJson::Active,
+            Health::Unhealthy => HealthJson::Unhealthy,
+            Health::Dead => HealthJson::Dead,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[schema(as = OwnerKind)]
+#[serde(rename_all = "snake_case")]
+pub enum OwnerKindJson {
+    Permanent,
+    Process,
+    Lease,
+    ProcessAndLease,
+}
+
+impl From<OwnerKind> for OwnerKindJson {
+    fn from(k: OwnerKind) -> Self {
+        match k {
+            OwnerKind::Permanent => OwnerKindJson::Permanent,
+            OwnerKind::Process => OwnerKindJson::Process,
+            OwnerKind::Lease => OwnerKindJson::Lease,
+            OwnerKind::ProcessAndLease => OwnerKindJson::ProcessAndLease,
+        }
+    }
+}
+
+/// RFC 3339 UTC time of a Unix time in milliseconds.
+pub fn rfc3339(ms: i64) -> String {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| t.format(&Rfc3339).ok())
+        .unwrap_or_default()
+}
+
+/// One allocation and everything recorded about it (never its lease token).
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Allocation)]
+pub struct AllocationJson {
+    pub port: u16,
+    pub service: String,
+    pub purpose: String,
+    pub started_by: String,
+    /// Owning process, null when none.
+    pub pid: Option<i32>,
+    /// Start time of the owning process in clock ticks since boot (catches PID reuse).
+    pub pid_start_time: Option<u64>,
+    /// uid that allocated over the Unix socket; null when unknown (TCP).
+    pub owner_uid: Option<u32>,
+    pub labels: BTreeMap<String, String>,
+    #[schema(format = DateTime)]
+    pub allocated_at: String,
+    #[schema(format = DateTime)]
+    pub renewed_at: Option<String>,
+    #[schema(format = DateTime)]
+    pub expires_at: Option<String>,
+    pub ttl_seconds: Option<u64>,
+    pub health: HealthJson,
+    pub owner_kind: OwnerKindJson,
+    pub request_count: u64,
+    pub error_count: u64,
+    /// Overall network status of the checks run before allocation.
+    pub network_health: String,
+}
+
+impl From<&Allocation> for AllocationJson {
+    fn from(a: &Allocation) -> Self {
+        Self {
+            port: a.port,
+            service: a.service.clone(),
+            purpose: a.purpose.clone(),
+            started_by: a.started_by.clone(),
+            pid: a.pid(),
+            pid_start_time: a.owner.as_ref().map(|o| o.start_time),
+            owner_uid: a.owner_uid,
+            labels: a.labels.clone(),
+            allocated_at: rfc3339(a.allocated_at_ms),
+            renewed_at: a.renewed_at_ms.map(rfc3339),
+            expires_at: a.expires.map(|d| rfc3339(d.wall_ms)),
+            ttl_seconds: a.ttl_seconds,
+            health: a.health.into(),
+            owner_kind: a.owner_kind().into(),
+            request_count: a.request_count,
+            error_count: a.error_count,
+            network_health: a.network_health.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AllocationList {
+    pub allocations: Vec<AllocationJson>,
+}
+
+/// The reply to an allocation (HTTP 201).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Allocated {
+    pub allocation: AllocationJson,
+    /// Needed to release or renew (`X-Lease-Token`), unless the caller is root or the same uid
+    /// over the Unix socket.
+    pub lease_token: String,
+    /// Overall status of the pre-allocation network checks.
+    pub network_health: String,
+    /// The warnings of those checks, one line each.
+    pub warnings: Vec<String>,
+    /// Those checks in full; null when the daemon runs none.
+    #[schema(value_type = Option<ReportDoc>)]
+    pub network_report: Option<Value>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Released)]
+pub struct ReleasedJson {
+    /// The allocation as it was when released.
+    pub allocation: AllocationJson,
+    /// When the port can go to another service.
+    #[schema(format = DateTime)]
+    pub quarantined_until: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = PortRange)]
+pub struct RangeJson {
+    pub start: u16,
+    pub end: u16,
+}
+
+/// The port manager's summary.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = PortsStatus)]
+pub struct StatusJson {
+    /// The managed ranges as text (`8000-8100`).
+    #[schema(example = "8000-8100")]
+    pub port_range: String,
+    pub ranges: Vec<RangeJson>,
+    /// Ports in the managed ranges.
+    pub total: usize,
+    pub allocated: usize,
+    /// Free to hand out now.
+    pub available: usize,
+    /// Released recently; allocatable again after the quarantine.
+    pub quarantined: usize,
+    /// Not leased but unusable now (something else listens, or binding is refused).
+    pub unavailable: usize,
+    pub quarantine_seconds: u64,
+    /// Ranges overlapping the kernel's ephemeral range.
+    pub warnings: Vec<String>,
+}
+
+impl StatusJson {
+    pub fn new(s: RangeStatus) -> Self {
+        Self {
+            port_range: s.ranges.to_string(),
+            ranges: s
+                .ranges
+                .ranges()
+                .iter()
+                .map(|r| RangeJson {
+                    start: r.start,
+                    end: r.end,
+                })
+                .collect(),
+            total: s.total,
+            allocated: s.allocated,
+            available: s.available,
+            quarantined: s.quarantined,
+            unavailable: s.unavailable,
+            quarantine_seconds: s.quarantine.as_secs(),
+            warnings: s.warnings,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[schema(as = PortState)]
+#[serde(rename_all = "snake_case")]
+pub enum PortStateJson {
+    Free,
+    Allocated,
+    Quarantined,
+    InUse,
+    Blocked,
+    OutsideRange,
+    /// The daemon could not probe it now (out of descriptors or memory).
+    Unknown,
+}
+
+impl From<PortVerdictState> for PortStateJson {
+    fn from(s: PortVerdictState) -> Self {
+        match s {
+            PortVerdictState::Free => PortStateJson::Free,
+            PortVerdictState::Allocated => PortStateJson::Allocated,
+            PortVerdictState::Quarantined => PortStateJson::Quarantined,
+            PortVerdictState::InUse => PortStateJson::InUse,
+            PortVerdictState::Blocked => PortStateJson::Blocked,
+            PortVerdictState::OutsideRange => PortStateJson::OutsideRange,
+            PortVerdictState::Unknown => PortStateJson::Unknown,
+        }
+    }
+}
+
+/// One allocated port: what its owner was last seen doing, and the free check's verdict.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = PortHealth)]
+pub struct PortHealthJson {
+    pub port: u16,
+    pub service: String,
+    pub health: HealthJson,
+    pub state: PortStateJson,
+    pub reason: String,
+    pub in_managed_range: bool,
+}
+
+impl PortHealthJson {
+    pub fn new(a: &Allocation, v: &PortVerdict) -> Self {
+        Self {
+            port: a.port,
+            service: a.service.clone(),
+            health: a.health.into(),
+            state: v.state.into(),
+            reason: v.reason.clone(),
+            in_managed_range: v.in_managed_range,
+        }
+    }
+}
+
+/// Health of every allocated port.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = HealthCheck)]
+pub struct HealthCheckJson {
+    pub total: usize,
+    /// How many allocations are in each health state.
+    pub by_health: BTreeMap<String, usize>,
+    pub ports: Vec<PortHealthJson>,
+}
+
+// Schemas of the seed-shaped JSON rendered by the domain (`Report::to_seed_json`,
+// `IoStats::to_seed_json`, `CheckResult::to_seed_json`).
+
+#[derive(Serialize, ToSchema)]
+#[schema(as = OverallStatus)]
+#[serde(rename_all = "lowercase")]
+#[allow(dead_code)]
+pub enum OverallStatusDoc {
+    Healthy,
+    Warning,
+    Critical,
+}
+
+#[derive(Serialize, ToSchema)]
+#[schema(as = CheckStatus)]
+#[serde(rename_all = "lowercase")]
+#[allow(dead_code)]
+pub enum CheckStatusDoc {
+    Ok,
+    Info,
+    Warning,
+    Critical,
+}
+
+/// One check: its status, its measured fields (named as in the seed), a note and, when there
+/// is something useful to say, a recommendation.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Check)]
+#[allow(dead_code)]
+pub struct CheckDoc {
+    status: CheckStatusDoc,
+    note: String,
+    #[schema(required = false)]
+    recommendation: String,
+    #[schema(inline)]
+    #[serde(flatten)]
+    fields: HashMap<String, Value>,
+}
+
+/// The full diagnostic report.
+#[derive(Serialize, ToSchema)]
+#[schema(as = NetworkReport)]
+#[allow(dead_code)]
+pub struct ReportDoc {
+    status: OverallStatusDoc,
+    /// Names of the critical checks.
+    critical_issues: Vec<String>,
+    /// Names of the checks that warn.
+    warnings: Vec<String>,
+    /// Every check by name.
+    checks: HashMap<String, CheckDoc>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[schema(as = IoCounters)]
+#[allow(dead_code)]
+pub struct IoCountersDoc {
+    bytes_sent: u64,
+    bytes_recv: u64,
+    packets_sent: u64,
+    packets_recv: u64,
+    errors_in: u64,
+    errors_out: u64,
+    drops_in: u64,
+    drops_out: u64,
+}
+
+#[derive(Serialize, ToSchema)]
+#[schema(as = IoTotals)]
+#[allow(dead_code)]
+pub struct IoTotalsDoc {
+    bytes_sent: u64,
+    bytes_recv: u64,
+    packets_sent: u64,
+    packets_recv: u64,
+    errors_in: u64,
+    errors_out: u64,
+    drops_in: u64,
+    drops_out: u64,
+    per_interface: HashMap<String, IoCountersDoc>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[schema(as = Connections)]
+#[allow(dead_code)]
+pub struct ConnectionsDoc {
+    total: u64,
+    /// TCP sockets by state (`ESTABLISHED`, `LISTEN`, `TIME_WAIT`, ...).
+    by_status: HashMap<String, u64>,
+    /// Where the counts came from (`netlink` or `proc`).
+    #[schema(required = false)]
+    source: String,
+}
+
+/// Network I/O counters and TCP connections by state.
+#[derive(Serialize, ToSchema)]
+#[schema(as = NetworkStats)]
+#[allow(dead_code)]
+pub struct StatsDoc {
+    io: IoTotalsDoc,
+    connections: ConnectionsDoc,
+    /// What could not be read.
+    #[schema(required = false)]
+    errors: Vec<String>,
+}
+
+/// Ephemeral port usage.
+#[derive(Serialize, ToSchema)]
+#[schema(as = PortExhaustion)]
+#[allow(dead_code)]
+pub struct ExhaustionDoc {
+    status: CheckStatusDoc,
+    #[schema(required = false)]
+    ephemeral_ports_used: u64,
+    #[schema(required = false)]
+    ephemeral_ports_total: u64,
+    #[schema(required = false)]
+    usage_percent: f64,
+    #[schema(required = false)]
+    recommendation: String,
+    note: String,
+    #[schema(inline)]
+    #[serde(flatten)]
+    fields: HashMap<String, Value>,
+}

@@ -1,0 +1,140 @@
+//! Prometheus metrics (`GET /metrics`), with the prometheus-client crate, named as
+//! node_exporter names things: `portwarden_` prefix, base units, `_total` on counters.
+//!
+//! Two kinds of metric live here:
+//! - counters fed as things happen ([`Metrics::observe_request`]: requests, errors and refusals
+//!   by gRPC code, counted in one place, the request layer in `api::observe`);
+//! - gauges read at scrape time from the domain ([`scrape::DomainCollector`]: ports by state
+//!   from the allocator, checks and sockets from the current network snapshot).
+//!
+//! More event-fed metrics (allocations, releases, reclaims by reason, watchdog passes) belong in
+//! their own struct registered in [`Metrics::new`]'s registry, fed from the event log.
+
+mod scrape;
+
+use std::sync::Arc;
+
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::registry::Registry;
+
+use crate::network::NetworkGate;
+use crate::ports::Allocator;
+
+pub use prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
+
+/// How a request reached the daemon.
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]
+pub enum Transport {
+    Grpc,
+    Rest,
+}
+
+impl EncodeLabelValue for Transport {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
+        let name = match self {
+            Transport::Grpc => "grpc",
+            Transport::Rest => "rest",
+        };
+        EncodeLabelValue::encode(&name, encoder)
+    }
+}
+
+/// `method` is a gRPC method path (`/portwarden.v1.PortsService/Allocate`) or a REST route
+/// (`GET /api/ports/allocations/{port}`), always from a fixed set (unknown paths are `unknown`),
+/// so a client cannot grow the label space.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    pub transport: Transport,
+    pub method: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RefusalLabels {
+    pub code: &'static str,
+}
+
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    errors: Family<RequestLabels, Counter>,
+    refusals: Family<RefusalLabels, Counter>,
+}
+
+impl Metrics {
+    pub fn new(allocator: Arc<Allocator>, gate: Arc<NetworkGate>) -> Self {
+        let mut registry = Registry::with_prefix("portwarden");
+        let requests = Family::<RequestLabels, Counter>::default();
+        let errors = Family::<RequestLabels, Counter>::default();
+        let refusals = Family::<RefusalLabels, Counter>::default();
+        registry.register(
+            "requests",
+            "Requests answered, by transport and method",
+            requests.clone(),
+        );
+        registry.register(
+            "request_errors",
+            "Requests answered with an error (any gRPC code but OK), by transport and method",
+            errors.clone(),
+        );
+        registry.register(
+            "refusals",
+            "Requests refused, by gRPC status code (REST errors carry the same codes)",
+            refusals.clone(),
+        );
+        registry.register_collector(Box::new(scrape::DomainCollector::new(allocator, gate)));
+        Self {
+            registry,
+            requests,
+            errors,
+            refusals,
+        }
+    }
+
+    /// Counts one answered request; `code` is its gRPC status code (OK for a success).
+    pub fn observe_request(&self, transport: Transport, method: &'static str, code: tonic::Code) {
+        let labels = RequestLabels { transport, method };
+        self.requests.get_or_create(&labels).inc();
+        if code != tonic::Code::Ok {
+            self.errors.get_or_create(&labels).inc();
+            self.refusals
+                .get_or_create(&RefusalLabels {
+                    code: code_name(code),
+                })
+                .inc();
+        }
+    }
+
+    /// The Prometheus text exposition (format 0.0.4). Blocking: the scrape may take a new
+    /// network snapshot when the current one is older than its max age.
+    pub fn encode(&self) -> Result<String, std::fmt::Error> {
+        let mut out = String::with_capacity(8 * 1024);
+        prometheus_client::encoding::prometheus_text::encode(&mut out, &self.registry)?;
+        Ok(out)
+    }
+}
+
+/// The canonical name of a gRPC code (`INVALID_ARGUMENT`).
+pub fn code_name(code: tonic::Code) -> &'static str {
+    use tonic::Code::*;
+    match code {
+        Ok => "OK",
+        Cancelled => "CANCELLED",
+        Unknown => "UNKNOWN",
+        InvalidArgument => "INVALID_ARGUMENT",
+        DeadlineExceeded => "DEADLINE_EXCEEDED",
+        NotFound => "NOT_FOUND",
+        AlreadyExists => "ALREADY_EXISTS",
+        PermissionDenied => "PERMISSION_DENIED",
+        ResourceExhausted => "RESOURCE_EXHAUSTED",
+        FailedPrecondition => "FAILED_PRECONDITION",
+        Aborted => "ABORTED",
+        OutOfRange => "OUT_OF_RANGE",
+        Unimplemented => "UNIMPLEMENTED",
+        Internal => "INTERNAL",
+        Unavailable => "UNAVAILABLE",
+        DataLoss => "DATA_LOSS",
+        Unauthenticated => "UNAUTHENTICATED",
+    }
+}
