@@ -132,9 +132,11 @@ pub async fn start(cfg: Config) -> Result<Daemon, ServerError> {
         metrics: Arc::new(crate::metrics::Metrics::new(
             allocator.clone(),
             gate.clone(),
+            watchdog.clone(),
         )),
         allocator: allocator.clone(),
         gate: gate.clone(),
+        watchdog: watchdog.clone(),
     };
     let router = crate::api::http_router(std::mem::take(routes.axum_router_mut()), rest);
     *routes.axum_router_mut() = router;

@@ -116,6 +116,27 @@ fn metrics_pass_promtool_and_move_with_allocations() {
         ),
         Some(1.0)
     );
+    // The allocator's and the watchdog's totals.
+    assert_eq!(sample(&text, "portwarden_allocations_total"), Some(2.0));
+    assert_eq!(sample(&text, "portwarden_releases_total"), Some(1.0));
+    assert_eq!(
+        sample(&text, r#"portwarden_reclaims_total{reason="owner_exited"}"#),
+        Some(0.0)
+    );
+    assert!(sample(&text, "portwarden_watchdog_passes_total").is_some_and(|n| n >= 1.0));
+    assert!(
+        sample(&text, "portwarden_watchdog_pass_duration_seconds_count").is_some_and(|n| n >= 1.0)
+    );
+    assert_eq!(
+        sample(
+            &text,
+            r#"portwarden_watchdog_pass_duration_seconds_bucket{le="+Inf"}"#
+        ),
+        sample(&text, "portwarden_watchdog_pass_duration_seconds_count"),
+        "the +Inf bucket holds every pass"
+    );
+    assert!(sample(&text, "portwarden_events_last_sequence").is_some_and(|n| n >= 3.0));
+    assert_eq!(sample(&text, "portwarden_watchers"), Some(0.0));
     for needle in [
         r#"portwarden_network_check_status{check="ipv4_available"} 0"#,
         r#"portwarden_tcp_connections{state="TIME_WAIT"}"#,

@@ -195,13 +195,23 @@ fn every_path_answers_in_the_seed_shapes() {
     let tls = get(&a, "/api/ports/network/ssl-readiness").json();
     assert_eq!(tls["status"], "info", "not configured: {tls}");
 
-    for path in ["/api/ports/watchdog/status", "/api/ports/watchdog/events"] {
-        let v = error_body(&get(&a, path), 501, Code::Unimplemented);
-        assert!(
-            v["message"].as_str().unwrap().contains("not available yet"),
-            "{v}"
-        );
-    }
+    // The seed's WATCHDOG section: running, checks performed, issues detected.
+    let w = get(&a, "/api/ports/watchdog/status").json();
+    has_all(
+        &w,
+        &[
+            "running",
+            "interval_seconds",
+            "checks_performed",
+            "issues_detected",
+            "reclaimed",
+            "subscribers",
+            "last_sequence",
+        ],
+    );
+    assert_eq!(w["running"], true, "{w}");
+    let status = get(&a, "/api/ports/status").json();
+    assert_eq!(status["watchdog"]["running"], true, "{status}");
 
     let spec = get(&a, "/api/openapi.json");
     assert_eq!(spec.status, 200);

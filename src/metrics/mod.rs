@@ -7,8 +7,9 @@
 //! - gauges read at scrape time from the domain ([`scrape::DomainCollector`]: ports by state
 //!   from the allocator, checks and sockets from the current network snapshot).
 //!
-//! More event-fed metrics (allocations, releases, reclaims by reason, watchdog passes) belong in
-//! their own struct registered in [`Metrics::new`]'s registry, fed from the event log.
+//! The allocator's and the watchdog's totals (allocations, releases, reclaims by reason, passes
+//! and their durations, watchers) are read at scrape time too: the domain counts, this module
+//! only renders.
 
 mod scrape;
 
@@ -21,6 +22,7 @@ use prometheus_client::registry::Registry;
 
 use crate::network::NetworkGate;
 use crate::ports::Allocator;
+use crate::watchdog::Watchdog;
 
 pub use prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
 
@@ -63,7 +65,7 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    pub fn new(allocator: Arc<Allocator>, gate: Arc<NetworkGate>) -> Self {
+    pub fn new(allocator: Arc<Allocator>, gate: Arc<NetworkGate>, watchdog: Arc<Watchdog>) -> Self {
         let mut registry = Registry::with_prefix("portwarden");
         let requests = Family::<RequestLabels, Counter>::default();
         let errors = Family::<RequestLabels, Counter>::default();
@@ -83,7 +85,9 @@ impl Metrics {
             "Requests refused, by gRPC status code (REST errors carry the same codes)",
             refusals.clone(),
         );
-        registry.register_collector(Box::new(scrape::DomainCollector::new(allocator, gate)));
+        registry.register_collector(Box::new(scrape::DomainCollector::new(
+            allocator, gate, watchdog,
+        )));
         Self {
             registry,
             requests,

@@ -1,23 +1,28 @@
-//! Gauges read at scrape time: the managed ports by state (the allocator's Status, which probes
-//! nothing while the socket table's listeners are known) and, from the current network snapshot
-//! (at most 5 s old; a scrape after a quiet spell takes a new one, once), each check's status,
-//! TCP sockets by state and ephemeral port usage. No port is probed per scrape.
+//! Read at scrape time: the managed ports by state (the allocator's Status, which probes nothing
+//! while the socket table's listeners are known); from the latest network snapshot (the
+//! watchdog's pass refreshes it; a scrape takes one only when there is none), each check's
+//! status, TCP sockets by state and ephemeral port usage; the allocator's totals (allocations,
+//! releases, reclaims by reason) and the watchdog's (passes, issues, pass durations, watchers).
+//! No port is probed and no snapshot retaken per scrape.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Unit;
 
 use crate::network::{names, CheckStatus, NetworkGate, OverallStatus, TcpState};
-use crate::ports::Allocator;
+use crate::ports::{Allocator, ReclaimReason};
+use crate::watchdog::Watchdog;
 
 pub struct DomainCollector {
     allocator: Arc<Allocator>,
     gate: Arc<NetworkGate>,
+    watchdog: Arc<Watchdog>,
 }
 
 impl std::fmt::Debug for DomainCollector {
@@ -27,8 +32,12 @@ impl std::fmt::Debug for DomainCollector {
 }
 
 impl DomainCollector {
-    pub fn new(allocator: Arc<Allocator>, gate: Arc<NetworkGate>) -> Self {
-        Self { allocator, gate }
+    pub fn new(allocator: Arc<Allocator>, gate: Arc<NetworkGate>, watchdog: Arc<Watchdog>) -> Self {
+        Self {
+            allocator,
+            gate,
+            watchdog,
+        }
     }
 }
 
@@ -66,6 +75,17 @@ where
     gauge.encode(encoder.encode_descriptor(name, help, unit, gauge.metric_type())?)
 }
 
+fn counter(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    unit: Option<&Unit>,
+    value: u64,
+) -> Result<(), std::fmt::Error> {
+    let c = ConstCounter::new(value);
+    c.encode(encoder.encode_descriptor(name, help, unit, c.metric_type())?)
+}
+
 fn check_level(status: CheckStatus) -> i64 {
     match status {
         CheckStatus::Ok => 0,
@@ -99,7 +119,78 @@ impl Collector for DomainCollector {
             ],
         )?;
 
-        let snap = self.gate.snapshot();
+        let totals = self.allocator.counters();
+        counter(
+            &mut encoder,
+            "allocations",
+            "Ports allocated since start-up",
+            None,
+            totals.allocated,
+        )?;
+        counter(
+            &mut encoder,
+            "releases",
+            "Ports released by their owners since start-up",
+            None,
+            totals.released,
+        )?;
+        let mut reclaims = encoder.encode_descriptor(
+            "reclaims",
+            "Allocations reclaimed since start-up, by reason (owner_exited, pid_reused, rebooted, lease_expired)",
+            None,
+            MetricType::Counter,
+        )?;
+        for (reason, n) in ReclaimReason::ALL.iter().zip(totals.reclaimed) {
+            ConstCounter::new(n).encode(reclaims.encode_family(&[("reason", reason.as_str())])?)?;
+        }
+        let w = self.watchdog.status();
+        counter(
+            &mut encoder,
+            "watchdog_passes",
+            "Watchdog passes completed since start-up",
+            None,
+            w.passes,
+        )?;
+        counter(
+            &mut encoder,
+            "watchdog_issues",
+            "Issues the watchdog found since start-up (squatters, listeners gone, CLOSE_WAIT leaks, outside listeners, the network getting worse)",
+            None,
+            w.issues_detected,
+        )?;
+        let histogram = encoder.encode_descriptor(
+            "watchdog_pass_duration",
+            "Wall time of watchdog passes",
+            Some(&Unit::Seconds),
+            MetricType::Histogram,
+        )?;
+        let mut histogram = histogram;
+        histogram.encode_histogram::<prometheus_client::encoding::NoLabelSet>(
+            w.pass_durations.sum_seconds,
+            w.pass_durations.count,
+            &w.pass_durations.buckets(),
+            None,
+        )?;
+        gauge(
+            &mut encoder,
+            "watchers",
+            "Event watchers connected now (gRPC Watch and Server-Sent Events)",
+            None,
+            w.watchers as i64,
+        )?;
+        gauge(
+            &mut encoder,
+            "events_last_sequence",
+            "Sequence number of the newest event",
+            None,
+            w.last_sequence as i64,
+        )?;
+
+        // The watchdog's pass keeps this fresh; only a scrape before the first pass takes one.
+        let snap = match self.gate.latest() {
+            Some(snap) => snap,
+            None => self.gate.snapshot(),
+        };
         gauge(
             &mut encoder,
             "network_snapshot_age",

@@ -47,6 +47,8 @@ pub enum FeedItem {
 
 pub struct Feed {
     allocator: Arc<Allocator>,
+    /// The newest sequence when the watch started: live events come after it.
+    position: u64,
     filter: EventFilter,
     pending: VecDeque<FeedItem>,
     /// Replay (after, until] from the log before going live.
@@ -56,6 +58,11 @@ pub struct Feed {
 }
 
 impl Feed {
+    /// The newest sequence when the watch started (live events follow it).
+    pub fn position(&self) -> u64 {
+        self.position
+    }
+
     /// The next item; None when the daemon shuts down, after [`FeedItem::FellBehind`] or after
     /// an error (the log could not be read, or was compacted under a replay).
     pub async fn next(&mut self) -> Option<Result<FeedItem, PortsError>> {
@@ -158,6 +165,7 @@ impl Allocator {
         drop(st);
         Ok(Feed {
             allocator: self.clone(),
+            position: log.last,
             filter,
             pending,
             replay,

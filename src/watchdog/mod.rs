@@ -58,6 +58,38 @@ impl Default for WatchdogConfig {
     }
 }
 
+/// Upper bounds (seconds) of the pass-duration histogram's buckets.
+pub const PASS_BUCKETS: [f64; 11] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+];
+
+/// How long passes took: counts per bucket of [`PASS_BUCKETS`] (not cumulative), their sum.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PassDurations {
+    pub counts: [u64; PASS_BUCKETS.len()],
+    pub sum_seconds: f64,
+    pub count: u64,
+}
+
+impl PassDurations {
+    fn observe(&mut self, seconds: f64) {
+        if let Some(i) = PASS_BUCKETS.iter().position(|le| seconds <= *le) {
+            self.counts[i] += 1;
+        }
+        self.sum_seconds += seconds;
+        self.count += 1;
+    }
+
+    /// (upper bound, count in that bucket alone) pairs, ending with +Inf: what the metrics
+    /// encoder takes (it accumulates them).
+    pub fn buckets(&self) -> Vec<(f64, u64)> {
+        let mut out: Vec<(f64, u64)> = PASS_BUCKETS.iter().copied().zip(self.counts).collect();
+        let finite: u64 = self.counts.iter().sum();
+        out.push((f64::INFINITY, self.count - finite));
+        out
+    }
+}
+
 /// What the watchdog reports about itself.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct WatchdogStatus {
@@ -77,6 +109,7 @@ pub struct WatchdogStatus {
     /// Overall network status at the last pass (healthy, warning, critical).
     pub network_status: String,
     pub rates: Option<IoRates>,
+    pub pass_durations: PassDurations,
 }
 
 /// What one pass remembers for the next.

@@ -153,6 +153,7 @@ impl Watchdog {
         s.passes += 1;
         s.last_pass_at_ms = Some(event.at_ms);
         s.last_pass_duration_ms = duration_ms;
+        s.pass_durations.observe(duration_ms / 1000.0);
         s.issues_detected += issues;
         s.network_status = report.status.as_str().to_string();
         if rates.is_some() {

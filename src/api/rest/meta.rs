@@ -1,5 +1,5 @@
-//! The paths about the daemon itself: `/metrics`, `/api/openapi.json`, the watchdog paths
-//! (not available yet: 501) and the answer to a method a path does not take.
+//! The paths about the daemon itself: `/metrics`, `/api/openapi.json`, and the answer to a
+//! method a path does not take.
 
 use std::sync::Arc;
 
@@ -8,7 +8,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
 
-use super::error::{ApiError, ErrorBody};
+use super::error::ApiError;
 use super::RestState;
 
 /// The OpenAPI document, rendered once when the router is built.
@@ -37,27 +37,6 @@ pub async fn openapi(Extension(OpenApiJson(json)): Extension<OpenApiJson>) -> Re
         json.as_str().to_string(),
     )
         .into_response()
-}
-
-fn watchdog_not_available(what: &str) -> ApiError {
-    ApiError::new(tonic::Status::unimplemented(format!(
-        "the watchdog is not available yet in this version of portwarden: {what} will be \
-         served here once it is"
-    )))
-}
-
-/// The watchdog's state (not available yet: 501).
-#[utoipa::path(get, path = "/api/ports/watchdog/status", tag = "watchdog",
-    responses((status = 501, description = "The watchdog is not available yet", body = ErrorBody)))]
-pub async fn watchdog_status() -> ApiError {
-    watchdog_not_available("its status")
-}
-
-/// The watchdog's events as Server-Sent Events (not available yet: 501).
-#[utoipa::path(get, path = "/api/ports/watchdog/events", tag = "watchdog",
-    responses((status = 501, description = "The watchdog is not available yet", body = ErrorBody)))]
-pub async fn watchdog_events() -> ApiError {
-    watchdog_not_available("its events")
 }
 
 /// A path answered, but not with this method: 405 with the JSON error body.

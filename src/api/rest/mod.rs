@@ -10,6 +10,7 @@ mod meta;
 mod network;
 mod ports;
 mod types;
+mod watchdog;
 
 use std::sync::Arc;
 
@@ -30,6 +31,7 @@ use crate::config::MAX_MESSAGE_BYTES;
 use crate::metrics::Metrics;
 use crate::network::NetworkGate;
 use crate::ports::Allocator;
+use crate::watchdog::Watchdog;
 
 /// What the REST handlers call.
 #[derive(Clone)]
@@ -37,6 +39,7 @@ pub struct RestState {
     pub allocator: Arc<Allocator>,
     pub gate: Arc<NetworkGate>,
     pub metrics: Arc<Metrics>,
+    pub watchdog: Arc<Watchdog>,
 }
 
 #[derive(OpenApi)]
@@ -64,8 +67,8 @@ fn routes() -> OpenApiRouter<RestState> {
         .routes(routes!(ports::get, ports::release))
         .routes(routes!(ports::renew))
         .routes(routes!(ports::health_check))
-        .routes(routes!(meta::watchdog_status))
-        .routes(routes!(meta::watchdog_events))
+        .routes(routes!(watchdog::status))
+        .routes(routes!(watchdog::events))
         .routes(routes!(network::health))
         .routes(routes!(network::stats))
         .routes(routes!(network::port_exhaustion))

@@ -39,7 +39,7 @@ async fn blocking<T: Send + 'static>(
 #[utoipa::path(get, path = "/api/ports/status", tag = "ports",
     responses((status = 200, description = "The port manager's summary", body = StatusJson)))]
 pub async fn status(State(s): State<RestState>) -> Json<StatusJson> {
-    Json(StatusJson::new(s.allocator.status()))
+    Json(StatusJson::new(s.allocator.status(), &s.watchdog.status()))
 }
 
 /// Every allocation with its metadata, optionally only one service's.

@@ -152,6 +152,59 @@ pub struct AllocationJson {
     pub error_count: u64,
     /// Overall network status of the checks run before allocation.
     pub network_health: String,
+    /// What the watchdog saw at its last pass; null before the first.
+    pub observed: Option<ObservedJson>,
+}
+
+/// One watchdog pass's view of an allocated port.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Observation)]
+pub struct ObservedJson {
+    #[schema(format = DateTime)]
+    pub at: String,
+    /// `nobody`, `owner`, `unverified` (someone listens; the owner is unknown or unreadable) or
+    /// `squatter`.
+    pub listener: String,
+    /// The processes listening instead of the owner ("pid 12 (nc)").
+    pub squatters: Vec<String>,
+    /// Sockets on the port by TCP state, listeners excluded.
+    pub connections: BTreeMap<String, u64>,
+    /// The owning process as last seen.
+    pub process: Option<ProcessJson>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = ProcessStats)]
+pub struct ProcessJson {
+    pub name: String,
+    pub cmdline: String,
+    pub rss_bytes: u64,
+    /// CPU use since the previous pass, percent of one core.
+    pub cpu_percent: f32,
+}
+
+impl From<&crate::ports::Observation> for ObservedJson {
+    fn from(o: &crate::ports::Observation) -> Self {
+        use crate::ports::Listener;
+        let (listener, squatters) = match &o.listener {
+            Listener::Nobody => ("nobody", Vec::new()),
+            Listener::Owner => ("owner", Vec::new()),
+            Listener::Unverified => ("unverified", Vec::new()),
+            Listener::Squatters(h) => ("squatter", h.iter().map(ToString::to_string).collect()),
+        };
+        Self {
+            at: rfc3339(o.at_ms),
+            listener: listener.into(),
+            squatters,
+            connections: o.connections.clone(),
+            process: o.process.as_ref().map(|p| ProcessJson {
+                name: p.name.clone(),
+                cmdline: p.cmdline.clone(),
+                rss_bytes: p.rss_bytes,
+                cpu_percent: p.cpu_percent,
+            }),
+        }
+    }
 }
 
 impl From<&Allocation> for AllocationJson {
@@ -174,6 +227,7 @@ impl From<&Allocation> for AllocationJson {
             request_count: a.request_count,
             error_count: a.error_count,
             network_health: a.network_health.clone(),
+            observed: a.observed.as_ref().map(ObservedJson::from),
         }
     }
 }
@@ -216,6 +270,36 @@ pub struct RangeJson {
     pub end: u16,
 }
 
+/// The watchdog's state.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = WatchdogStatus)]
+pub struct WatchdogStatusJson {
+    pub running: bool,
+    /// Period of the pass.
+    pub interval_seconds: f64,
+    /// Passes completed since start-up.
+    pub checks_performed: u64,
+    /// Squatters, listeners gone, CLOSE_WAIT leaks, outside listeners, the network getting
+    /// worse, since start-up.
+    pub issues_detected: u64,
+    /// Allocations reclaimed since start-up.
+    pub reclaimed: u64,
+    /// End of the last pass (RFC 3339).
+    pub last_run: Option<String>,
+    pub last_run_duration_ms: f64,
+    /// Event watchers connected now (gRPC Watch and Server-Sent Events).
+    pub subscribers: u64,
+    /// The oldest sequence a stream can resume after.
+    pub oldest_retained_sequence: u64,
+    /// The newest event's sequence.
+    pub last_sequence: u64,
+    /// Overall network status at the last pass.
+    pub network_status: String,
+    /// Network I/O per second between the last two passes (`total` and per interface).
+    #[schema(value_type = Option<Object>)]
+    pub io_rates: Option<serde_json::Value>,
+}
+
 /// The port manager's summary.
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(as = PortsStatus)]
@@ -236,10 +320,12 @@ pub struct StatusJson {
     pub quarantine_seconds: u64,
     /// Ranges overlapping the kernel's ephemeral range.
     pub warnings: Vec<String>,
+    /// The watchdog's summary.
+    pub watchdog: WatchdogStatusJson,
 }
 
 impl StatusJson {
-    pub fn new(s: RangeStatus) -> Self {
+    pub fn new(s: RangeStatus, watchdog: &crate::watchdog::WatchdogStatus) -> Self {
         Self {
             port_range: s.ranges.to_string(),
             ranges: s
@@ -258,6 +344,7 @@ impl StatusJson {
             unavailable: s.unavailable,
             quarantine_seconds: s.quarantine.as_secs(),
             warnings: s.warnings,
+            watchdog: WatchdogStatusJson::new(watchdog),
         }
     }
 }

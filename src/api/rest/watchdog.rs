@@ -1,0 +1,184 @@
+//! `/api/ports/watchdog/...`: the watchdog's status, and its events as Server-Sent Events — the
+//! same feed as gRPC Watch (filters, resume from the log, snapshot), one SSE event per event:
+//! `id: <sequence>`, `event: <kind>`, `data: <the event's JSON>`.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use axum::http::HeaderMap;
+use axum::response::sse::{Event as SseEvent, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use futures_util::Stream;
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use super::error::{ApiError, ErrorBody};
+use super::ports::bad_query;
+use super::types::{rfc3339, WatchdogStatusJson};
+use super::RestState;
+use crate::events::EventKind;
+use crate::ports::{self, Feed, FeedItem, PortsError, WatchStart};
+
+/// A comment line this often keeps proxies and clients from timing out an idle stream.
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
+
+/// The watchdog's state: passes, issues found, reclaims, watchers, the event log's bounds.
+#[utoipa::path(get, path = "/api/ports/watchdog/status", tag = "watchdog",
+    responses((status = 200, description = "The watchdog's state", body = WatchdogStatusJson)))]
+pub async fn status(State(s): State<RestState>) -> Json<WatchdogStatusJson> {
+    Json(WatchdogStatusJson::new(&s.watchdog.status()))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct EventsQuery {
+    /// Only events of this service.
+    pub service: Option<String>,
+    /// Only events of this port.
+    #[param(minimum = 1, maximum = 65535)]
+    pub port: Option<u32>,
+    /// Only events of these kinds, comma-separated (allocated, released, renewed, reclaimed,
+    /// health_changed, squatter_seen, squatter_gone, outside_listener_seen,
+    /// outside_listener_gone, connections_leaking, network_status_changed, pass_completed).
+    pub kind: Option<String>,
+    /// Resume: every logged event after this sequence first (the `Last-Event-ID` header, when
+    /// present, wins). 0 starts at the oldest kept.
+    pub since: Option<u64>,
+    /// First the current allocations (`event: existing`), then `event: snapshot_complete`, then
+    /// live events.
+    pub snapshot: Option<bool>,
+}
+
+fn kinds(list: Option<&str>) -> Result<Vec<EventKind>, ApiError> {
+    list.unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
+        .map(|k| {
+            EventKind::parse(k)
+                .ok_or_else(|| ApiError::invalid("kind", format!("'{k}' is not an event kind")))
+        })
+        .collect()
+}
+
+fn sse_item(item: FeedItem) -> Option<SseEvent> {
+    Some(match item {
+        FeedItem::Event(e) => SseEvent::default()
+            .id(e.sequence.to_string())
+            .event(e.kind().as_str())
+            .data(e.to_json()),
+        FeedItem::Existing(a) => SseEvent::default()
+            .event("existing")
+            .data(serde_json::to_string(&a).unwrap_or_default()),
+        FeedItem::SnapshotComplete { sequence } => SseEvent::default()
+            .id(sequence.to_string())
+            .event("snapshot_complete")
+            .data(serde_json::json!({ "sequence": sequence }).to_string()),
+        // The stream ends; the client reconnects with Last-Event-ID and resumes from the log.
+        FeedItem::FellBehind(_) => return None,
+    })
+}
+
+/// The feed as SSE events, with a keep-alive comment while nothing happens.
+fn stream(first: Option<SseEvent>, feed: Feed) -> impl Stream<Item = Result<SseEvent, Infallible>> {
+    futures_util::stream::unfold((first, feed), |(first, mut feed)| async move {
+        if let Some(e) = first {
+            return Some((Ok(e), (None, feed)));
+        }
+        let next = tokio::select! {
+            n = feed.next() => n,
+            _ = tokio::time::sleep(KEEP_ALIVE) => {
+                return Some((Ok(SseEvent::default().comment("keep-alive")), (None, feed)));
+            }
+        };
+        let event = sse_item(next?.ok()?)?;
+        Some((Ok(event), (None, feed)))
+    })
+}
+
+/// The watchdog's events as Server-Sent Events, live, resumed, or after a snapshot.
+#[utoipa::path(get, path = "/api/ports/watchdog/events", tag = "watchdog", params(EventsQuery,
+        ("Last-Event-ID" = Option<u64>, Header, description = "Resume after this sequence")),
+    responses(
+        (status = 200, description = "`text/event-stream`: `id:` the sequence, `event:` the kind, `data:` the event's JSON; `event: reset` when the position to resume from was compacted",
+            content_type = "text/event-stream", body = String),
+        (status = 400, description = "A bad filter", body = ErrorBody),
+        (status = 429, description = "Too many watchers", body = ErrorBody),
+    ))]
+pub async fn events(
+    State(s): State<RestState>,
+    headers: HeaderMap,
+    query: Result<Query<EventsQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(q) = query.map_err(bad_query)?;
+    let filter = ports::event_filter(
+        q.service.filter(|s| !s.is_empty()),
+        q.port,
+        kinds(q.kind.as_deref())?,
+    )?;
+    let last_event_id = match headers.get("last-event-id") {
+        Some(v) => Some(
+            v.to_str()
+                .ok()
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .ok_or_else(|| {
+                    ApiError::invalid("Last-Event-ID", "must be an event's sequence number")
+                })?,
+        ),
+        None => None,
+    };
+    let start = match (q.snapshot.unwrap_or(false), last_event_id.or(q.since)) {
+        (true, Some(_)) => {
+            return Err(ApiError::invalid(
+                "snapshot",
+                "start either with a snapshot or after a sequence, not both",
+            ))
+        }
+        (true, None) => WatchStart::Snapshot,
+        (false, Some(after)) => WatchStart::After(after),
+        (false, None) => WatchStart::Live,
+    };
+    let (feed, first) = match s.allocator.watch(filter.clone(), start) {
+        Ok(feed) => (feed, None),
+        // The position is gone (compacted) or unknown (another daemon's): say so, then follow
+        // live events from here; the reset's id is where a reconnect resumes.
+        Err(e @ (PortsError::Compacted { .. } | PortsError::AheadOfLog { .. })) => {
+            let feed = s.allocator.watch(filter, WatchStart::Live)?;
+            let data = serde_json::json!({
+                "message": format!("{e}; re-read /api/ports/allocations, live events follow"),
+                "sequence": feed.position(),
+                "oldest_retained_sequence": s.allocator.log_bounds().oldest_retained(),
+            });
+            let reset = SseEvent::default()
+                .id(feed.position().to_string())
+                .event("reset")
+                .data(data.to_string());
+            (feed, Some(reset))
+        }
+        Err(e) => return Err(e.into()),
+    };
+    Ok(Sse::new(stream(first, feed)).into_response())
+}
+
+impl WatchdogStatusJson {
+    pub fn new(w: &crate::watchdog::WatchdogStatus) -> Self {
+        Self {
+            running: w.running,
+            interval_seconds: w.interval.as_secs_f64(),
+            checks_performed: w.passes,
+            issues_detected: w.issues_detected,
+            reclaimed: w.reclaimed,
+            last_run: w.last_pass_at_ms.map(rfc3339),
+            last_run_duration_ms: w.last_pass_duration_ms,
+            subscribers: w.watchers,
+            oldest_retained_sequence: w.oldest_retained_sequence,
+            last_sequence: w.last_sequence,
+            network_status: w.network_status.clone(),
+            io_rates: w.rates.as_ref().and_then(|r| serde_json::to_value(r).ok()),
+        }
+    }
+}
