@@ -78,6 +78,10 @@ pub struct ServeArgs {
     /// Serve plaintext on a TCP address other hosts can reach (refused without this flag)
     #[arg(long, env = "PORTWARDEN_INSECURE_LISTEN")]
     pub insecure_listen: bool,
+    /// Also serve portpicker's portserver protocol on this Unix socket: a path, or @NAME in the
+    /// abstract namespace (what PORTSERVER_ADDRESS names); `none` disables it [default: none]
+    #[arg(long, env = "PORTWARDEN_PORTSERVER_SOCKET", value_name = "PATH|@NAME")]
+    pub portserver_socket: Option<String>,
 }
 
 /// The config file: the same keys as the flags.
@@ -97,6 +101,7 @@ struct FileConfig {
     tls_key: Option<PathBuf>,
     tls_client_ca: Option<PathBuf>,
     insecure_listen: Option<bool>,
+    portserver_socket: Option<String>,
     network: Option<FileNetwork>,
 }
 
@@ -145,6 +150,50 @@ pub struct Config {
     /// Plaintext on a non-loopback TCP address, explicitly allowed.
     pub insecure_listen: bool,
     pub network: NetworkConfig,
+    /// Where portpicker's portserver protocol is served (off when None).
+    pub portserver_socket: Option<PortserverSocket>,
+}
+
+/// A Unix socket address as portpicker writes it: `@name` is Linux's abstract namespace (no file;
+/// gone with the process), anything else a path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PortserverSocket {
+    Path(PathBuf),
+    Abstract(String),
+}
+
+/// The longest `sun_path` (108 bytes with its terminating NUL, or with the abstract namespace's
+/// leading NUL).
+const MAX_SUN_PATH: usize = 107;
+
+impl PortserverSocket {
+    /// `none` or empty: off; `@name`: abstract; else a path.
+    pub fn parse(v: &str) -> Result<Option<Self>, String> {
+        let parsed = match v {
+            "" | "none" => return Ok(None),
+            "@" => return Err("'@' needs a name after it (e.g. @portserver)".into()),
+            _ => match v.strip_prefix('@') {
+                Some(name) => Self::Abstract(name.to_string()),
+                None => Self::Path(PathBuf::from(v)),
+            },
+        };
+        if v.len() > MAX_SUN_PATH {
+            return Err(format!(
+                "'{v}' is {} bytes; a Unix socket address holds at most {MAX_SUN_PATH}",
+                v.len()
+            ));
+        }
+        Ok(Some(parsed))
+    }
+}
+
+impl std::fmt::Display for PortserverSocket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Path(p) => write!(f, "{}", p.display()),
+            Self::Abstract(name) => write!(f, "@{name}"),
+        }
+    }
 }
 
 impl Config {
@@ -168,6 +217,7 @@ impl Config {
             tls_client_ca: None,
             insecure_listen: false,
             network: NetworkConfig::default(),
+            portserver_socket: None,
         }
     }
 
@@ -248,6 +298,17 @@ impl Config {
         }
         if let Some(v) = args.log_format.or(file.log_format) {
             cfg.log_format = v;
+        }
+        if let Some(v) = args
+            .portserver_socket
+            .as_ref()
+            .or(file.portserver_socket.as_ref())
+        {
+            cfg.portserver_socket =
+                PortserverSocket::parse(v).map_err(|rule| ConfigError::Invalid {
+                    key: "portserver_socket",
+                    rule,
+                })?;
         }
         let net = file.network.unwrap_or_default();
         let tls_cert = one_key("tls_cert", file.tls_cert, net.tls_cert)?;
@@ -444,6 +505,31 @@ mod tests {
             cfg.network, d.network,
             "the [network] section states the defaults"
         );
+    }
+
+    #[test]
+    fn portserver_socket_is_a_path_an_abstract_name_or_off() {
+        let parse = |v: &str| {
+            Config::resolve(&ServeArgs {
+                portserver_socket: Some(v.into()),
+                ..Default::default()
+            })
+            .map(|c| c.portserver_socket)
+        };
+        assert_eq!(Config::defaults().portserver_socket, None);
+        assert_eq!(
+            parse("@pw").unwrap(),
+            Some(PortserverSocket::Abstract("pw".into()))
+        );
+        assert_eq!(
+            parse("/run/ps.sock").unwrap(),
+            Some(PortserverSocket::Path("/run/ps.sock".into()))
+        );
+        assert_eq!(parse("none").unwrap(), None);
+        for bad in ["@", &format!("/{}", "a".repeat(120))] {
+            let err = parse(bad).unwrap_err().to_string();
+            assert!(err.contains("'portserver_socket'"), "{err}");
+        }
     }
 
     #[test]

@@ -77,6 +77,7 @@ fn main() -> ExitCode {
                 ExitCode::SUCCESS
             }
         }
+        Command::Run(args) => runtime.block_on(portwarden::cli::run(args, cli.addr.as_deref())),
         _ => match runtime.block_on(run_client(cli)) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {

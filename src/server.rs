@@ -71,6 +71,7 @@ pub struct Daemon {
     owns_socket_file: bool,
     notifier: Arc<crate::systemd::Notifier>,
     announcer: JoinHandle<()>,
+    portserver: Option<crate::api::Portserver>,
     /// Kept to close the state last, once nothing else holds it.
     allocator: Arc<Allocator>,
 }
@@ -252,6 +253,17 @@ pub async fn start(cfg: Config) -> Result<Daemon, ServerError> {
         (None, None) => None,
     };
 
+    let portserver = match &cfg.portserver_socket {
+        Some(addr) => Some(
+            crate::api::Portserver::start(addr, allocator.clone(), stop_rx.clone()).map_err(
+                |source| ServerError::Listen {
+                    addr: format!("portserver {addr}"),
+                    source,
+                },
+            )?,
+        ),
+        None => None,
+    };
     let notifier = Arc::new(crate::systemd::Notifier::from_env());
     if notifier
         .watchdog_interval()
@@ -283,6 +295,7 @@ pub async fn start(cfg: Config) -> Result<Daemon, ServerError> {
         owns_socket_file,
         notifier,
         announcer,
+        portserver,
         allocator,
     })
 }
@@ -364,6 +377,9 @@ impl Daemon {
         }
         let _ = self.watchdog_task.await;
         drop(self.watchdog);
+        if let Some(portserver) = self.portserver {
+            portserver.stopped().await;
+        }
         let _ = self.announcer.await;
         // A socket systemd passed stays: systemd owns its file and keeps listening on it.
         if let (Some(path), true) = (&self.unix_socket, self.owns_socket_file) {

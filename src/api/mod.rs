@@ -9,6 +9,7 @@ mod guard;
 mod network;
 mod observe;
 mod ports;
+mod portserver;
 pub mod rest;
 mod watchdog;
 
@@ -20,6 +21,7 @@ pub use error::status_from;
 pub use fallback::unknown_path;
 pub use network::NetworkApi;
 pub use ports::PortsApi;
+pub use portserver::{Portserver, MAX_CONNECTIONS, REQUEST_TIMEOUT};
 pub use watchdog::WatchdogApi;
 
 /// One router for both protocols: the gRPC services (`grpc`, tonic's routes) accept only gRPC,

@@ -50,6 +50,8 @@ impl PortsService for PortsApi {
             ttl_seconds: r.ttl_seconds,
             labels: r.labels.into_iter().collect(),
             owner_is_caller: r.owner_is_caller,
+            owner_identity: None,
+            derived_service: false,
         };
         // Inline while the network snapshot is fresh (~25 µs); a stale one is retaken first
         // (a socket census and DNS lookups, up to the DNS timeout): that waits on the blocking

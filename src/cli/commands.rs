@@ -82,7 +82,11 @@ pub async fn run_client(cli: Cli) -> Result<(), CliError> {
     let channel = connect_with(&target, &tls).await?;
     let mut ports = PortsServiceClient::new(channel.clone());
     match cli.command {
-        Command::Serve(_) | Command::Check(_) | Command::Health(_) | Command::Watch(_) => Ok(()),
+        Command::Serve(_)
+        | Command::Check(_)
+        | Command::Health(_)
+        | Command::Watch(_)
+        | Command::Run(_) => Ok(()),
         Command::History(h) => super::events::history(channel, h).await,
         Command::Allocate(a) => {
             let mut labels = HashMap::new();

@@ -5,6 +5,7 @@ mod commands;
 mod events;
 mod health;
 mod render;
+mod run;
 
 use clap::{Parser, Subcommand};
 
@@ -12,6 +13,7 @@ use crate::config::ServeArgs;
 
 pub use commands::run_client;
 pub use render::check_report;
+pub use run::{run, RunArgs};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -90,6 +92,15 @@ pub enum Command {
     Status(StatusArgs),
     /// Run the network checks here, in this process (no daemon needed); exit 1 when critical
     Check(CheckArgs),
+    /// Run a command on a port of its own, already listening (fd 3 and PORT)
+    ///
+    /// Allocates a port (owned by this process), binds and listens on it with the seed's socket
+    /// hardening, and starts CMD with the listening socket as fd 3 by systemd's socket-activation
+    /// protocol (LISTEN_FDS=1, LISTEN_PID, LISTEN_FDNAMES) and PORT=<port> for programs that bind
+    /// themselves. SIGINT, SIGTERM and SIGHUP are passed on to CMD; the port is released when it
+    /// exits. Exit status: CMD's; 128+N when signal N killed it; 125 when portwarden failed; 126
+    /// when CMD could not be run; 127 when it was not found.
+    Run(RunArgs),
     /// Follow the daemon's events as they happen (until interrupted; survives daemon restarts)
     Watch(WatchArgs),
     /// Past events of a port or a service, newest first

@@ -15,6 +15,7 @@ use super::counters::Counters;
 use super::error::PortsError;
 use super::events_store::LogBounds;
 use super::lease::{new_token, Allocation, Caller, Health, ReclaimReason, Vitality};
+use super::process::{Liveness, ProcessIdentity};
 use super::range::RangeSet;
 use super::store::{PortHistory, Store, StoreError};
 use super::validate::{
@@ -377,12 +378,15 @@ impl Allocator {
         let snap = snap.as_deref();
         let mut st = self.lock();
         let now = self.clock.now();
+        // A made-up name identifies no service: it gets neither a sticky port nor the
+        // quarantine exemption of a service taking its own port back.
+        let service = (!v.derived_service).then_some(v.service.as_str());
         let (port, report) = match v.port {
-            Some(p) => self.claim_requested(&mut st, p, &v.service, now, snap)?,
-            None => match self.pick_free(&mut st, &v.service, now, snap) {
+            Some(p) => self.claim_requested(&mut st, p, service, now, snap)?,
+            None => match self.pick_free(&mut st, service, now, snap) {
                 Ok(found) => found,
                 Err(_) if !self.sweep_locked(&mut st, now)?.is_empty() => {
-                    self.pick_free(&mut st, &v.service, now, snap)?
+                    self.pick_free(&mut st, service, now, snap)?
                 }
                 Err(e) => return Err(e),
             },
@@ -437,13 +441,13 @@ impl Allocator {
         &self,
         st: &State,
         port: u16,
-        service: &str,
+        service: Option<&str>,
         now: Now,
     ) -> Option<(u64, String)> {
         let h = st.history.get(&port)?;
         // Quarantine protects the next service from the previous owner's stale connections; a
         // service getting its own port back inherits only its own.
-        (!h.quarantine_until.passed(now) && h.last_service != service).then(|| {
+        (!h.quarantine_until.passed(now) && Some(h.last_service.as_str()) != service).then(|| {
             (
                 h.quarantine_until.left_ms(now) as u64,
                 h.last_service.clone(),
@@ -455,7 +459,7 @@ impl Allocator {
         &self,
         st: &mut State,
         port: u16,
-        service: &str,
+        service: Option<&str>,
         now: Now,
         snap: Option<&SystemSnapshot>,
     ) -> Result<(u16, Option<Report>), PortsError> {
@@ -508,7 +512,7 @@ impl Allocator {
     fn pick_free(
         &self,
         st: &mut State,
-        service: &str,
+        service: Option<&str>,
         now: Now,
         snap: Option<&SystemSnapshot>,
     ) -> Result<(u16, Option<Report>), PortsError> {
@@ -523,14 +527,13 @@ impl Allocator {
     fn pick_free_noting(
         &self,
         st: &State,
-        service: &str,
+        service: Option<&str>,
         now: Now,
         snap: Option<&SystemSnapshot>,
         passed_over: &mut Vec<(u16, PortFinding)>,
     ) -> Result<(u16, Option<Report>), PortsError> {
-        let sticky = st
-            .sticky
-            .get(service)
+        let sticky = service
+            .and_then(|s| st.sticky.get(s))
             .copied()
             .filter(|p| self.cfg.ranges.contains(*p) && !st.leases.contains_key(p));
         let (mut quarantined, mut unavailable, mut blocked_count) = (0, 0, 0);
@@ -604,6 +607,7 @@ impl Allocator {
         network_health: String,
     ) -> Result<Allocation, PortsError> {
         let lease_token = new_token().map_err(PortsError::Token)?;
+        let derived_service = v.derived_service;
         let allocation = Allocation {
             port,
             service: v.service,
@@ -633,7 +637,9 @@ impl Allocator {
         self.counters.allocated();
         let last_used = st.history.get(&port).map_or(0, |h| h.released_at_ms);
         st.idle.remove(&(last_used, port));
-        st.sticky.insert(allocation.service.clone(), port);
+        if !derived_service {
+            st.sticky.insert(allocation.service.clone(), port);
+        }
         st.leases.insert(port, allocation.clone());
         Ok(allocation)
     }
@@ -735,8 +741,16 @@ impl Allocator {
     fn sweep_locked(&self, st: &mut State, now: Now) -> Result<Vec<Reclaimed>, PortsError> {
         let mut dead = Vec::new();
         let mut unreadable = Vec::new();
+        // One /proc read per owner, not per allocation: a test process that picked a thousand
+        // ports is checked once per pass.
+        let mut seen: HashMap<ProcessIdentity, Liveness> = HashMap::new();
         for a in st.leases.values() {
-            match a.vitality(now) {
+            let liveness = |id: &ProcessIdentity| {
+                seen.entry(id.clone())
+                    .or_insert_with(|| id.liveness())
+                    .clone()
+            };
+            match a.vitality_with(now, liveness) {
                 Vitality::Dead(reason) => dead.push((a.port, reason)),
                 Vitality::Unknown(why) => unreadable.push((a.port, why)),
                 Vitality::Alive => {}

@@ -169,10 +169,20 @@ impl Allocation {
     /// Whether the allocation is still owned at `now`: its lease (if any) has not run out and
     /// its process (if any) still runs. Permanent allocations are always alive.
     pub fn vitality(&self, now: Now) -> Vitality {
+        self.vitality_with(now, ProcessIdentity::liveness)
+    }
+
+    /// As [`Allocation::vitality`], asking `liveness` about the owner (a sweep over many
+    /// allocations of one process asks /proc once).
+    pub fn vitality_with(
+        &self,
+        now: Now,
+        liveness: impl FnOnce(&ProcessIdentity) -> Liveness,
+    ) -> Vitality {
         if self.expires.is_some_and(|d| d.passed(now)) {
             return Vitality::Dead(ReclaimReason::LeaseExpired);
         }
-        match self.owner.as_ref().map(ProcessIdentity::liveness) {
+        match self.owner.as_ref().map(liveness) {
             Some(Liveness::Dead(cause)) => Vitality::Dead(cause.into()),
             Some(Liveness::Unknown(why)) => Vitality::Unknown(why),
             Some(Liveness::Alive) | None => Vitality::Alive,

@@ -3,6 +3,7 @@
 
 mod allocator;
 mod availability;
+mod claim;
 mod clock;
 mod counters;
 mod error;
@@ -18,16 +19,21 @@ mod watch;
 pub use allocator::{
     Allocator, AllocatorConfig, Granted, RangeStatus, Reclaimed, Released, RepairReport,
 };
+pub use claim::{check_claim, claimed_process};
 pub use clock::{Clock, Deadline, Now, SystemClock};
 pub use counters::Totals;
 pub use error::{FieldViolation, PortsError};
 pub use events_store::LogBounds;
 pub use lease::{Allocation, Caller, Health, OwnerKind, ReclaimReason, Vitality};
 pub use observe::{Applied, Listener, Observation, ProcessStats};
-pub use process::{boot_id, identify_owner, process_start_time, OwnerError, ProcessIdentity};
+pub use process::{
+    boot_id, command_line, identify_owner, identify_owner_detailed, identify_peer,
+    process_start_time, OwnerError, ProcessDetails, ProcessIdentity,
+};
 pub use range::{ephemeral_warnings, PortRange, RangeSet};
 pub use store::StoreError;
 pub use validate::{
     event_filter, valid_service, AllocateRequest, PortVerdict, PortVerdictState, RenewRequest,
+    MAX_SERVICE_LEN, MAX_TEXT_BYTES,
 };
 pub use watch::{Feed, FeedItem, WatchStart, MAX_HISTORY_PAGE};

@@ -6,12 +6,15 @@
 //! (the daemon out of descriptors, a /proc mounted with hidepid) is [`Liveness::Unknown`]: the
 //! caller keeps the allocation, because a port handed to a second live owner is worse than one
 //! leaked for a while.
+//!
+//! Also what an ownership claim needs to know about a process (its name and uids) and its
+//! command line.
 
-use std::io;
+use std::io::{self, Read};
 use std::sync::OnceLock;
 
 /// The process that owns an allocation.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ProcessIdentity {
     pub pid: i32,
     /// Start time in clock ticks since boot (field 22 of /proc/PID/stat).
@@ -59,6 +62,7 @@ const PF_KTHREAD: u64 = 0x0020_0000;
 
 /// The fields of /proc/PID/stat we use.
 struct Stat {
+    comm: String,
     state: char,
     ppid: i32,
     flags: u64,
@@ -99,11 +103,14 @@ fn exists_by_signal(pid: i32) -> bool {
 }
 
 fn parse_stat(text: &str) -> Option<Stat> {
-    // The command name (field 2) is in parentheses and may contain anything: split after the
-    // last ')'. What follows starts at field 3.
-    let rest = &text[text.rfind(')')? + 1..];
+    // The command name (field 2) is in parentheses and may contain anything: it runs from the
+    // first '(' to the last ')'. What follows starts at field 3.
+    let close = text.rfind(')')?;
+    let comm = text.get(text.find('(')? + 1..close)?.to_string();
+    let rest = &text[close + 1..];
     let fields: Vec<&str> = rest.split_whitespace().collect();
     Some(Stat {
+        comm,
         state: fields.first()?.chars().next()?,
         ppid: fields.get(1)?.parse().ok()?,
         flags: fields.get(6)?.parse().ok()?,
@@ -111,15 +118,34 @@ fn parse_stat(text: &str) -> Option<Stat> {
     })
 }
 
-/// The thread-group ID of `pid` (equal to `pid` for a process, another PID for a thread).
-fn tgid(pid: i32) -> Result<i32, String> {
-    let status =
-        std::fs::read_to_string(format!("/proc/{pid}/status")).map_err(|e| e.to_string())?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("Tgid:"))
-        .and_then(|v| v.trim().parse().ok())
-        .ok_or_else(|| format!("no Tgid in /proc/{pid}/status"))
+/// What /proc/PID/status says about a process: its thread group (equal to `pid` for a
+/// process, another PID for a thread) and its real and effective uids.
+struct Status {
+    tgid: i32,
+    real_uid: u32,
+    effective_uid: u32,
+}
+
+fn read_status(pid: i32) -> Result<Status, String> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).map_err(|e| e.to_string())?;
+    let field = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(str::split_whitespace)
+    };
+    let tgid = field("Tgid:")
+        .and_then(|mut f| f.next()?.parse().ok())
+        .ok_or_else(|| format!("no Tgid in /proc/{pid}/status"))?;
+    let mut uids = field("Uid:").ok_or_else(|| format!("no Uid in /proc/{pid}/status"))?;
+    let mut uid = || -> Option<u32> { uids.next()?.parse().ok() };
+    let (real_uid, effective_uid) = uid()
+        .zip(uid())
+        .ok_or_else(|| format!("bad Uid line in /proc/{pid}/status"))?;
+    Ok(Status {
+        tgid,
+        real_uid,
+        effective_uid,
+    })
 }
 
 /// This boot's ID, read once. None when the kernel does not expose it.
@@ -135,9 +161,23 @@ pub fn boot_id() -> Option<&'static str> {
         .as_deref()
 }
 
+/// What a claim on a process is checked against: its short command name and uids.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProcessDetails {
+    /// The kernel's name of the command (at most 15 bytes).
+    pub comm: String,
+    pub real_uid: u32,
+    pub effective_uid: u32,
+}
+
 /// Identifies `pid` as a possible owner: it must exist, be a process (not one of its threads),
 /// and be able to exit (not init, not a kernel thread).
 pub fn identify_owner(pid: i32) -> Result<ProcessIdentity, OwnerError> {
+    identify_owner_detailed(pid).map(|(id, _)| id)
+}
+
+/// The live, exitable process `pid` (its stat read once), or why it cannot own a port.
+fn exitable_stat(pid: i32) -> Result<Stat, OwnerError> {
     if pid == 1 {
         return Err(OwnerError::Immortal(pid));
     }
@@ -150,16 +190,77 @@ pub fn identify_owner(pid: i32) -> Result<ProcessIdentity, OwnerError> {
     if stat.flags & PF_KTHREAD != 0 || pid == 2 || stat.ppid == 2 {
         return Err(OwnerError::Immortal(pid));
     }
-    match tgid(pid) {
-        Ok(t) if t == pid => {}
-        Ok(t) => return Err(OwnerError::Thread(pid, t)),
-        Err(reason) => return Err(OwnerError::Unreadable { pid, reason }),
+    Ok(stat)
+}
+
+/// As [`identify_owner`], with the command name and uids a claim is checked against.
+pub fn identify_owner_detailed(pid: i32) -> Result<(ProcessIdentity, ProcessDetails), OwnerError> {
+    let stat = exitable_stat(pid)?;
+    let status = read_status(pid).map_err(|reason| OwnerError::Unreadable { pid, reason })?;
+    if status.tgid != pid {
+        return Err(OwnerError::Thread(pid, status.tgid));
     }
-    Ok(ProcessIdentity {
-        pid,
-        start_time: stat.start_time,
-        boot_id: boot_id().map(str::to_string),
-    })
+    Ok((
+        ProcessIdentity {
+            pid,
+            start_time: stat.start_time,
+            boot_id: boot_id().map(str::to_string),
+        },
+        ProcessDetails {
+            comm: stat.comm,
+            real_uid: status.real_uid,
+            effective_uid: status.effective_uid,
+        },
+    ))
+}
+
+/// As [`identify_owner_detailed`] for the process at the other end of a Unix socket, whose
+/// PID and uid the kernel gave (SO_PEERCRED records the process, never a thread): only its stat
+/// is read.
+pub fn identify_peer(pid: i32, uid: u32) -> Result<(ProcessIdentity, ProcessDetails), OwnerError> {
+    let stat = exitable_stat(pid)?;
+    Ok((
+        ProcessIdentity {
+            pid,
+            start_time: stat.start_time,
+            boot_id: boot_id().map(str::to_string),
+        },
+        ProcessDetails {
+            comm: stat.comm,
+            real_uid: uid,
+            effective_uid: uid,
+        },
+    ))
+}
+
+/// The command line of `pid`, arguments joined by spaces, control and formatting characters
+/// replaced by spaces (so it passes the free-text rule), cut to at most `max_bytes` (on a
+/// character boundary). Empty when it cannot be read.
+pub fn command_line(pid: i32, max_bytes: usize) -> String {
+    let mut raw = Vec::new();
+    let read = std::fs::File::open(format!("/proc/{pid}/cmdline"))
+        .and_then(|f| f.take(max_bytes as u64 * 4).read_to_end(&mut raw));
+    if read.is_err() {
+        return String::new();
+    }
+    let text = String::from_utf8_lossy(&raw);
+    let clean: String = text
+        .trim_end_matches('\0')
+        .chars()
+        .map(|c| if crate::text::is_unsafe(c) { ' ' } else { c })
+        .collect();
+    truncate_on_char(clean, max_bytes)
+}
+
+fn truncate_on_char(mut s: String, max_bytes: usize) -> String {
+    if s.len() > max_bytes {
+        let mut cut = max_bytes;
+        while !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        s.truncate(cut);
+    }
+    s
 }
 
 impl ProcessIdentity {
@@ -247,7 +348,28 @@ mod tests {
         let line = "42 (a) b) (c) S 1 42 42 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 12345 0 0";
         let s = parse_stat(line).unwrap();
         assert_eq!((s.state, s.ppid, s.start_time), ('S', 1, 12345));
+        assert_eq!(s.comm, "a) b) (c");
         assert!(parse_stat("garbage").is_none());
         assert!(parse_stat("1 (x) S").is_none());
+    }
+
+    #[test]
+    fn details_name_the_command_and_its_uids() {
+        let (id, details) = identify_owner_detailed(me()).unwrap();
+        assert_eq!(Some(id.clone()), identify_owner(me()).ok());
+        // SAFETY: getuid/geteuid cannot fail.
+        assert_eq!(details.real_uid, unsafe { libc::getuid() });
+        assert_eq!(details.effective_uid, unsafe { libc::geteuid() });
+        assert!(!details.comm.is_empty());
+        let (peer_id, peer) = identify_peer(me(), details.real_uid).unwrap();
+        assert_eq!((peer_id, peer.comm), (id, details.comm));
+        assert_eq!(identify_peer(1, 0), Err(OwnerError::Immortal(1)));
+    }
+
+    #[test]
+    fn command_lines_are_cleaned_and_cut_on_a_character() {
+        assert_eq!(truncate_on_char("héllo".into(), 2), "h");
+        let line = command_line(me(), 256);
+        assert!(!line.is_empty() && line.len() <= 256 && !line.contains('\0'));
     }
 }

@@ -24,6 +24,13 @@ pub struct AllocateRequest {
     pub ttl_seconds: Option<u64>,
     pub labels: BTreeMap<String, String>,
     pub owner_is_caller: bool,
+    /// The owner as the transport already identified it (with `identify_owner`'s rules) while
+    /// checking a claim: recorded as is, without reading /proc again.
+    pub owner_identity: Option<ProcessIdentity>,
+    /// The service name was made up from the process (a portserver request), so it names no
+    /// service: no sticky port, and quarantine applies between two such allocations as between
+    /// any two services (their owners are unrelated processes).
+    pub derived_service: bool,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -155,11 +162,12 @@ pub(super) struct ValidAllocate {
     pub port: Option<u16>,
     pub ttl_seconds: Option<u64>,
     pub labels: BTreeMap<String, String>,
+    pub derived_service: bool,
 }
 
 impl AllocateRequest {
     pub(super) fn validate(
-        self,
+        mut self,
         ranges: &RangeSet,
         caller_pid: Option<i32>,
     ) -> Result<ValidAllocate, PortsError> {
@@ -244,7 +252,14 @@ impl AllocateRequest {
             (None, false) => None,
         };
         let mut unreadable = None;
-        let owner = owner_pid.and_then(|(field, pid)| match identify_owner(pid) {
+        // An owner the transport already identified (checking a claim) is taken as is: the
+        // process that was checked is the one that owns the port.
+        let given = self.owner_identity.take();
+        let owner_of = |pid: i32| match given.clone() {
+            Some(id) if id.pid == pid => Ok(id),
+            _ => identify_owner(pid),
+        };
+        let owner = owner_pid.and_then(|(field, pid)| match owner_of(pid) {
             Ok(id) => Some(id),
             Err(OwnerError::Unreadable { reason, .. }) => {
                 unreadable = Some(format!("cannot check process {pid}: {reason}"));
@@ -270,6 +285,7 @@ impl AllocateRequest {
             port,
             ttl_seconds: self.ttl_seconds,
             labels: self.labels,
+            derived_service: self.derived_service,
         })
     }
 }

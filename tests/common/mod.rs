@@ -9,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 #[path = "../support/nobody.rs"]
-mod nobody;
+pub mod nobody;
 
 use portwarden::config::Config;
 use portwarden::ports::{PortRange, RangeSet};
@@ -42,8 +42,18 @@ pub const TEST_WATCHDOG_INTERVAL: Duration = Duration::from_millis(200);
 
 impl TestDaemon {
     pub async fn start(range: &str, quarantine: Duration) -> Self {
+        Self::start_with(range, quarantine, |_| {}).await
+    }
+
+    /// As [`TestDaemon::start`], with `adjust` applied to the configuration first.
+    pub async fn start_with(
+        range: &str,
+        quarantine: Duration,
+        adjust: impl FnOnce(&mut Config),
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let cfg = config(dir.path(), range, quarantine);
+        let mut cfg = config(dir.path(), range, quarantine);
+        adjust(&mut cfg);
         let socket = cfg.unix_socket.clone().unwrap();
         let daemon = server::start(cfg).await.expect("daemon starts");
         let addr = daemon.tcp_addr;

@@ -28,7 +28,6 @@ import os
 import threading
 from dataclasses import dataclass, field
 from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple
-from urllib.parse import urlsplit
 
 import grpc
 
@@ -40,6 +39,7 @@ from .errors import (
     PortwardenError,
     from_rpc_error,
 )
+from .target import DEFAULT_TCP_ADDR, Target, default_socket_path
 from .v1 import network_pb2, network_pb2_grpc, ports_pb2, ports_pb2_grpc, watchdog_pb2, watchdog_pb2_grpc
 
 __all__ = [
@@ -53,90 +53,12 @@ __all__ = [
     "tls_credentials",
 ]
 
-#: The TCP address the daemon listens on by default.
-DEFAULT_TCP_ADDR = "http://127.0.0.1:7070"
-
 #: Sent as the HTTP/2 ``:authority`` over the Unix socket. grpcio >= 1.57 would otherwise send the
 #: socket path, which the daemon's HTTP/2 layer (h2) rejects with RST_STREAM PROTOCOL_ERROR
 #: (hyperium/h2#487, grpc/grpc#38142) -- every call would fail with INTERNAL.
 UNIX_AUTHORITY = "localhost"
 
 DEFAULT_TIMEOUT = 10.0
-
-
-def _euid() -> int:
-    return os.geteuid()
-
-
-def default_socket_path() -> str:
-    """The daemon's default Unix socket: ``/run/portwarden/portwarden.sock`` as root, else
-    ``$XDG_RUNTIME_DIR/portwarden.sock``, else ``/tmp/portwarden-$UID/portwarden.sock``."""
-    euid = _euid()
-    if euid == 0:
-        return "/run/portwarden/portwarden.sock"
-    runtime_dir = os.environ.get("XDG_RUNTIME_DIR", "")
-    if runtime_dir:
-        return os.path.join(runtime_dir, "portwarden.sock")
-    return f"/tmp/portwarden-{euid}/portwarden.sock"
-
-
-@dataclass(frozen=True)
-class Target:
-    """Where a daemon can be reached: ``kind`` is ``"tcp"`` (``address`` is ``http://host:port``)
-    or ``"unix"`` (``address`` is the socket path)."""
-
-    kind: str
-    address: str
-
-    @classmethod
-    def parse(cls, addr: str) -> "Target":
-        """Parses ``http://host:port``, ``https://host:port``, ``host:port`` or ``unix:/path``."""
-        if addr.startswith("unix:"):
-            path = addr[len("unix:") :]
-            while path.startswith("//"):  # unix:///abs/path
-                path = path[2:]
-            return cls("unix", path)
-        if "://" in addr:
-            return cls("tcp", addr)
-        return cls("tcp", f"http://{addr}")
-
-    @classmethod
-    def discover(cls, addr: Optional[str] = None) -> "Target":
-        """The explicit address, else ``PORTWARDEN_ADDR``, else the default Unix socket when it
-        exists, else ``http://127.0.0.1:7070``."""
-        if addr:
-            return cls.parse(addr)
-        env = os.environ.get("PORTWARDEN_ADDR", "")
-        if env:
-            return cls.parse(env)
-        sock = default_socket_path()
-        if os.path.exists(sock):
-            return cls("unix", sock)
-        return cls("tcp", DEFAULT_TCP_ADDR)
-
-    @property
-    def is_unix(self) -> bool:
-        return self.kind == "unix"
-
-    @property
-    def secure(self) -> bool:
-        return self.kind == "tcp" and self.address.lower().startswith("https://")
-
-    @property
-    def grpc_target(self) -> str:
-        """The target string grpcio's channel constructors take."""
-        if self.is_unix:
-            return f"unix:{self.address}"
-        parts = urlsplit(self.address)
-        if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
-            raise ValueError(f"bad daemon address {self.address!r}: expected http://HOST:PORT, HOST:PORT or unix:/PATH")
-        netloc = parts.netloc
-        if parts.port is None:
-            netloc += ":443" if parts.scheme.lower() == "https" else ":80"
-        return netloc
-
-    def __str__(self) -> str:
-        return f"unix:{self.address}" if self.is_unix else self.address
 
 
 def tls_credentials(
@@ -172,6 +94,9 @@ class AllocateResult:
     warnings: List[str] = field(default_factory=list)
     #: Overall network status of the pre-allocation checks (healthy, warning, critical).
     network_health: str = ""
+    #: The pre-allocation checks (``NetworkReport``: the port's own checks and every system-wide
+    #: finding), when the daemon ran them.
+    network_report: Optional[network_pb2.NetworkReport] = None
 
     @classmethod
     def _from_response(cls, resp: ports_pb2.AllocateResponse) -> "AllocateResult":
@@ -181,6 +106,7 @@ class AllocateResult:
             allocation=resp.allocation,
             warnings=list(resp.warnings),
             network_health=resp.network_health,
+            network_report=resp.network_report if resp.HasField("network_report") else None,
         )
 
 

@@ -56,7 +56,7 @@ class Daemon:
         return "".join(self.log)
 
 
-def _start(workdir: str, extra: Sequence[str] = ()) -> Daemon:
+def _start(workdir: str, extra: Sequence[str] = (), port_range=RANGE) -> Daemon:
     binary = daemon_binary()
     if not binary.is_file():
         pytest.fail(f"portwarden binary not found at {binary}: run `cargo build` in {REPO_ROOT} or set PORTWARDEN_BIN")
@@ -68,7 +68,7 @@ def _start(workdir: str, extra: Sequence[str] = ()) -> Daemon:
         "--listen", "127.0.0.1:0",
         "--unix-socket", sock,
         "--state", state,
-        "--range", f"{RANGE[0]}-{RANGE[1]}",
+        "--range", f"{port_range[0]}-{port_range[1]}",
         "--quarantine", "0s",
         *extra,
     ]
@@ -149,7 +149,25 @@ def daemon(short_tmp):
         _stop(d.proc)
 
 
+@pytest.fixture
+def start_daemon(short_tmp):
+    """Starts daemons with other settings: ``start_daemon(port_range=(a, b), extra=[flags])``;
+    each is stopped at the end of the test."""
+    started: List[Daemon] = []
+
+    def start(port_range=RANGE, extra=()) -> Daemon:
+        workdir = tempfile.mkdtemp(prefix="d", dir=short_tmp)
+        d = _start(workdir, port_range=port_range, extra=extra)
+        started.append(d)
+        return d
+
+    yield start
+    for d in started:
+        _stop(d.proc)
+
+
 @pytest.fixture(autouse=True)
 def _no_ambient_addr(monkeypatch):
-    """Tests must not depend on the developer's PORTWARDEN_ADDR."""
-    monkeypatch.delenv("PORTWARDEN_ADDR", raising=False)
+    """Tests must not depend on the developer's PORTWARDEN_ADDR or portserver settings."""
+    for var in ("PORTWARDEN_ADDR", "PORTSERVER_ADDRESS", "PORTWARDEN_PORTSERVER_SOCKET"):
+        monkeypatch.delenv(var, raising=False)

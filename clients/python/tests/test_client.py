@@ -267,11 +267,11 @@ def test_discovery_from_environment(daemon, monkeypatch):
 def test_discovery_default_socket_then_tcp(daemon, monkeypatch, short_tmp):
     import os
 
-    import portwarden.client as pwc
+    import portwarden.target as pwt
 
     runtime_dir = os.path.join(short_tmp, "xdg")
     os.mkdir(runtime_dir)
-    monkeypatch.setattr(pwc, "_euid", lambda: 4242)
+    monkeypatch.setattr(pwt, "_euid", lambda: 4242)
     monkeypatch.setenv("XDG_RUNTIME_DIR", runtime_dir)
     default = os.path.join(runtime_dir, "portwarden.sock")
     assert portwarden.default_socket_path() == default

@@ -6,6 +6,7 @@ import pytest
 
 import portwarden
 import portwarden.client as pwc
+import portwarden.target as pwt
 from portwarden import Target
 
 
@@ -36,11 +37,11 @@ def test_bad_scheme_is_rejected():
 
 
 def test_default_socket_path(monkeypatch):
-    monkeypatch.setattr(pwc, "_euid", lambda: 0)
+    monkeypatch.setattr(pwt, "_euid", lambda: 0)
     monkeypatch.setenv("XDG_RUNTIME_DIR", "/run/user/0")
     assert portwarden.default_socket_path() == "/run/portwarden/portwarden.sock"
 
-    monkeypatch.setattr(pwc, "_euid", lambda: 1000)
+    monkeypatch.setattr(pwt, "_euid", lambda: 1000)
     assert portwarden.default_socket_path() == "/run/user/0/portwarden.sock"
     monkeypatch.setenv("XDG_RUNTIME_DIR", "")
     assert portwarden.default_socket_path() == "/tmp/portwarden-1000/portwarden.sock"
@@ -49,7 +50,7 @@ def test_default_socket_path(monkeypatch):
 
 
 def test_discovery_order(monkeypatch, tmp_path):
-    monkeypatch.setattr(pwc, "_euid", lambda: 1000)
+    monkeypatch.setattr(pwt, "_euid", lambda: 1000)
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
     assert Target.discover() == Target("tcp", "http://127.0.0.1:7070")  # nothing else
     (tmp_path / "portwarden.sock").touch()

@@ -1,6 +1,6 @@
 //! Rust client for the portwarden daemon: the generated `portwarden.v1` stubs plus the address
 //! discovery every portwarden client follows (`PORTWARDEN_ADDR`, then the Unix socket, then
-//! `http://127.0.0.1:7070`).
+//! `http://127.0.0.1:7070`), and [`bind_hardened`]: a listener with the seed's socket hardening.
 //!
 //! An `https://` address speaks TLS: the server is checked against `PORTWARDEN_CA` (else the
 //! system's roots), and `PORTWARDEN_CLIENT_CERT` / `PORTWARDEN_CLIENT_KEY` answer a daemon that
@@ -24,8 +24,13 @@ use std::time::Duration;
 use hyper_util::rt::TokioIo;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity, Uri};
 
+mod hardening;
 mod watch;
 
+pub use hardening::{
+    bind_hardened, bind_hardened_on, harden, harden_accepted, Hardening, SocketOption,
+    ACCEPTED_TIMEOUT, BACKLOG, BUFFER_BYTES,
+};
 pub use watch::watch;
 
 pub mod proto {

@@ -90,6 +90,8 @@ pub async fn allocate(
         ttl_seconds: body.ttl_seconds,
         labels: body.labels.unwrap_or_default(),
         owner_is_caller: body.owner_is_caller.unwrap_or(false),
+        owner_identity: None,
+        derived_service: false,
     };
     let allocator = s.allocator.clone();
     // A stale network snapshot is retaken first (census, DNS): off the async workers.

@@ -1,0 +1,415 @@
+//! Drop-in benchmark, side by side in one run:
+//!
+//! 1. The same client, portpicker's `pick_unused_port()` with `PORTSERVER_ADDRESS`, against
+//!    portpicker's own `portserver.py` and against portwarden's portserver endpoint: one process
+//!    picking sequentially, then 32 processes picking at once.
+//! 2. One-shot wall times (start a process, get a port, exit): `python -c 'import portpicker;
+//!    portpicker.pick_unused_port()'` against portserver and against portwarden, the same with
+//!    `import portwarden`, and `portwarden run -- true` (allocate, bind, listen, start `true`,
+//!    wait, release).
+//!
+//! Run: `cargo bench --bench dropin` (needs `.venv` with portpicker and the Python client:
+//! `./scripts/test` makes it). Both servers are separate processes on this machine; every loop
+//! is bounded. Prints markdown tables (copied into BENCHMARKS.md).
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Sequential picks per run, runs per server (interleaved; the median run is reported).
+const SEQ: usize = 1000;
+const SEQ_REPS: usize = 5;
+/// Concurrent client processes, picks each, runs per server.
+const PROCS: usize = 32;
+const PER_PROC: usize = 100;
+const CONC_REPS: usize = 3;
+/// One-shot runs per command (interleaved).
+const ONE_SHOT_RUNS: usize = 40;
+
+const PORTSERVER_POOL: (u16, u16) = (15000, 29999);
+const PORTWARDEN_RANGE: (u16, u16) = (10000, 14999);
+
+/// One process, `n` picks in a row; prints the total seconds, then each pick's seconds.
+const SEQUENTIAL: &str = r#"
+import sys, time, portpicker
+n, lo, hi = map(int, sys.argv[1:4])
+lat = []
+t0 = time.perf_counter()
+for _ in range(n):
+    t = time.perf_counter()
+    p = portpicker.pick_unused_port()
+    lat.append(time.perf_counter() - t)
+    assert lo <= p <= hi, f"port {p} did not come from the server"
+total = time.perf_counter() - t0
+print(total, *lat)
+"#;
+
+/// `procs` forked processes wait for one start signal, then each makes `per` picks; prints the
+/// wall seconds from the signal to the last pick, then every pick's seconds.
+const CONCURRENT: &str = r#"
+import os, sys, time, portpicker
+procs, per, lo, hi = map(int, sys.argv[1:5])
+go_r, go_w = os.pipe()
+res_r, res_w = os.pipe()
+kids = []
+for _ in range(procs):
+    pid = os.fork()
+    if pid == 0:
+        os.close(go_w); os.close(res_r)
+        os.read(go_r, 1)
+        lat = []
+        for _ in range(per):
+            t = time.perf_counter()
+            p = portpicker.pick_unused_port()
+            lat.append(time.perf_counter() - t)
+            if not lo <= p <= hi:
+                os._exit(3)
+        os.write(res_w, (" ".join("%.9f" % x for x in lat) + "\n").encode())
+        os._exit(0)
+    kids.append(pid)
+os.close(go_r); os.close(res_w)
+t0 = time.perf_counter()
+os.write(go_w, b"x" * procs)
+with os.fdopen(res_r, "rb") as f:
+    data = f.read()
+total = time.perf_counter() - t0
+for k in kids:
+    assert os.waitpid(k, 0)[1] == 0, "a picker got a port from outside the server's range"
+lats = data.split()
+assert len(lats) == procs * per
+print(total, *[x.decode() for x in lats])
+"#;
+
+struct Stats {
+    n: usize,
+    secs: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+}
+
+impl Stats {
+    fn parse(out: &str) -> Self {
+        let mut nums = out
+            .split_whitespace()
+            .map(|x| x.parse::<f64>().expect("a number"));
+        let secs = nums.next().expect("total");
+        let mut lat: Vec<f64> = nums.collect();
+        lat.sort_by(f64::total_cmp);
+        let pick = |q: f64| lat[((lat.len() as f64 - 1.0) * q).round() as usize] * 1e3;
+        Self {
+            n: lat.len(),
+            secs,
+            p50_ms: pick(0.5),
+            p99_ms: pick(0.99),
+        }
+    }
+    fn rate(&self) -> f64 {
+        self.n as f64 / self.secs
+    }
+}
+
+fn median(mut runs: Vec<Stats>) -> Stats {
+    runs.sort_by(|a, b| a.rate().total_cmp(&b.rate()));
+    runs.swap_remove(runs.len() / 2)
+}
+
+struct Guard(Child);
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn wait_for(path: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !path.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "{} never appeared",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn python_run(python: &Path, script: &str, args: &[String], portserver: &Path) -> Stats {
+    let out = Command::new(python)
+        .arg("-c")
+        .arg(script)
+        .args(args)
+        .env("PORTSERVER_ADDRESS", portserver)
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("run the python client");
+    assert!(out.status.success(), "python client failed");
+    Stats::parse(&String::from_utf8_lossy(&out.stdout))
+}
+
+/// Waits until the daemon holds no allocation (the last run's processes exited and were swept).
+fn wait_reclaimed(portwarden: &Path, socket: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let out = Command::new(portwarden)
+            .args(["list", "--json"])
+            .env("PORTWARDEN_ADDR", format!("unix:{}", socket.display()))
+            .output()
+            .expect("portwarden list");
+        if String::from_utf8_lossy(&out.stdout).trim() == "[]" {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "allocations not reclaimed within 30 s"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Median wall time of each command over interleaved runs, in ms.
+fn one_shots(commands: &[(&str, Command)]) -> Vec<f64> {
+    let mut cmds: Vec<Command> = Vec::new();
+    for (_, c) in commands {
+        let mut fresh = Command::new(c.get_program());
+        fresh.args(c.get_args());
+        for (k, v) in c.get_envs() {
+            match v {
+                Some(v) => fresh.env(k, v),
+                None => fresh.env_remove(k),
+            };
+        }
+        fresh.stdout(Stdio::null()).stderr(Stdio::null());
+        cmds.push(fresh);
+    }
+    let mut times: Vec<Vec<f64>> = vec![Vec::new(); cmds.len()];
+    for _ in 0..ONE_SHOT_RUNS {
+        for (i, c) in cmds.iter_mut().enumerate() {
+            let t = Instant::now();
+            let status = c.status().expect("run");
+            times[i].push(t.elapsed().as_secs_f64() * 1e3);
+            assert!(status.success(), "{:?} failed", commands[i].0);
+        }
+    }
+    times
+        .into_iter()
+        .map(|mut t| {
+            t.sort_by(f64::total_cmp);
+            t[t.len() / 2]
+        })
+        .collect()
+}
+
+/// The client's own floor: a server that answers `port` at once, doing nothing else (one
+/// thread: accept, read, write, close).
+fn constant_server(path: &Path, port: u16) {
+    use std::io::{Read, Write};
+    let listener = std::os::unix::net::UnixListener::bind(path).expect("bind the floor server");
+    std::thread::spawn(move || {
+        let answer = format!("{port}\n");
+        for stream in listener.incoming() {
+            let Ok(mut s) = stream else { continue };
+            let mut buf = [0u8; 64];
+            let _ = s.read(&mut buf);
+            let _ = s.write_all(answer.as_bytes());
+        }
+    });
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return; // `cargo bench -- --list` probes harness=false targets
+    }
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let python = std::env::var_os("PORTWARDEN_BENCH_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or(root.join(".venv/bin/python"));
+    let portserver_py = root.join(".venv/bin/portserver.py");
+    if !portserver_py.exists() {
+        eprintln!(
+            "portserver not found at {}: run ./scripts/test once (it makes .venv)",
+            portserver_py.display()
+        );
+        std::process::exit(2);
+    }
+    let portwarden = PathBuf::from(env!("CARGO_BIN_EXE_portwarden"));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ps_sock = dir.path().join("portserver.sock");
+    let _ps = Guard(
+        Command::new(&python)
+            .arg(&portserver_py)
+            .arg(format!(
+                "--portserver_static_pool={}-{}",
+                PORTSERVER_POOL.0, PORTSERVER_POOL.1
+            ))
+            .arg(format!("--portserver_address={}", ps_sock.display()))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start portserver"),
+    );
+    let pw_sock = dir.path().join("pw.sock");
+    let pw_ps = dir.path().join("pw-portserver.sock");
+    let _pw = Guard(
+        Command::new(&portwarden)
+            .args(["serve", "--listen", "127.0.0.1:0", "--quarantine", "0s"])
+            .arg(format!(
+                "--range={}-{}",
+                PORTWARDEN_RANGE.0, PORTWARDEN_RANGE.1
+            ))
+            .arg("--state")
+            .arg(dir.path().join("state.db"))
+            .arg("--unix-socket")
+            .arg(&pw_sock)
+            .arg("--portserver-socket")
+            .arg(&pw_ps)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start portwarden"),
+    );
+    let floor_sock = dir.path().join("floor.sock");
+    constant_server(&floor_sock, PORTWARDEN_RANGE.0);
+    let floor_range = (PORTWARDEN_RANGE.0, PORTWARDEN_RANGE.0);
+    wait_for(&ps_sock);
+    wait_for(&pw_sock);
+    wait_for(&pw_ps);
+    std::thread::sleep(Duration::from_millis(300));
+
+    let range_args = |n: &[usize], (lo, hi): (u16, u16)| {
+        n.iter()
+            .map(ToString::to_string)
+            .chain([lo.to_string(), hi.to_string()])
+            .collect::<Vec<_>>()
+    };
+    // Warm-up of both, not measured.
+    python_run(
+        &python,
+        SEQUENTIAL,
+        &range_args(&[100], PORTSERVER_POOL),
+        &ps_sock,
+    );
+    python_run(
+        &python,
+        SEQUENTIAL,
+        &range_args(&[100], PORTWARDEN_RANGE),
+        &pw_ps,
+    );
+
+    // Each round: the floor, portserver, then portwarden once its previous round was swept.
+    let round = |script: &str, counts: &[usize]| {
+        let floor = python_run(
+            &python,
+            script,
+            &range_args(counts, floor_range),
+            &floor_sock,
+        );
+        let ps = python_run(
+            &python,
+            script,
+            &range_args(counts, PORTSERVER_POOL),
+            &ps_sock,
+        );
+        wait_reclaimed(&portwarden, &pw_sock);
+        let pw = python_run(
+            &python,
+            script,
+            &range_args(counts, PORTWARDEN_RANGE),
+            &pw_ps,
+        );
+        (floor, ps, pw)
+    };
+    let medians = |runs: Vec<(Stats, Stats, Stats)>| {
+        let (mut a, mut b, mut c) = (Vec::new(), Vec::new(), Vec::new());
+        for (x, y, z) in runs {
+            a.push(x);
+            b.push(y);
+            c.push(z);
+        }
+        (median(a), median(b), median(c))
+    };
+    let (floor_seq, ps_seq, pw_seq) =
+        medians((0..SEQ_REPS).map(|_| round(SEQUENTIAL, &[SEQ])).collect());
+    let (floor_conc, ps_conc, pw_conc) = medians(
+        (0..CONC_REPS)
+            .map(|_| round(CONCURRENT, &[PROCS, PER_PROC]))
+            .collect(),
+    );
+
+    println!("| workload (portpicker 1.6 client, PORTSERVER_ADDRESS) | picks | rate | p50 ms | p99 ms | vs portserver |");
+    println!("|---|---|---|---|---|---|");
+    let row = |name: &str, s: &Stats, anchor: &Stats| {
+        println!(
+            "| {name} | {} | {:.0}/s | {:.3} | {:.3} | {:.1}x |",
+            s.n,
+            s.rate(),
+            s.p50_ms,
+            s.p99_ms,
+            s.rate() / anchor.rate()
+        )
+    };
+    row("portserver.py, 1 process, sequential", &ps_seq, &ps_seq);
+    row("portwarden, 1 process, sequential", &pw_seq, &ps_seq);
+    row(
+        "(the client's floor: a server answering at once, sequential)",
+        &floor_seq,
+        &ps_seq,
+    );
+    row(
+        &format!("portserver.py, {PROCS} processes at once"),
+        &ps_conc,
+        &ps_conc,
+    );
+    row(
+        &format!("portwarden, {PROCS} processes at once"),
+        &pw_conc,
+        &ps_conc,
+    );
+    row(
+        &format!("(the client's floor: a server answering at once, {PROCS} processes)"),
+        &floor_conc,
+        &ps_conc,
+    );
+    println!();
+
+    wait_reclaimed(&portwarden, &pw_sock);
+    let pick = "import portpicker; portpicker.pick_unused_port()";
+    let pick_pw = "import portwarden; portwarden.pick_unused_port()";
+    let py = |code: &str, server: &Path| {
+        let mut c = Command::new(&python);
+        c.args(["-c", code]).env("PORTSERVER_ADDRESS", server);
+        c
+    };
+    let mut run = Command::new(&portwarden);
+    run.args(["run", "--quiet", "--", "true"])
+        .env("PORTWARDEN_ADDR", format!("unix:{}", pw_sock.display()));
+    let commands = [
+        (
+            "python -c 'import portpicker; portpicker.pick_unused_port()' (portserver.py)",
+            py(pick, &ps_sock),
+        ),
+        (
+            "python -c 'import portpicker; portpicker.pick_unused_port()' (portwarden)",
+            py(pick, &pw_ps),
+        ),
+        (
+            "python -c 'import portwarden; portwarden.pick_unused_port()' (portwarden)",
+            py(pick_pw, &pw_ps),
+        ),
+        (
+            "portwarden run -- true (allocate, bind, listen, start, wait, release)",
+            run,
+        ),
+        (
+            "python -c 'pass' (interpreter start-up alone)",
+            py("pass", &ps_sock),
+        ),
+    ];
+    let medians = one_shots(&commands);
+    println!("| one-shot command | median wall ms | vs portpicker + portserver.py |");
+    println!("|---|---|---|");
+    for ((name, _), ms) in commands.iter().zip(&medians) {
+        println!("| {name} | {ms:.1} | {:.2}x |", ms / medians[0]);
+    }
+    println!();
+    println!("(sequential: median of {SEQ_REPS} interleaved runs of {SEQ} picks; concurrent: median of {CONC_REPS} runs of {PROCS} x {PER_PROC}; one-shot: median of {ONE_SHOT_RUNS} interleaved runs)");
+}

@@ -1,0 +1,98 @@
+"""Where the daemon is: address parsing and discovery, shared by every client in this package
+(and kept free of grpc, so that ``portwarden.pick_unused_port`` can look without importing it).
+
+Order (same as the Rust client and the CLI): the explicit ``addr``, else ``PORTWARDEN_ADDR``
+(``http://host:port``, ``host:port`` or ``unix:/path``), else the default Unix socket when the
+file exists, else ``127.0.0.1:7070``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import namedtuple
+
+TYPE_CHECKING = False  # not typing's: importing typing costs a one-shot script ~2 ms
+if TYPE_CHECKING:
+    from typing import Optional
+
+__all__ = ["DEFAULT_TCP_ADDR", "Target", "default_socket_path"]
+
+#: The TCP address the daemon listens on by default.
+DEFAULT_TCP_ADDR = "http://127.0.0.1:7070"
+
+
+def _euid() -> int:
+    return os.geteuid()
+
+
+def default_socket_path() -> str:
+    """The daemon's default Unix socket: ``/run/portwarden/portwarden.sock`` as root, else
+    ``$XDG_RUNTIME_DIR/portwarden.sock``, else ``/tmp/portwarden-$UID/portwarden.sock``."""
+    euid = _euid()
+    if euid == 0:
+        return "/run/portwarden/portwarden.sock"
+    runtime_dir = os.environ.get("XDG_RUNTIME_DIR", "")
+    if runtime_dir:
+        return os.path.join(runtime_dir, "portwarden.sock")
+    return f"/tmp/portwarden-{euid}/portwarden.sock"
+
+
+class Target(namedtuple("Target", "kind address")):
+    """Where a daemon can be reached: ``kind`` is ``"tcp"`` (``address`` is ``http://host:port``)
+    or ``"unix"`` (``address`` is the socket path). Immutable, comparable, hashable."""
+
+    __slots__ = ()
+    kind: str
+    address: str
+
+    @classmethod
+    def parse(cls, addr: str) -> "Target":
+        """Parses ``http://host:port``, ``https://host:port``, ``host:port`` or ``unix:/path``."""
+        if addr.startswith("unix:"):
+            path = addr[len("unix:") :]
+            while path.startswith("//"):  # unix:///abs/path
+                path = path[2:]
+            return cls("unix", path)
+        if "://" in addr:
+            return cls("tcp", addr)
+        return cls("tcp", f"http://{addr}")
+
+    @classmethod
+    def discover(cls, addr: Optional[str] = None) -> "Target":
+        """The explicit address, else ``PORTWARDEN_ADDR``, else the default Unix socket when it
+        exists, else ``http://127.0.0.1:7070``."""
+        if addr:
+            return cls.parse(addr)
+        env = os.environ.get("PORTWARDEN_ADDR", "")
+        if env:
+            return cls.parse(env)
+        sock = default_socket_path()
+        if os.path.exists(sock):
+            return cls("unix", sock)
+        return cls("tcp", DEFAULT_TCP_ADDR)
+
+    @property
+    def is_unix(self) -> bool:
+        return self.kind == "unix"
+
+    @property
+    def secure(self) -> bool:
+        return self.kind == "tcp" and self.address.lower().startswith("https://")
+
+    @property
+    def grpc_target(self) -> str:
+        """The target string grpcio's channel constructors take."""
+        if self.is_unix:
+            return f"unix:{self.address}"
+        from urllib.parse import urlsplit  # only when a channel is built: keeps the import cheap
+
+        parts = urlsplit(self.address)
+        if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+            raise ValueError(f"bad daemon address {self.address!r}: expected http://HOST:PORT, HOST:PORT or unix:/PATH")
+        netloc = parts.netloc
+        if parts.port is None:
+            netloc += ":443" if parts.scheme.lower() == "https" else ":80"
+        return netloc
+
+    def __str__(self) -> str:
+        return f"unix:{self.address}" if self.is_unix else self.address

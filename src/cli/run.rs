@@ -1,0 +1,658 @@
+//! `portwarden run -- CMD ARGS...`: allocates a port, binds and listens on it here (hardened), and
+//! starts CMD with the listening socket as fd 3 by systemd's socket-activation protocol
+//! (`LISTEN_FDS=1`, `LISTEN_PID`, `LISTEN_FDNAMES`) plus `PORT` for programs that bind
+//! themselves. The socket exists before CMD does, so no other process can take the port in
+//! between. The port is owned by this supervisor's PID (and a TTL lease with `--ttl`, renewed
+//! while CMD runs): released when CMD ends, reclaimed by the daemon if the supervisor is killed.
+//! SIGINT, SIGTERM and SIGHUP are passed on to CMD; the exit status is CMD's (128+N when a signal
+//! N killed it), or 125/126/127 when portwarden or the exec failed, as `env` and `timeout` do.
+
+use std::ffi::{CString, OsStr, OsString};
+use std::io;
+use std::net::{IpAddr, SocketAddr, TcpListener};
+use std::os::fd::{AsRawFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::process::ExitStatusExt;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use tokio::signal::unix::{signal, Signal, SignalKind};
+use tonic::transport::Channel;
+use tonic::Code;
+
+use portwarden_client::proto::ports_service_client::PortsServiceClient;
+use portwarden_client::proto::{AllocateRequest, ReleaseRequest, RenewRequest};
+use portwarden_client::{bind_hardened, bind_hardened_on, connect, Hardening, Target};
+
+use super::commands::CliError;
+use crate::config::parse_duration;
+use crate::ports::{MAX_SERVICE_LEN, MAX_TEXT_BYTES};
+
+/// The first passed descriptor, by the socket-activation protocol.
+const LISTEN_FD: RawFd = 3;
+/// Ports tried when outside processes keep winning the race to bind them.
+const MAX_BIND_ATTEMPTS: usize = 5;
+/// Exit statuses of the supervisor's own failures, as `env(1)` and `timeout(1)` use them.
+const EXIT_FAILED: u8 = 125;
+const EXIT_CANNOT_EXEC: u8 = 126;
+const EXIT_NOT_FOUND: u8 = 127;
+/// Variables the child gets from us; inherited ones with these names are dropped.
+const OWN_VARS: [&str; 4] = ["LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES", "PORT"];
+
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// Service name [default: the command's file name, characters outside [A-Za-z0-9._-] as '_']
+    #[arg(long)]
+    pub service: Option<String>,
+    /// Why the service needs the port
+    #[arg(long, default_value = "")]
+    pub purpose: String,
+    /// Who starts the service [default: the command line]
+    #[arg(long)]
+    pub started_by: Option<String>,
+    /// A specific port inside the managed range
+    #[arg(long)]
+    pub port: Option<u32>,
+    /// Also hold the port as a lease of this length (30s, 5m), renewed while the command runs
+    #[arg(long, value_name = "DURATION")]
+    pub ttl: Option<String>,
+    /// Listen on this address only [default: every address, IPv6 and IPv4]
+    #[arg(long, value_name = "IP")]
+    pub bind: Option<IpAddr>,
+    /// Print nothing of our own (errors aside)
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// The command to start, and its arguments
+    #[arg(last = true, required = true, value_name = "CMD")]
+    pub command: Vec<OsString>,
+}
+
+#[derive(Debug, thiserror::Error)]
+enum RunError {
+    #[error(transparent)]
+    Cli(#[from] CliError),
+    #[error("port {port} was taken by another process before it could be bound: {source}")]
+    Raced { port: u16, source: io::Error },
+    #[error("cannot listen on port {port}: {source}")]
+    Bind { port: u16, source: io::Error },
+    #[error(
+        "outside processes took {MAX_BIND_ATTEMPTS} ports in a row before they could be bound"
+    )]
+    KeptLosing,
+    #[error("cannot start {program}: {source}")]
+    Spawn { program: String, source: io::Error },
+    #[error("cannot watch signals: {0}")]
+    Signals(io::Error),
+}
+
+impl RunError {
+    fn exit_code(&self) -> u8 {
+        match self {
+            RunError::Spawn { source, .. } if source.kind() == io::ErrorKind::NotFound => {
+                EXIT_NOT_FOUND
+            }
+            RunError::Spawn { .. } => EXIT_CANNOT_EXEC,
+            _ => EXIT_FAILED,
+        }
+    }
+}
+
+/// One allocation held by this supervisor.
+#[derive(Debug, Clone)]
+struct Lease {
+    port: u16,
+    token: String,
+    warnings: Vec<String>,
+}
+
+/// Where ports come from and go back to (the daemon; a fixed list in tests).
+trait PortSource {
+    async fn take(&mut self) -> Result<Lease, RunError>;
+    async fn give_back(&mut self, lease: &Lease);
+}
+
+struct Daemon {
+    ports: PortsServiceClient<Channel>,
+    request: AllocateRequest,
+}
+
+impl PortSource for Daemon {
+    async fn take(&mut self) -> Result<Lease, RunError> {
+        let reply = self
+            .ports
+            .allocate(self.request.clone())
+            .await
+            .map_err(CliError::from)?
+            .into_inner();
+        let port = reply.allocation.map(|a| a.port).unwrap_or_default();
+        Ok(Lease {
+            port: u16::try_from(port).unwrap_or_default(),
+            token: reply.lease_token,
+            warnings: reply.warnings,
+        })
+    }
+
+    async fn give_back(&mut self, lease: &Lease) {
+        let released = self
+            .ports
+            .release(ReleaseRequest {
+                port: lease.port.into(),
+                lease_token: lease.token.clone(),
+            })
+            .await;
+        match released {
+            Ok(_) => {}
+            // Already reclaimed (an expired lease): nothing left to give back.
+            Err(s) if s.code() == Code::NotFound => {}
+            Err(s) => eprintln!(
+                "portwarden run: could not release port {}: {}",
+                lease.port,
+                s.message()
+            ),
+        }
+    }
+}
+
+/// Takes ports until one can be bound here. A port an outside process bound between the
+/// daemon's free check and this bind goes back and another is taken: the command never gets a
+/// port it cannot use. A port asked for by number is not replaced.
+async fn bind_first(
+    source: &mut impl PortSource,
+    bind: impl Fn(u16) -> io::Result<(TcpListener, Hardening)>,
+    fixed_port: bool,
+) -> Result<(Lease, TcpListener, Hardening), RunError> {
+    for _ in 0..MAX_BIND_ATTEMPTS {
+        let lease = source.take().await?;
+        match bind(lease.port) {
+            Ok((listener, hardening)) => return Ok((lease, listener, hardening)),
+            Err(e) => {
+                source.give_back(&lease).await;
+                if e.kind() != io::ErrorKind::AddrInUse {
+                    return Err(RunError::Bind {
+                        port: lease.port,
+                        source: e,
+                    });
+                }
+                if fixed_port {
+                    return Err(RunError::Raced {
+                        port: lease.port,
+                        source: e,
+                    });
+                }
+                eprintln!(
+                    "portwarden run: port {} was taken by another process before it could be bound; taking another",
+                    lease.port
+                );
+            }
+        }
+    }
+    Err(RunError::KeptLosing)
+}
+
+/// The command's file name as a service name.
+fn default_service(program: &OsStr) -> String {
+    let base = std::path::Path::new(program)
+        .file_name()
+        .unwrap_or(program)
+        .to_string_lossy();
+    let name: String = base
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(MAX_SERVICE_LEN)
+        .collect();
+    if name.is_empty() {
+        "run".into()
+    } else {
+        name
+    }
+}
+
+/// The command line as `started_by`: control and formatting characters (which the free-text
+/// rule refuses) become spaces.
+fn command_line(command: &[OsString]) -> String {
+    let mut line: String = command
+        .iter()
+        .map(|a| a.to_string_lossy())
+        .collect::<Vec<_>>()
+        .join(" ")
+        .chars()
+        .map(|c| if crate::text::is_unsafe(c) { ' ' } else { c })
+        .collect();
+    if line.len() > MAX_TEXT_BYTES {
+        let mut cut = MAX_TEXT_BYTES;
+        while !line.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        line.truncate(cut);
+    }
+    line
+}
+
+/// Runs the command under a port; the exit code is the command's.
+pub async fn run(args: RunArgs, addr: Option<&str>) -> ExitCode {
+    match supervise(args, addr).await {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("portwarden run: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+async fn supervise(args: RunArgs, addr: Option<&str>) -> Result<u8, RunError> {
+    // Watched from the start: a signal before the command exists must not kill the supervisor
+    // with its lease unreleased; it is passed on once the command runs.
+    let mut signals = Signals::new().map_err(RunError::Signals)?;
+    let ttl_seconds = args
+        .ttl
+        .as_deref()
+        .map(|t| {
+            parse_duration(t)
+                .map(|d| d.as_secs().max(1))
+                .map_err(|rule| CliError::Usage {
+                    field: "--ttl",
+                    rule,
+                })
+        })
+        .transpose()?;
+    let program = args.command[0].clone();
+    let service = args.service.unwrap_or_else(|| default_service(&program));
+    let channel = connect(&Target::discover(addr))
+        .await
+        .map_err(CliError::from)?;
+    let mut daemon = Daemon {
+        ports: PortsServiceClient::new(channel),
+        request: AllocateRequest {
+            service: service.clone(),
+            purpose: args.purpose,
+            started_by: args
+                .started_by
+                .unwrap_or_else(|| command_line(&args.command)),
+            // Owned by this supervisor: if it is killed, the daemon reclaims the port.
+            pid: Some(std::process::id() as i32),
+            port: args.port,
+            ttl_seconds,
+            ..Default::default()
+        },
+    };
+    let bind = |port| match args.bind {
+        Some(ip) => bind_hardened_on(SocketAddr::new(ip, port)),
+        None => bind_hardened(port),
+    };
+    let (lease, listener, hardening) = bind_first(&mut daemon, bind, args.port.is_some()).await?;
+    if !args.quiet {
+        let local = listener
+            .local_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
+        eprintln!(
+            "portwarden run: {service} on port {} (listening on {local}, passed as fd 3, PORT={})",
+            lease.port, lease.port
+        );
+        for w in &lease.warnings {
+            eprintln!("portwarden run: ⚠️  {w}");
+        }
+        if !hardening.complete() {
+            eprintln!("portwarden run: socket hardening incomplete:\n{hardening}");
+        }
+    }
+    let result = run_child(
+        &args.command,
+        &service,
+        &lease,
+        &listener,
+        &mut signals,
+        &mut daemon,
+        ttl_seconds,
+    )
+    .await;
+    drop(listener);
+    daemon.give_back(&lease).await;
+    result
+}
+
+async fn run_child(
+    command: &[OsString],
+    service: &str,
+    lease: &Lease,
+    listener: &TcpListener,
+    signals: &mut Signals,
+    daemon: &mut Daemon,
+    ttl_seconds: Option<u64>,
+) -> Result<u8, RunError> {
+    let env = ChildEnv::new(lease.port, service);
+    let listen_fd = listener.as_raw_fd();
+    let parent = std::process::id() as libc::pid_t;
+    let mut cmd = tokio::process::Command::new(&command[0]);
+    cmd.args(&command[1..]);
+    // SAFETY: the closure runs in the forked child before exec and makes only
+    // async-signal-safe calls (see ChildEnv::install_in_child).
+    unsafe {
+        cmd.pre_exec(move || env.install_in_child(listen_fd, parent));
+    }
+    let mut child = cmd.spawn().map_err(|source| RunError::Spawn {
+        program: command[0].to_string_lossy().into_owned(),
+        source,
+    })?;
+    let pid = child.id().map(|p| p as libc::pid_t);
+    let mut renew = ttl_seconds.map(|ttl| {
+        let mut t = tokio::time::interval(Duration::from_millis(ttl * 1000 / 3));
+        t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        t.reset(); // the first tick would fire at once
+        t
+    });
+    loop {
+        tokio::select! {
+            status = child.wait() => {
+                let status = status.map_err(|source| RunError::Spawn {
+                    program: command[0].to_string_lossy().into_owned(),
+                    source,
+                })?;
+                return Ok(match (status.code(), status.signal()) {
+                    (Some(code), _) => code as u8,
+                    (None, Some(sig)) => 128u8.saturating_add(sig as u8),
+                    (None, None) => EXIT_FAILED,
+                });
+            }
+            sig = signals.next() => {
+                if let Some(pid) = pid {
+                    // SAFETY: kill has no memory-safety preconditions; pid is our child.
+                    unsafe { libc::kill(pid, sig) };
+                }
+            }
+            () = tick(&mut renew) => {
+                let renewed = daemon.ports.renew(RenewRequest {
+                    port: lease.port.into(),
+                    lease_token: lease.token.clone(),
+                    ..Default::default()
+                }).await;
+                if let Err(s) = renewed {
+                    eprintln!("portwarden run: could not renew the lease of port {}: {}", lease.port, s.message());
+                    if matches!(s.code(), Code::NotFound | Code::PermissionDenied) {
+                        renew = None;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The next tick, or never without a lease to renew.
+async fn tick(interval: &mut Option<tokio::time::Interval>) {
+    match interval {
+        Some(t) => {
+            t.tick().await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
+/// SIGINT, SIGTERM and SIGHUP, to pass on.
+struct Signals {
+    int: Signal,
+    term: Signal,
+    hup: Signal,
+}
+
+impl Signals {
+    fn new() -> io::Result<Self> {
+        Ok(Self {
+            int: signal(SignalKind::interrupt())?,
+            term: signal(SignalKind::terminate())?,
+            hup: signal(SignalKind::hangup())?,
+        })
+    }
+
+    async fn next(&mut self) -> libc::c_int {
+        tokio::select! {
+            _ = self.int.recv() => libc::SIGINT,
+            _ = self.term.recv() => libc::SIGTERM,
+            _ = self.hup.recv() => libc::SIGHUP,
+        }
+    }
+}
+
+unsafe extern "C" {
+    /// The process environment, as execvp reads it.
+    static mut environ: *const *const libc::c_char;
+}
+
+/// The child's environment, built whole in the parent: ours plus `LISTEN_FDS=1`,
+/// `LISTEN_FDNAMES`, `PORT` and a `LISTEN_PID=` entry with room for the digits.
+///
+/// `LISTEN_PID` must be the child's own PID, known only after fork. Between fork and exec only
+/// async-signal-safe calls are allowed: no allocation, no locks, no `setenv` (which allocates and
+/// takes the environment lock another thread may have held at fork). So everything is allocated
+/// here, and in the child [`ChildEnv::install_in_child`] only writes the digits of `getpid()`
+/// into the reserved bytes and points `environ` at the prepared array. The Command's own
+/// environment is left untouched (no `env` calls), so std execs with `environ` as it is at that
+/// moment: ours.
+struct ChildEnv {
+    /// Owns the strings the pointers below point into.
+    _vars: Vec<CString>,
+    /// `LISTEN_PID=` followed by zeroed room for the digits and the terminating NUL.
+    pid_entry: Box<[u8]>,
+    /// Null-terminated, as `environ` is.
+    pointers: Vec<*const libc::c_char>,
+}
+
+// SAFETY: the raw pointers point into `_vars` and `pid_entry`, owned alongside them; the value is
+// only moved into the pre_exec closure and read there (in the child, a private copy).
+unsafe impl Send for ChildEnv {}
+unsafe impl Sync for ChildEnv {}
+
+const PID_PREFIX: &[u8] = b"LISTEN_PID=";
+
+impl ChildEnv {
+    fn new(port: u16, fd_name: &str) -> Self {
+        let mut vars: Vec<CString> = std::env::vars_os()
+            .filter(|(k, _)| !OWN_VARS.iter().any(|own| k.as_bytes() == own.as_bytes()))
+            .filter_map(|(k, v)| {
+                let mut kv = k.as_bytes().to_vec();
+                kv.push(b'=');
+                kv.extend_from_slice(v.as_bytes());
+                CString::new(kv).ok()
+            })
+            .collect();
+        for (k, v) in [
+            ("LISTEN_FDS", "1".to_string()),
+            ("LISTEN_FDNAMES", fd_name.to_string()),
+            ("PORT", port.to_string()),
+        ] {
+            if let Ok(kv) = CString::new(format!("{k}={v}")) {
+                vars.push(kv);
+            }
+        }
+        // 20 digits hold any pid_t, plus the NUL.
+        let mut pid_entry = vec![0u8; PID_PREFIX.len() + 21].into_boxed_slice();
+        pid_entry[..PID_PREFIX.len()].copy_from_slice(PID_PREFIX);
+        let mut pointers: Vec<*const libc::c_char> = vars.iter().map(|v| v.as_ptr()).collect();
+        pointers.push(pid_entry.as_ptr().cast());
+        pointers.push(std::ptr::null());
+        Self {
+            _vars: vars,
+            pid_entry,
+            pointers,
+        }
+    }
+
+    /// In the forked child: fd 3 is the listener, `LISTEN_PID` is this PID, and the child gets
+    /// SIGTERM if the supervisor dies. Only async-signal-safe calls: getpid, dup2, fcntl, prctl,
+    /// getppid, plain memory writes.
+    fn install_in_child(&self, listen_fd: RawFd, parent: libc::pid_t) -> io::Result<()> {
+        // SAFETY: each call is a plain syscall on values we own; the writes stay inside
+        // `pid_entry`, whose length was sized for any pid_t.
+        unsafe {
+            let pid = libc::getpid();
+            let digits = self.pid_entry.as_ptr().add(PID_PREFIX.len()).cast_mut();
+            write_decimal(digits, pid as u64);
+            if listen_fd == LISTEN_FD {
+                // Already fd 3: only clear close-on-exec.
+                if libc::fcntl(LISTEN_FD, libc::F_SETFD, 0) == -1 {
+                    return Err(io::Error::last_os_error());
+                }
+            } else if libc::dup2(listen_fd, LISTEN_FD) == -1 {
+                return Err(io::Error::last_os_error());
+            }
+            // The supervisor holds the lease: if it is killed, the command is told to stop.
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM as libc::c_ulong) == -1 {
+                return Err(io::Error::last_os_error());
+            }
+            if libc::getppid() != parent {
+                return Err(io::Error::from_raw_os_error(libc::ESRCH));
+            }
+            environ = self.pointers.as_ptr();
+        }
+        Ok(())
+    }
+}
+
+/// Writes `n` in decimal and a NUL at `out`, without allocating. `out` must have room for 21
+/// bytes.
+unsafe fn write_decimal(out: *mut u8, mut n: u64) {
+    let mut tmp = [0u8; 20];
+    let mut len = 0;
+    loop {
+        tmp[len] = b'0' + (n % 10) as u8;
+        len += 1;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for i in 0..len {
+        // SAFETY: the caller gave room for 21 bytes; len <= 20.
+        unsafe { *out.add(i) = tmp[len - 1 - i] };
+    }
+    // SAFETY: as above.
+    unsafe { *out.add(len) = 0 };
+}
+
+/// The environment a child would see, as name -> value (for tests).
+#[cfg(test)]
+fn env_of(env: &ChildEnv) -> std::collections::HashMap<String, String> {
+    env.pointers
+        .iter()
+        .take_while(|p| !p.is_null())
+        .map(|p| {
+            // SAFETY: every non-null pointer is a NUL-terminated string owned by `env`.
+            let s = unsafe { std::ffi::CStr::from_ptr(*p) }.to_string_lossy();
+            let (k, v) = s.split_once('=').unwrap_or((&s, ""));
+            (k.to_string(), v.to_string())
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decimal_digits_fit_the_reserved_room() {
+        let mut buf = [0xffu8; 21];
+        unsafe { write_decimal(buf.as_mut_ptr(), 0) };
+        assert_eq!(&buf[..2], b"0\0");
+        unsafe { write_decimal(buf.as_mut_ptr(), u64::MAX) };
+        assert_eq!(&buf[..21], b"18446744073709551615\0");
+    }
+
+    #[test]
+    fn the_child_environment_replaces_inherited_activation_variables() {
+        let env = ChildEnv::new(8123, "web");
+        unsafe {
+            write_decimal(
+                env.pid_entry.as_ptr().add(PID_PREFIX.len()).cast_mut(),
+                4242,
+            )
+        };
+        let vars = env_of(&env);
+        assert_eq!(vars["LISTEN_FDS"], "1");
+        assert_eq!(vars["LISTEN_PID"], "4242");
+        assert_eq!(vars["LISTEN_FDNAMES"], "web");
+        assert_eq!(vars["PORT"], "8123");
+        let listen_pids = env
+            .pointers
+            .iter()
+            .take_while(|p| !p.is_null())
+            .filter(|p| {
+                unsafe { std::ffi::CStr::from_ptr(**p) }
+                    .to_bytes()
+                    .starts_with(PID_PREFIX)
+            })
+            .count();
+        assert_eq!(listen_pids, 1);
+    }
+
+    #[test]
+    fn started_by_is_the_command_line_without_control_characters() {
+        let cmd = [
+            OsString::from("sh"),
+            OsString::from("-c"),
+            OsString::from("echo a\nb\u{202e}"),
+        ];
+        assert_eq!(command_line(&cmd), "sh -c echo a b ");
+    }
+
+    #[test]
+    fn the_default_service_is_the_command_file_name() {
+        assert_eq!(default_service(OsStr::new("/usr/bin/python3")), "python3");
+        assert_eq!(default_service(OsStr::new("./my app")), "my_app");
+        assert_eq!(default_service(OsStr::new("")), "run");
+    }
+
+    /// Hands out the given ports; records what comes back.
+    struct Fixed {
+        ports: Vec<u16>,
+        returned: Vec<u16>,
+    }
+
+    impl PortSource for Fixed {
+        async fn take(&mut self) -> Result<Lease, RunError> {
+            Ok(Lease {
+                port: self.ports.remove(0),
+                token: String::new(),
+                warnings: vec![],
+            })
+        }
+        async fn give_back(&mut self, lease: &Lease) {
+            self.returned.push(lease.port);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_port_taken_before_the_bind_goes_back_and_the_next_one_is_bound() {
+        let (outsider, _) = bind_hardened(0).unwrap();
+        let taken = outsider.local_addr().unwrap().port();
+        let free = {
+            let (l, _) = bind_hardened(0).unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let mut source = Fixed {
+            ports: vec![taken, free],
+            returned: vec![],
+        };
+        let (lease, listener, _) = bind_first(&mut source, bind_hardened, false).await.unwrap();
+        assert_eq!(lease.port, free);
+        assert_eq!(listener.local_addr().unwrap().port(), free);
+        assert_eq!(source.returned, vec![taken]);
+
+        let mut fixed = Fixed {
+            ports: vec![taken],
+            returned: vec![],
+        };
+        let err = bind_first(&mut fixed, bind_hardened, true)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, RunError::Raced { port, .. } if port == taken),
+            "{err}"
+        );
+        assert_eq!(fixed.returned, vec![taken]);
+    }
+}
