@@ -57,6 +57,26 @@ pub struct ServeArgs {
     /// Period of the watchdog's pass over every allocation (health, squatters, connections, network) [default: 30s]
     #[arg(long, env = "PORTWARDEN_WATCHDOG_INTERVAL", value_name = "DURATION")]
     pub watchdog_interval: Option<String>,
+    /// Connections open at once, over both listeners [default: 1024]
+    #[arg(long, env = "PORTWARDEN_MAX_CONNECTIONS", value_name = "COUNT")]
+    pub max_connections: Option<usize>,
+    /// Connections one caller may hold at once (a local uid, or a remote address) [default: 64]
+    #[arg(
+        long,
+        env = "PORTWARDEN_MAX_CONNECTIONS_PER_PEER",
+        value_name = "COUNT"
+    )]
+    pub max_connections_per_peer: Option<usize>,
+    /// A connection that sends no request within this long is closed [default: 10s]
+    #[arg(
+        long,
+        env = "PORTWARDEN_FIRST_REQUEST_TIMEOUT",
+        value_name = "DURATION"
+    )]
+    pub first_request_timeout: Option<String>,
+    /// A connection with no request in flight for this long is closed [default: 5m]
+    #[arg(long, env = "PORTWARDEN_IDLE_TIMEOUT", value_name = "DURATION")]
+    pub idle_timeout: Option<String>,
     /// Events kept in the event log, at most [default: 100000]
     #[arg(long, env = "PORTWARDEN_EVENTS_KEEP", value_name = "COUNT")]
     pub events_keep: Option<u64>,
@@ -96,6 +116,10 @@ struct FileConfig {
     watchdog_interval: Option<String>,
     events_keep: Option<u64>,
     events_max_age: Option<String>,
+    max_connections: Option<usize>,
+    max_connections_per_peer: Option<usize>,
+    first_request_timeout: Option<String>,
+    idle_timeout: Option<String>,
     log_format: Option<LogFormat>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
@@ -143,6 +167,8 @@ pub struct Config {
     pub watchdog_interval: Duration,
     pub events_keep: u64,
     pub events_max_age: Duration,
+    /// Connection limits and timeouts.
+    pub limits: crate::listener::Limits,
     pub log_format: LogFormat,
     /// The TLS pair is `network.tls_cert` / `network.tls_key`: served on the TCP listener and
     /// checked by ssl_readiness. With a client CA, TCP clients need a certificate it signed.
@@ -213,6 +239,7 @@ impl Config {
             watchdog_interval: DEFAULT_WATCHDOG_INTERVAL,
             events_keep: crate::watchdog::DEFAULT_EVENTS_KEEP,
             events_max_age: crate::watchdog::DEFAULT_EVENTS_MAX_AGE,
+            limits: crate::listener::Limits::default(),
             log_format: LogFormat::Text,
             tls_client_ca: None,
             insecure_listen: false,
@@ -295,6 +322,48 @@ impl Config {
                 key: "events_max_age",
                 rule,
             })?;
+        }
+        for (key, arg, from_file, slot) in [
+            (
+                "max_connections",
+                args.max_connections,
+                file.max_connections,
+                &mut cfg.limits.max_connections,
+            ),
+            (
+                "max_connections_per_peer",
+                args.max_connections_per_peer,
+                file.max_connections_per_peer,
+                &mut cfg.limits.max_connections_per_peer,
+            ),
+        ] {
+            if let Some(v) = arg.or(from_file) {
+                if v == 0 {
+                    return Err(ConfigError::Invalid {
+                        key,
+                        rule: "must be at least 1".into(),
+                    });
+                }
+                *slot = v;
+            }
+        }
+        for (key, arg, from_file, slot) in [
+            (
+                "first_request_timeout",
+                args.first_request_timeout.as_ref(),
+                file.first_request_timeout.as_ref(),
+                &mut cfg.limits.first_request_timeout,
+            ),
+            (
+                "idle_timeout",
+                args.idle_timeout.as_ref(),
+                file.idle_timeout.as_ref(),
+                &mut cfg.limits.idle_timeout,
+            ),
+        ] {
+            if let Some(v) = arg.or(from_file) {
+                *slot = positive(v).map_err(|rule| ConfigError::Invalid { key, rule })?;
+            }
         }
         if let Some(v) = args.log_format.or(file.log_format) {
             cfg.log_format = v;
@@ -500,6 +569,7 @@ mod tests {
         assert_eq!(cfg.watchdog_interval, d.watchdog_interval);
         assert_eq!(cfg.events_keep, d.events_keep);
         assert_eq!(cfg.events_max_age, d.events_max_age);
+        assert_eq!(cfg.limits, d.limits);
         assert_eq!(cfg.log_format, d.log_format);
         assert_eq!(
             cfg.network, d.network,

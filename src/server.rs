@@ -10,9 +10,7 @@ use std::time::Duration;
 use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use tokio_stream::wrappers::UnixListenerStream;
 use tonic::service::Routes;
-use tonic::transport::server::TcpIncoming;
 use tonic::transport::Server;
 use tonic_health::server::HealthReporter;
 
@@ -185,10 +183,9 @@ pub async fn start(cfg: Config) -> Result<Daemon, ServerError> {
             .tls_config(tls)
             .map_err(|e| crate::tls::TlsError::Unusable(crate::tls::error_chain(&e)))?;
     }
-    // Our own sockets get the hardening we recommend: no Nagle delay, keepalive for dead peers.
-    let incoming = TcpIncoming::from(listener)
-        .with_nodelay(Some(true))
-        .with_keepalive(Some(Duration::from_secs(60)));
+    // Connections are admitted under limits, and each caller identified once (see listener.rs).
+    let census = Arc::new(crate::listener::Census::default());
+    let incoming = crate::listener::tcp(listener, cfg.limits, census.clone());
     tasks.push(tokio::spawn(
         tcp_server
             .add_routes(routes.clone())
@@ -230,7 +227,7 @@ pub async fn start(cfg: Config) -> Result<Daemon, ServerError> {
                 server_builder()
                     .add_routes(routes)
                     .serve_with_incoming_shutdown(
-                        UnixListenerStream::new(listener),
+                        crate::listener::unix(listener, cfg.limits, census.clone()),
                         stopped(stop_rx.clone()),
                     ),
             ));
@@ -243,7 +240,7 @@ pub async fn start(cfg: Config) -> Result<Daemon, ServerError> {
                 server_builder()
                     .add_routes(routes)
                     .serve_with_incoming_shutdown(
-                        UnixListenerStream::new(listener),
+                        crate::listener::unix(listener, cfg.limits, census.clone()),
                         stopped(stop_rx.clone()),
                     ),
             ));
@@ -300,12 +297,20 @@ pub async fn start(cfg: Config) -> Result<Daemon, ServerError> {
     })
 }
 
+/// Concurrent HTTP/2 streams (requests, Watch streams) per connection.
+const MAX_STREAMS_PER_CONNECTION: u32 = 64;
+/// Largest HTTP/2 header block a client may send.
+const MAX_HEADER_LIST_BYTES: u32 = 16 * 1024;
+
 fn server_builder() -> Server {
     Server::builder()
         .accept_http1(true)
         .tcp_nodelay(true)
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
         .http2_keepalive_timeout(Some(Duration::from_secs(10)))
+        .max_concurrent_streams(Some(MAX_STREAMS_PER_CONNECTION))
+        .http2_max_header_list_size(Some(MAX_HEADER_LIST_BYTES))
+        .http2_max_pending_accept_reset_streams(Some(32))
 }
 
 async fn stopped(mut rx: watch::Receiver<bool>) {

@@ -51,7 +51,20 @@ async fn live_owners_keep_their_ports_while_the_daemon_is_out_of_descriptors() {
             Ok(())
         });
     }
-    let daemon = ChildDaemon::spawn_cmd(cmd, dir.path(), "29000-29020", &["--quarantine", "0s"]);
+    // Connection limits above the descriptor limit: this is about running out of descriptors.
+    let daemon = ChildDaemon::spawn_cmd(
+        cmd,
+        dir.path(),
+        "29000-29020",
+        &[
+            "--quarantine",
+            "0s",
+            "--max-connections",
+            "10000",
+            "--max-connections-per-peer",
+            "10000",
+        ],
+    );
     // One channel opened before the flood: it needs no new descriptor on the daemon's side.
     let mut c = daemon.tcp().await;
     let owners = Reaped((0..5).map(|_| sleeper()).collect());

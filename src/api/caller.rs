@@ -1,20 +1,29 @@
 //! Who is calling, as far as the connection can tell: the one place both gRPC and REST ask.
-//! Over the Unix socket the kernel vouches for the peer's uid and pid (SO_PEERCRED, which tonic
-//! puts in the request's extensions as `UdsConnectInfo`); over TCP nothing is known yet.
+//! The listener identified the peer when it accepted the connection (`listener::Peer`, which
+//! tonic puts in every request's extensions, inside `TlsConnectInfo` over TLS): SO_PEERCRED on
+//! the Unix socket, the socket table on loopback TCP. A remote caller is nobody in particular.
 
 use axum::http::Extensions;
-use tonic::transport::server::UdsConnectInfo;
+use tonic::transport::server::TlsConnectInfo;
 
+use crate::listener::Peer;
 use crate::ports::Caller;
+
+/// The connection's peer, with or without TLS around it.
+pub fn peer_of(extensions: &Extensions) -> Option<&Peer> {
+    extensions.get::<Peer>().or_else(|| {
+        extensions
+            .get::<TlsConnectInfo<Peer>>()
+            .map(TlsConnectInfo::get_ref)
+    })
+}
 
 /// The caller of a request, from the connection information in its extensions.
 pub fn caller_of(extensions: &Extensions) -> Caller {
-    extensions
-        .get::<UdsConnectInfo>()
-        .and_then(|info| info.peer_cred)
-        .map(|cred| Caller {
-            uid: Some(cred.uid()),
-            pid: cred.pid(),
+    peer_of(extensions)
+        .map(|p| Caller {
+            uid: p.uid,
+            pid: p.pid,
         })
         .unwrap_or(Caller::REMOTE)
 }

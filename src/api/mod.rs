@@ -1,6 +1,7 @@
 //! The wire layer: gRPC services, the REST gateway, proto <-> domain conversion and error
 //! mapping. The only place where tonic, axum and protobuf types meet the domain.
 
+mod activity;
 pub mod caller;
 mod convert;
 mod error;
@@ -33,4 +34,5 @@ pub fn http_router(grpc: axum::Router, rest: rest::RestState) -> axum::Router {
         .merge(rest::router(rest))
         .fallback(unknown_path)
         .layer(from_fn_with_state(observer, observe::count))
+        .layer(from_fn(activity::track))
 }

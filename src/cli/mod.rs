@@ -77,7 +77,7 @@ impl ClientTlsArgs {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the daemon
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Allocate a port for a service and print it
     Allocate(AllocateArgs),
     /// Release an allocated port

@@ -62,6 +62,7 @@ pub fn allocation_json(a: &Allocation) -> Value {
         "purpose": a.purpose,
         "started_by": a.started_by,
         "pid": (a.pid != 0).then_some(a.pid),
+        "owner_uid": (a.owner_uid >= 0).then_some(a.owner_uid),
         "health": health_name(a.health),
         "owner": owner_name(a.owner_kind),
         "labels": a.labels,

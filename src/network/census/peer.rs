@@ -142,6 +142,9 @@ mod tests {
         assert!(peer.is_ipv6(), "mapped: {peer}");
         // SAFETY: geteuid has no preconditions.
         let me = unsafe { libc::geteuid() };
-        assert_eq!(peer_uid(server.local_addr().unwrap(), peer).unwrap(), Some(me));
+        assert_eq!(
+            peer_uid(server.local_addr().unwrap(), peer).unwrap(),
+            Some(me)
+        );
     }
 }
