@@ -9,7 +9,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use portwarden::network::{firewall, NetworkConfig, NetworkGate};
-use portwarden::ports::{AllocateRequest, Allocator, AllocatorConfig, Caller, RangeSet};
+use portwarden::ports::{
+    AllocateRequest, Allocator, AllocatorConfig, Caller, Quotas, RangeSet, Share,
+};
 
 const N: usize = 5000;
 
@@ -18,6 +20,11 @@ fn open(state: &Path) -> Allocator {
         ranges: RangeSet::new(vec!["10000-14999".parse().expect("range")]).expect("ranges"),
         quarantine: Duration::ZERO,
         state_path: state.to_path_buf(),
+        // One caller takes the whole range here: no per-uid quota.
+        quotas: Quotas {
+            per_uid: Share::Percent(100.0),
+            ..Default::default()
+        },
     };
     Allocator::open(cfg).expect("open").0
 }

@@ -123,6 +123,7 @@ fn pass_cost() {
         ranges: RangeSet::new(vec![range.parse().unwrap()]).unwrap(),
         quarantine: Duration::ZERO,
         state_path: dir.path().join("state.db"),
+        quotas: Default::default(),
     };
     let gate = Arc::new(NetworkGate::new(NetworkConfig::default()));
     let (allocator, _) = Allocator::open(cfg).expect("state");
@@ -137,7 +138,10 @@ fn pass_cost() {
                     pid: Some(me),
                     ..Default::default()
                 },
-                &Caller::default(),
+                &Caller {
+                    uid: Some(0),
+                    pid: None,
+                },
             )
             .expect("allocate")
             .allocation;

@@ -57,6 +57,16 @@ pub struct ServeArgs {
     /// Period of the watchdog's pass over every allocation (health, squatters, connections, network) [default: 30s]
     #[arg(long, env = "PORTWARDEN_WATCHDOG_INTERVAL", value_name = "DURATION")]
     pub watchdog_interval: Option<String>,
+    /// Ports one uid may hold (root excepted): a number, or a share of the ranges [default: 50%]
+    #[arg(long, env = "PORTWARDEN_MAX_PORTS_PER_UID", value_name = "N|PERCENT")]
+    pub max_ports_per_uid: Option<String>,
+    /// Ports one service name may hold: a number, or a share of the ranges [default: 100%, no limit]
+    #[arg(
+        long,
+        env = "PORTWARDEN_MAX_PORTS_PER_SERVICE",
+        value_name = "N|PERCENT"
+    )]
+    pub max_ports_per_service: Option<String>,
     /// Connections open at once, over both listeners [default: 1024]
     #[arg(long, env = "PORTWARDEN_MAX_CONNECTIONS", value_name = "COUNT")]
     pub max_connections: Option<usize>,
@@ -120,6 +130,8 @@ struct FileConfig {
     max_connections_per_peer: Option<usize>,
     first_request_timeout: Option<String>,
     idle_timeout: Option<String>,
+    max_ports_per_uid: Option<ShareValue>,
+    max_ports_per_service: Option<ShareValue>,
     log_format: Option<LogFormat>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
@@ -148,6 +160,14 @@ enum OneOrMany {
     Many(Vec<String>),
 }
 
+/// A quota in the file: `"50%"` or `20`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum ShareValue {
+    Text(String),
+    Number(u64),
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("config file {path}: {reason}")]
@@ -169,6 +189,8 @@ pub struct Config {
     pub events_max_age: Duration,
     /// Connection limits and timeouts.
     pub limits: crate::listener::Limits,
+    /// What one uid and one service may hold.
+    pub quotas: crate::ports::Quotas,
     pub log_format: LogFormat,
     /// The TLS pair is `network.tls_cert` / `network.tls_key`: served on the TCP listener and
     /// checked by ssl_readiness. With a client CA, TCP clients need a certificate it signed.
@@ -240,6 +262,7 @@ impl Config {
             events_keep: crate::watchdog::DEFAULT_EVENTS_KEEP,
             events_max_age: crate::watchdog::DEFAULT_EVENTS_MAX_AGE,
             limits: crate::listener::Limits::default(),
+            quotas: crate::ports::Quotas::default(),
             log_format: LogFormat::Text,
             tls_client_ca: None,
             insecure_listen: false,
@@ -363,6 +386,30 @@ impl Config {
         ] {
             if let Some(v) = arg.or(from_file) {
                 *slot = positive(v).map_err(|rule| ConfigError::Invalid { key, rule })?;
+            }
+        }
+        for (key, arg, from_file, slot) in [
+            (
+                "max_ports_per_uid",
+                args.max_ports_per_uid.clone(),
+                file.max_ports_per_uid,
+                &mut cfg.quotas.per_uid,
+            ),
+            (
+                "max_ports_per_service",
+                args.max_ports_per_service.clone(),
+                file.max_ports_per_service,
+                &mut cfg.quotas.per_service,
+            ),
+        ] {
+            let value = arg.or(from_file.map(|v| match v {
+                ShareValue::Text(s) => s,
+                ShareValue::Number(n) => n.to_string(),
+            }));
+            if let Some(v) = value {
+                *slot = v
+                    .parse()
+                    .map_err(|rule| ConfigError::Invalid { key, rule })?;
             }
         }
         if let Some(v) = args.log_format.or(file.log_format) {
@@ -570,6 +617,7 @@ mod tests {
         assert_eq!(cfg.events_keep, d.events_keep);
         assert_eq!(cfg.events_max_age, d.events_max_age);
         assert_eq!(cfg.limits, d.limits);
+        assert_eq!(cfg.quotas, d.quotas);
         assert_eq!(cfg.log_format, d.log_format);
         assert_eq!(
             cfg.network, d.network,

@@ -83,6 +83,7 @@ pub async fn start(cfg: Config) -> Result<Daemon, ServerError> {
         ranges: cfg.ranges.clone(),
         quarantine: cfg.quarantine,
         state_path: cfg.state.clone(),
+        quotas: cfg.quotas,
     };
     let (allocator, _repair) = tokio::task::spawn_blocking(move || Allocator::open(allocator_cfg))
         .await

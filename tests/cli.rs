@@ -65,10 +65,8 @@ fn allocate_quiet_list_json_release_over_the_unix_socket() {
         "{table}"
     );
 
-    // Over TCP a release needs the token; over the Unix socket the same uid (or root) needs none.
-    let denied = cli(&tcp, &["release", "27000"]);
-    assert_eq!(denied.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&denied.stderr).contains("PermissionDenied"));
+    // The same uid (or root) needs no token, over the Unix socket as over loopback TCP (where
+    // the socket table names the caller; see tests/caller_identity.rs for another uid).
     let released = stdout(&cli(&unix, &["release", "27000"]));
     assert!(released.contains("Released port 27000"), "{released}");
 

@@ -60,13 +60,19 @@ fn metrics_pass_promtool_and_move_with_allocations() {
     assert_eq!(made.status, 201);
     let token = made.json()["lease_token"].as_str().unwrap().to_string();
     post_json(&a, "/api/ports/allocations", &json!({"service": "api"}));
-    // Two refusals: a bad name and a missing token.
+    // Two refusals: a bad name and a wrong token.
     post_json(
         &a,
         "/api/ports/allocations",
         &json!({"service": "bad name"}),
     );
-    request(&a, "DELETE", "/api/ports/allocations/29041", &[], None);
+    request(
+        &a,
+        "DELETE",
+        "/api/ports/allocations/29041",
+        &[("X-Lease-Token", "0123456789abcdef0123456789abcdef")],
+        None,
+    );
     request(
         &a,
         "DELETE",

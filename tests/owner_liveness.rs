@@ -250,9 +250,13 @@ mod clock_jumps {
             ranges: RangeSet::new(vec!["29050-29051".parse().unwrap()]).unwrap(),
             quarantine: Duration::from_secs(60),
             state_path: dir.path().join("state.db"),
+            quotas: Default::default(),
         };
         let (alloc, _) = Allocator::open_with_clock(cfg, clock.clone()).unwrap();
-        let caller = Caller::default();
+        let caller = Caller {
+            uid: Some(0),
+            pid: None,
+        };
         let req = |service: &str| AllocateRequest {
             service: service.into(),
             ttl_seconds: Some(60),

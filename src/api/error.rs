@@ -152,6 +152,39 @@ pub fn status_from(err: PortsError) -> Status {
             }
             crate::events::SubscribeError::Closing => Code::Unavailable,
         },
+        PortsError::QuotaExceeded {
+            quota,
+            subject,
+            held,
+            limit,
+        } => {
+            d.add_quota_failure_violation(
+                subject.clone(),
+                format!("holds {held} of at most {limit} ports ({quota})"),
+            );
+            d.set_error_info(
+                "QUOTA_EXCEEDED",
+                DOMAIN,
+                [
+                    ("quota".to_string(), quota.to_string()),
+                    ("subject".to_string(), subject),
+                    ("held".to_string(), held.to_string()),
+                    ("limit".to_string(), limit.to_string()),
+                ],
+            );
+            Code::ResourceExhausted
+        }
+        PortsError::NameTaken { service, owner_uid } => {
+            d.set_error_info(
+                "SERVICE_NAME_TAKEN",
+                DOMAIN,
+                [
+                    ("service".to_string(), service),
+                    ("owner_uid".to_string(), owner_uid.to_string()),
+                ],
+            );
+            Code::PermissionDenied
+        }
         PortsError::Unavailable { .. } => {
             d.set_retry_info(Some(Duration::from_secs(1)));
             Code::Unavailable

@@ -15,7 +15,9 @@ use super::counters::Counters;
 use super::error::PortsError;
 use super::events_store::LogBounds;
 use super::lease::{new_token, Allocation, Caller, Health, ReclaimReason, Vitality};
+use super::names::ServiceNames;
 use super::process::{Liveness, ProcessIdentity};
+use super::quota::{Holdings, Quotas};
 use super::range::RangeSet;
 use super::store::{PortHistory, Store, StoreError};
 use super::validate::{
@@ -33,6 +35,8 @@ pub struct AllocatorConfig {
     /// How long a released port rests before another service may have it (TIME_WAIT length).
     pub quarantine: Duration,
     pub state_path: PathBuf,
+    /// What one uid and one service may hold.
+    pub quotas: Quotas,
 }
 
 /// A successful allocation.
@@ -95,6 +99,10 @@ pub(super) struct State {
     pub(super) log: LogBounds,
     /// Which unleased ports are unusable now (listeners, refused binds), for Status.
     availability: Availability,
+    /// Ports held per uid and per service, for the quotas.
+    holdings: Holdings,
+    /// Which uid each service name belongs to.
+    names: ServiceNames,
 }
 
 pub struct Allocator {
@@ -154,6 +162,9 @@ impl Allocator {
             snap.history.into_iter().map(|h| (h.port, h)).collect();
         let leases: BTreeMap<u16, Allocation> =
             snap.allocations.into_iter().map(|a| (a.port, a)).collect();
+        let mut holdings = Holdings::default();
+        leases.values().for_each(|a| holdings.add(a));
+        let names = ServiceNames::from_stored(snap.service_owners);
         let idle = cfg
             .ranges
             .ports()
@@ -168,6 +179,8 @@ impl Allocator {
             idle,
             log,
             availability: Availability::default(),
+            holdings,
+            names,
         };
         let allocator = Self {
             cfg,
@@ -378,6 +391,15 @@ impl Allocator {
         let snap = snap.as_deref();
         let mut st = self.lock();
         let now = self.clock.now();
+        if !v.derived_service {
+            st.names.check(&v.service, caller.uid)?;
+        }
+        st.holdings.check(
+            &self.cfg.quotas,
+            self.cfg.ranges.total(),
+            caller.uid,
+            &v.service,
+        )?;
         // A made-up name identifies no service: it gets neither a sticky port nor the
         // quarantine exemption of a service taking its own port back.
         let service = (!v.derived_service).then_some(v.service.as_str());
@@ -628,12 +650,19 @@ impl Allocator {
             observed: None,
         };
         let message = format!("Allocated port {port} for {}", allocation.service);
+        let bind_name = (!derived_service)
+            .then(|| st.names.to_bind(&allocation.service, caller.uid))
+            .flatten();
         self.commit_event(
             st,
             now,
             NewEvent::about(&allocation, message, EventDetail::Allocated),
-            |s, e| s.insert(&allocation, e),
+            |s, e| s.insert(&allocation, e, bind_name),
         )?;
+        if let Some(uid) = bind_name {
+            st.names.bind(&allocation.service, uid);
+        }
+        st.holdings.add(&allocation);
         self.counters.allocated();
         let last_used = st.history.get(&port).map_or(0, |h| h.released_at_ms);
         st.idle.remove(&(last_used, port));
@@ -702,7 +731,9 @@ impl Allocator {
             quarantine_until: until,
         };
         self.commit_event(st, now, ev, |s, e| s.release(&h, e))?;
-        st.leases.remove(&a.port);
+        if let Some(gone) = st.leases.remove(&a.port) {
+            st.holdings.remove(&gone);
+        }
         st.history.insert(a.port, h);
         if self.cfg.ranges.contains(a.port) {
             st.idle.insert((now.wall_ms, a.port));

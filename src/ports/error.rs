@@ -79,6 +79,15 @@ pub enum PortsError {
     AheadOfLog { requested: u64, last: u64 },
     #[error("{0}")]
     Watch(#[from] crate::events::SubscribeError),
+    #[error("{subject} holds {held} port(s), its limit ({quota} = {limit}); release one first")]
+    QuotaExceeded {
+        quota: &'static str,
+        subject: String,
+        held: usize,
+        limit: usize,
+    },
+    #[error("the service name '{service}' belongs to uid {owner_uid}; choose another name (or ask that user or root)")]
+    NameTaken { service: String, owner_uid: u32 },
     #[error("cannot decide now, try again: {reason}")]
     Unavailable { reason: String },
     #[error("state store: {0}")]

@@ -219,7 +219,7 @@ impl Allocation {
             Some(uid) => Err(format!(
                 "uid {uid} is not the owner and gave no lease token"
             )),
-            None => Err("a lease token is required over TCP".into()),
+            None => Err("the caller could not be identified (not this host's loopback or Unix socket): give the lease token".into()),
         }
     }
 }

@@ -9,8 +9,10 @@ mod counters;
 mod error;
 mod events_store;
 mod lease;
+mod names;
 mod observe;
 mod process;
+mod quota;
 mod range;
 mod store;
 mod validate;
@@ -30,6 +32,7 @@ pub use process::{
     boot_id, command_line, identify_owner, identify_owner_detailed, identify_peer,
     process_start_time, OwnerError, ProcessDetails, ProcessIdentity,
 };
+pub use quota::{Quotas, Share};
 pub use range::{ephemeral_warnings, PortRange, RangeSet};
 pub use store::StoreError;
 pub use validate::{

@@ -53,6 +53,8 @@ pub struct PortHistory {
 pub struct Snapshot {
     pub allocations: Vec<Allocation>,
     pub history: Vec<PortHistory>,
+    /// Which uid each bound service name belongs to.
+    pub service_owners: HashMap<String, u32>,
 }
 
 impl Snapshot {
@@ -129,6 +131,13 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX events_by_port ON events (port, sequence) WHERE port IS NOT NULL;
     CREATE INDEX events_by_service ON events (service, sequence) WHERE service != '';",
+    // 4: service names belong to the uid that first used them (names made up for portpicker
+    // requests are never bound).
+    "CREATE TABLE service_owners (service TEXT PRIMARY KEY, uid INTEGER NOT NULL);
+    INSERT OR IGNORE INTO service_owners (service, uid)
+        SELECT service, owner_uid FROM allocations
+        WHERE owner_uid IS NOT NULL AND service NOT LIKE 'portpicker.%'
+        ORDER BY allocated_at_ms;",
 ];
 
 /// `meta` key: the boot ID the stored boot-clock values (`*_mono_ms`) were taken in.
@@ -242,6 +251,16 @@ impl Store {
                 });
             }
         }
+        {
+            let mut stmt = self
+                .conn
+                .prepare("SELECT service, uid FROM service_owners")?;
+            let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, u32>(1)?)))?;
+            for row in rows {
+                let (service, uid) = row?;
+                snap.service_owners.insert(service, uid);
+            }
+        }
         if !same_boot {
             self.rebase(&snap)?;
         }
@@ -269,8 +288,14 @@ impl Store {
         Ok(())
     }
 
-    /// Records a new allocation and its event, atomically.
-    pub fn insert(&mut self, a: &Allocation, event: &Event) -> Result<(), StoreError> {
+    /// Records a new allocation and its event (and binds its service name to `bind_name`'s uid,
+    /// when given), atomically.
+    pub fn insert(
+        &mut self,
+        a: &Allocation,
+        event: &Event,
+        bind_name: Option<u32>,
+    ) -> Result<(), StoreError> {
         let labels = serde_json::to_string(&a.labels).unwrap_or_else(|_| "{}".into());
         let tx = self.conn.transaction()?;
         tx.prepare_cached(
@@ -303,6 +328,12 @@ impl Store {
             a.expires.map(|d| d.mono_ms),
         ])?;
         append_event(&tx, event)?;
+        if let Some(uid) = bind_name {
+            tx.prepare_cached(
+                "INSERT OR IGNORE INTO service_owners (service, uid) VALUES (?1, ?2)",
+            )?
+            .execute(params![a.service, uid])?;
+        }
         tx.commit()?;
         Ok(())
     }
