@@ -7,12 +7,9 @@ use tonic::{Request, Response, Status};
 
 use super::convert;
 use super::error::status_from;
-use crate::ports::{self, Allocator, Caller, FieldViolation, PortsError};
+use crate::ports::{self, Allocator, Caller, FieldViolation, PortsError, MAX_CHECK_PORTS};
 use crate::proto::ports_service_server::PortsService;
 use crate::proto::*;
-
-/// Largest CheckPorts request.
-const MAX_CHECK_PORTS: usize = 1024;
 
 #[derive(Clone)]
 pub struct PortsApi {
@@ -160,6 +157,7 @@ impl PortsService for PortsApi {
         &self,
         req: Request<CheckPortsRequest>,
     ) -> Result<Response<CheckPortsResponse>, Status> {
+        let caller = caller_of(&req);
         let r = req.into_inner();
         if r.ports.is_empty() || r.ports.len() > MAX_CHECK_PORTS {
             return Err(status_from(PortsError::invalid(
@@ -182,7 +180,7 @@ impl PortsService for PortsApi {
             return Err(status_from(PortsError::Invalid(bad)));
         }
         let allocator = self.allocator.clone();
-        let verdicts = tokio::task::spawn_blocking(move || allocator.check_ports(&list))
+        let verdicts = tokio::task::spawn_blocking(move || allocator.check_ports(&list, &caller))
             .await
             .map_err(|e| Status::internal(format!("check task failed: {e}")))?;
         Ok(Response::new(CheckPortsResponse {

@@ -41,9 +41,9 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 pub use census::{
-    is_loopback, listener_processes, listening_ports, peer_uid, processes_holding, take_census,
-    take_census_watching, CensusError, CensusRequest, CensusSource, PortSockets, ProcessInfo,
-    SocketCensus, StateSet, TcpState,
+    holders_by_inode, is_loopback, listener_processes, listeners_on, listening_ports, peer_uid,
+    processes_holding, take_census, take_census_watching, CensusError, CensusRequest, CensusSource,
+    PortSockets, ProcessInfo, SocketCensus, StateSet, TcpState,
 };
 pub use check::{names, CheckResult, CheckStatus};
 pub use exhaustion::port_exhaustion;

@@ -20,10 +20,7 @@ use super::process::{Liveness, ProcessIdentity};
 use super::quota::{Holdings, Quotas};
 use super::range::RangeSet;
 use super::store::{PortHistory, Store, StoreError};
-use super::validate::{
-    managed_port, valid_ttl, AllocateRequest, PortVerdict, PortVerdictState, RenewRequest,
-    ValidAllocate,
-};
+use super::validate::{managed_port, valid_ttl, AllocateRequest, RenewRequest, ValidAllocate};
 use crate::events::{Event, EventBus, EventDetail, NewEvent};
 use crate::network::firewall;
 use crate::network::gate::findings;
@@ -98,11 +95,22 @@ pub(super) struct State {
     /// Where the event log stands.
     pub(super) log: LogBounds,
     /// Which unleased ports are unusable now (listeners, refused binds), for Status.
-    availability: Availability,
+    pub(super) availability: Availability,
     /// Ports held per uid and per service, for the quotas.
     holdings: Holdings,
     /// Which uid each service name belongs to.
     names: ServiceNames,
+}
+
+impl State {
+    /// The service that released `port` and the milliseconds its quarantine has left, while it
+    /// rests.
+    pub(super) fn quarantined(&self, port: u16, now: Now) -> Option<(String, i64)> {
+        self.history
+            .get(&port)
+            .filter(|h| !h.quarantine_until.passed(now))
+            .map(|h| (h.last_service.clone(), h.quarantine_until.left_ms(now)))
+    }
 }
 
 pub struct Allocator {
@@ -128,18 +136,6 @@ fn health_seen(listening: bool, current: Health) -> Health {
         (false, Health::Active) => Health::Unhealthy,
         (false, h) => h,
     }
-}
-
-/// "pid 12 (nginx)" for the processes listening on `port`, when the socket table names them.
-fn holder_of(port: u16) -> Option<String> {
-    let holders = crate::network::listener_processes(port).ok()?;
-    (!holders.is_empty()).then(|| {
-        holders
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join(", ")
-    })
 }
 
 impl Allocator {
@@ -404,7 +400,7 @@ impl Allocator {
         // quarantine exemption of a service taking its own port back.
         let service = (!v.derived_service).then_some(v.service.as_str());
         let (port, report) = match v.port {
-            Some(p) => self.claim_requested(&mut st, p, service, now, snap)?,
+            Some(p) => self.claim_requested(&mut st, p, service, caller.uid, now, snap)?,
             None => match self.pick_free(&mut st, service, now, snap) {
                 Ok(found) => found,
                 Err(_) if !self.sweep_locked(&mut st, now)?.is_empty() => {
@@ -482,6 +478,7 @@ impl Allocator {
         st: &mut State,
         port: u16,
         service: Option<&str>,
+        viewer: Option<u32>,
         now: Now,
         snap: Option<&SystemSnapshot>,
     ) -> Result<(u16, Option<Report>), PortsError> {
@@ -515,7 +512,7 @@ impl Allocator {
             PortFinding::InUse(detail) => Err(PortsError::InUse {
                 port,
                 detail,
-                holder: holder_of(port),
+                holder: super::holders::holders(&[port], viewer).remove(&port),
             }),
             // Refused for a reason other than a listener: the host will not let it be bound.
             PortFinding::Blocked(detail) | PortFinding::Unusable(detail) => {
@@ -964,71 +961,5 @@ impl Allocator {
             quarantine: self.cfg.quarantine,
             warnings: st.availability.ephemeral_warnings(&self.cfg.ranges),
         }
-    }
-
-    /// The free check for each port, without allocating anything.
-    pub fn check_ports(&self, ports: &[u16]) -> Vec<PortVerdict> {
-        let now = self.clock.now();
-        ports
-            .iter()
-            .map(|&port| {
-                let in_managed_range = self.cfg.ranges.contains(port);
-                let known = {
-                    let st = self.lock();
-                    if let Some(a) = st.leases.get(&port) {
-                        Some((
-                            PortVerdictState::Allocated,
-                            format!("held by service '{}'", a.service),
-                        ))
-                    } else {
-                        st.history
-                            .get(&port)
-                            .filter(|h| !h.quarantine_until.passed(now))
-                            .map(|h| {
-                                (
-                                    PortVerdictState::Quarantined,
-                                    format!(
-                                        "released by '{}', quarantined for {} ms more",
-                                        h.last_service,
-                                        h.quarantine_until.left_ms(now)
-                                    ),
-                                )
-                            })
-                    }
-                };
-                let (state, reason) = known.unwrap_or_else(|| {
-                    let finding = firewall::probe(port).finding();
-                    if in_managed_range {
-                        self.lock().availability.note_probe(port, &finding);
-                    }
-                    match finding {
-                        PortFinding::Bindable if in_managed_range => {
-                            (PortVerdictState::Free, "free".into())
-                        }
-                        PortFinding::Bindable => (
-                            PortVerdictState::OutsideRange,
-                            "bindable, but outside the managed ranges".into(),
-                        ),
-                        PortFinding::InUse(detail) => {
-                            let reason = match holder_of(port) {
-                                Some(holder) => format!("{detail}; held by {holder}"),
-                                None => detail,
-                            };
-                            (PortVerdictState::InUse, reason)
-                        }
-                        PortFinding::Blocked(detail) | PortFinding::Unusable(detail) => {
-                            (PortVerdictState::Blocked, detail)
-                        }
-                        PortFinding::Unknown(detail) => (PortVerdictState::Unknown, detail),
-                    }
-                });
-                PortVerdict {
-                    port,
-                    state,
-                    reason,
-                    in_managed_range,
-                }
-            })
-            .collect()
     }
 }

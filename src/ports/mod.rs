@@ -3,11 +3,13 @@
 
 mod allocator;
 mod availability;
+mod check;
 mod claim;
 mod clock;
 mod counters;
 mod error;
 mod events_store;
+mod holders;
 mod lease;
 mod names;
 mod observe;
@@ -21,6 +23,7 @@ mod watch;
 pub use allocator::{
     Allocator, AllocatorConfig, Granted, RangeStatus, Reclaimed, Released, RepairReport,
 };
+pub use check::MAX_CHECK_PORTS;
 pub use claim::{check_claim, claimed_process};
 pub use clock::{Clock, Deadline, Now, SystemClock};
 pub use counters::Totals;

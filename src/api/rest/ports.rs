@@ -198,12 +198,15 @@ pub async fn renew(
 /// check's verdict (CheckPorts).
 #[utoipa::path(get, path = "/api/ports/health-check", tag = "ports",
     responses((status = 200, description = "Every allocated port", body = HealthCheckJson)))]
-pub async fn health_check(State(s): State<RestState>) -> Result<Json<HealthCheckJson>, ApiError> {
+pub async fn health_check(
+    State(s): State<RestState>,
+    Peer(caller): Peer,
+) -> Result<Json<HealthCheckJson>, ApiError> {
     let allocator = s.allocator.clone();
     let (allocations, verdicts) = blocking(move || {
         let allocations = allocator.list(None);
         let ports: Vec<u16> = allocations.iter().map(|a| a.port).collect();
-        let verdicts = allocator.check_ports(&ports);
+        let verdicts = allocator.check_ports(&ports, &caller);
         (allocations, verdicts)
     })
     .await?;

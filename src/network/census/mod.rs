@@ -11,7 +11,7 @@ mod peer;
 mod proc_tables;
 mod state;
 
-pub use owners::{listener_processes, processes_holding, ProcessInfo};
+pub use owners::{holders_by_inode, listener_processes, processes_holding, ProcessInfo};
 pub use peer::{is_loopback, peer_uid};
 use state::STATE_SLOTS;
 pub use state::{StateSet, TcpState};
@@ -446,6 +446,31 @@ pub(crate) fn listener_inodes(port: u16) -> Result<HashSet<u64>, CensusError> {
         }
     })?;
     Ok(inodes)
+}
+
+/// The listening sockets (inode, owning uid) on each of `ports`, from one LISTEN-only dump.
+#[cfg(target_os = "linux")]
+pub fn listeners_on(ports: &HashSet<u16>) -> Result<HashMap<u16, Vec<(u64, u32)>>, CensusError> {
+    let request = CensusRequest {
+        states: StateSet::LISTEN,
+        port: None,
+    };
+    let mut found: HashMap<u16, Vec<(u64, u32)>> = HashMap::new();
+    let mut notes = Vec::new();
+    for_each_socket(&request, &mut notes, &mut |entry| {
+        if entry.state == TcpState::Listen as u8 && ports.contains(&entry.local_port) {
+            found
+                .entry(entry.local_port)
+                .or_default()
+                .push((entry.inode, entry.uid));
+        }
+    })?;
+    Ok(found)
+}
+
+#[cfg(not(target_os = "linux"))]
+pub fn listeners_on(_ports: &HashSet<u16>) -> Result<HashMap<u16, Vec<(u64, u32)>>, CensusError> {
+    Err(CensusError::Unsupported)
 }
 
 /// Local ports of TCP LISTEN sockets, IPv4 and IPv6, from a LISTEN-only dump.

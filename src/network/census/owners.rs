@@ -33,7 +33,18 @@ pub fn listener_processes(port: u16) -> Result<Vec<ProcessInfo>, CensusError> {
 /// (one walk of /proc; processes whose descriptors cannot be read are left out).
 #[cfg(target_os = "linux")]
 pub fn processes_holding(inodes: &std::collections::HashSet<u64>) -> Vec<ProcessInfo> {
-    let mut found = Vec::new();
+    let mut found: Vec<ProcessInfo> = holders_by_inode(inodes).into_values().flatten().collect();
+    found.sort_by_key(|p| p.pid);
+    found.dedup();
+    found
+}
+
+/// For each of the sockets `inodes`, the processes holding it (one walk of /proc for all).
+#[cfg(target_os = "linux")]
+pub fn holders_by_inode(
+    inodes: &std::collections::HashSet<u64>,
+) -> std::collections::HashMap<u64, Vec<ProcessInfo>> {
+    let mut found: std::collections::HashMap<u64, Vec<ProcessInfo>> = Default::default();
     if inodes.is_empty() {
         return found;
     }
@@ -51,28 +62,41 @@ pub fn processes_holding(inodes: &std::collections::HashSet<u64>) -> Vec<Process
         let Ok(fds) = std::fs::read_dir(entry.path().join("fd")) else {
             continue;
         };
-        let holds = fds.flatten().any(|fd| {
-            std::fs::read_link(fd.path()).ok().is_some_and(|target| {
-                target
-                    .to_str()
-                    .and_then(|t| t.strip_prefix("socket:["))
-                    .and_then(|t| t.strip_suffix(']'))
-                    .and_then(|n| n.parse::<u64>().ok())
-                    .is_some_and(|inode| inodes.contains(&inode))
-            })
-        });
-        if holds {
-            // Any process can name itself anything: escape what could forge a log line.
-            let command = std::fs::read(entry.path().join("comm"))
-                .map(|c| {
-                    crate::text::printable(String::from_utf8_lossy(&c).trim_end_matches('\n'))
-                        .into_owned()
+        let mut held: Vec<u64> = fds
+            .flatten()
+            .filter_map(|fd| {
+                std::fs::read_link(fd.path()).ok().and_then(|target| {
+                    target
+                        .to_str()?
+                        .strip_prefix("socket:[")?
+                        .strip_suffix(']')?
+                        .parse::<u64>()
+                        .ok()
                 })
-                .unwrap_or_default();
-            found.push(ProcessInfo { pid, command });
+            })
+            .filter(|inode| inodes.contains(inode))
+            .collect();
+        if held.is_empty() {
+            continue;
+        }
+        held.dedup();
+        // Any process can name itself anything: escape what could forge a log line.
+        let command = std::fs::read(entry.path().join("comm"))
+            .map(|c| {
+                crate::text::printable(String::from_utf8_lossy(&c).trim_end_matches('\n'))
+                    .into_owned()
+            })
+            .unwrap_or_default();
+        for inode in held {
+            found.entry(inode).or_default().push(ProcessInfo {
+                pid,
+                command: command.clone(),
+            });
         }
     }
-    found.sort_by_key(|p| p.pid);
+    for list in found.values_mut() {
+        list.sort_by_key(|p| p.pid);
+    }
     found
 }
 
@@ -84,6 +108,13 @@ pub fn listener_processes(_port: u16) -> Result<Vec<ProcessInfo>, CensusError> {
 #[cfg(not(target_os = "linux"))]
 pub fn processes_holding(_inodes: &std::collections::HashSet<u64>) -> Vec<ProcessInfo> {
     Vec::new()
+}
+
+#[cfg(not(target_os = "linux"))]
+pub fn holders_by_inode(
+    _inodes: &std::collections::HashSet<u64>,
+) -> std::collections::HashMap<u64, Vec<ProcessInfo>> {
+    Default::default()
 }
 
 #[cfg(all(test, target_os = "linux"))]

@@ -1,0 +1,111 @@
+//! CheckPorts: the free check for any ports, in or out of the managed ranges, without
+//! allocating. Bounded: at most [`MAX_CHECK_PORTS`] ports a call, each probed once, one walk of
+//! the socket table (and of /proc) for all the ports in use, and listeners named only to callers
+//! allowed to see them (root, and the socket's own user).
+
+use super::allocator::Allocator;
+use super::holders::holders;
+use super::lease::Caller;
+use super::validate::{PortVerdict, PortVerdictState};
+use crate::network::{firewall, PortFinding};
+
+/// Most ports one CheckPorts call may ask about.
+pub const MAX_CHECK_PORTS: usize = 1024;
+
+impl Allocator {
+    /// The free check for each of `ports` (at most [`MAX_CHECK_PORTS`]; the API refuses more),
+    /// as `caller` may learn it.
+    pub fn check_ports(&self, ports: &[u16], caller: &Caller) -> Vec<PortVerdict> {
+        let now = self.now();
+        let mut out: Vec<PortVerdict> = Vec::with_capacity(ports.len());
+        let mut to_probe = Vec::new();
+        {
+            let st = self.lock();
+            for &port in ports.iter().take(MAX_CHECK_PORTS) {
+                let in_managed_range = self.ranges().contains(port);
+                let known = match st.leases.get(&port) {
+                    Some(a) => Some((
+                        PortVerdictState::Allocated,
+                        format!("held by service '{}'", a.service),
+                    )),
+                    None => st.quarantined(port, now).map(|(service, left_ms)| {
+                        (
+                            PortVerdictState::Quarantined,
+                            format!("released by '{service}', quarantined for {left_ms} ms more"),
+                        )
+                    }),
+                };
+                match known {
+                    Some((state, reason)) => out.push(PortVerdict {
+                        port,
+                        state,
+                        reason,
+                        in_managed_range,
+                    }),
+                    None => {
+                        // Filled in once probed.
+                        to_probe.push((out.len(), port, in_managed_range));
+                        out.push(PortVerdict {
+                            port,
+                            state: PortVerdictState::Unknown,
+                            reason: String::new(),
+                            in_managed_range,
+                        });
+                    }
+                }
+            }
+        }
+        // Probed outside the lock: a thousand binds must not stall allocations.
+        let found: Vec<(usize, u16, bool, PortFinding)> = to_probe
+            .into_iter()
+            .map(|(at, port, in_range)| (at, port, in_range, firewall::probe(port).finding()))
+            .collect();
+        {
+            let mut st = self.lock();
+            for (_, port, in_range, finding) in &found {
+                if *in_range {
+                    st.availability.note_probe(*port, finding);
+                }
+            }
+        }
+        let in_use: Vec<u16> = found
+            .iter()
+            .filter(|(.., f)| matches!(f, PortFinding::InUse(_)))
+            .map(|(_, port, ..)| *port)
+            .collect();
+        let mut named = if in_use.is_empty() {
+            Default::default()
+        } else {
+            holders(&in_use, caller.uid)
+        };
+        for (at, port, in_managed_range, finding) in found {
+            let (state, reason) = match finding {
+                PortFinding::Bindable if in_managed_range => {
+                    (PortVerdictState::Free, "free".into())
+                }
+                PortFinding::Bindable => (
+                    PortVerdictState::OutsideRange,
+                    "bindable, but outside the managed ranges".into(),
+                ),
+                PortFinding::InUse(detail) => {
+                    let reason = match named.remove(&port) {
+                        Some(holder) => format!("{detail}; held by {holder}"),
+                        None => detail,
+                    };
+                    (PortVerdictState::InUse, reason)
+                }
+                PortFinding::Blocked(detail) | PortFinding::Unusable(detail) => {
+                    (PortVerdictState::Blocked, detail)
+                }
+                PortFinding::Unknown(detail) => (PortVerdictState::Unknown, detail),
+            };
+            out[at] = PortVerdict {
+                port,
+                state,
+                reason,
+                in_managed_range,
+            };
+        }
+        out
+    }
+}

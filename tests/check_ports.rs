@@ -1,0 +1,124 @@
+//! CheckPorts is bounded and discreet: a thousand ports in use cost one walk of the socket
+//! table, not one per port, and who holds a port is told only to root and to that user.
+
+mod common;
+
+use std::net::TcpListener;
+use std::process::Command;
+
+use common::ChildDaemon;
+use portwarden_client::proto::*;
+
+fn cpu_ms(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let rest = &stat[stat.rfind(')').map_or(0, |i| i + 1)..];
+    let f: Vec<u64> = rest
+        .split_whitespace()
+        .map(|x| x.parse().unwrap_or(0))
+        .collect();
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    (f[11] + f[12]) * 1000 / hz
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_ports_in_use_cost_one_walk_of_the_socket_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = ChildDaemon::spawn(dir.path(), "30200-30201", &[]);
+    let listeners: Vec<TcpListener> = (0..1000)
+        .filter_map(|_| TcpListener::bind("127.0.0.1:0").ok())
+        .collect();
+    let ports: Vec<u32> = listeners
+        .iter()
+        .map(|l| u32::from(l.local_addr().unwrap().port()))
+        .collect();
+    let mut c = d.tcp().await;
+    let before = cpu_ms(d.child.id());
+    let results = c
+        .check_ports(CheckPortsRequest {
+            ports: ports.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .results;
+    let used = cpu_ms(d.child.id()) - before;
+    eprintln!(
+        "CheckPorts of {} ports in use: {used} ms of daemon CPU",
+        ports.len()
+    );
+    assert_eq!(results.len(), ports.len());
+    assert!(
+        results.iter().all(|r| r.state == PortState::InUse as i32),
+        "every one is in use"
+    );
+    let me = format!("pid {}", std::process::id());
+    assert!(
+        results.iter().all(|r| r.reason.contains(&me)),
+        "root sees the holder"
+    );
+    assert!(
+        used < 1000,
+        "{used} ms of daemon CPU for 1,000 ports in use (one /proc walk, one dump)"
+    );
+    drop(listeners);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_users_listener_is_not_named() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("needs root (to ask as uid 65534 too): skipped");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = ChildDaemon::spawn(dir.path(), "30210-30211", &[]);
+    // Root listens on a managed port; both users ask for exactly that port.
+    let _held = TcpListener::bind("0.0.0.0:30210").unwrap();
+    let me = format!("pid {}", std::process::id());
+    let body = r#"{"service":"wants","port":30210}"#;
+    let as_root = rest_post(d.addr, "/api/ports/allocations", body, false);
+    assert!(as_root.contains(" 409 "), "{as_root}");
+    assert!(
+        as_root.contains(&me),
+        "root is told who holds it: {as_root}"
+    );
+    let as_nobody = rest_post(d.addr, "/api/ports/allocations", body, true);
+    assert!(as_nobody.contains(" 409 "), "{as_nobody}");
+    assert!(!as_nobody.contains(&me), "another user is not: {as_nobody}");
+    assert!(as_nobody.contains("another user's process"), "{as_nobody}");
+}
+
+/// A POST over HTTP/1.1 from python3, as uid 65534 when `nobody`; the whole reply.
+fn rest_post(addr: std::net::SocketAddr, path: &str, body: &str, nobody: bool) -> String {
+    let drop = if nobody {
+        "os.setgroups([]); os.setgid(65534); os.setuid(65534)"
+    } else {
+        ""
+    };
+    let script = format!(
+        r#"
+import os, socket, encodings.idna
+{drop}
+body = {body:?}.encode()
+s = socket.socket()
+s.connect(("{ip}", {port}))
+s.sendall(b"POST {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+out = b""
+while True:
+    b = s.recv(65536)
+    if not b:
+        break
+    out += b
+print(out.decode())
+"#,
+        ip = addr.ip(),
+        port = addr.port()
+    );
+    let o = Command::new("python3")
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
