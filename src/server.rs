@@ -329,6 +329,21 @@ fn bind_unix(path: &Path) -> Result<UnixListener, ServerError> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(listen_err)?;
     }
+    // The per-user fallback under /tmp must really be this user's own (see private_dir.rs in
+    // the client crate): a directory another user made first is refused, not used.
+    // SAFETY: geteuid has no preconditions.
+    let euid = unsafe { libc::geteuid() };
+    if path.parent() == Some(portwarden_client::fallback_dir(euid).as_path()) {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let dir = portwarden_client::fallback_dir(euid);
+        if std::fs::symlink_metadata(&dir).is_ok_and(|m| m.is_dir() && m.uid() == euid) {
+            let _ = std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700));
+        }
+        portwarden_client::check_socket(path, euid).map_err(|reason| ServerError::Listen {
+            addr: format!("unix:{}", path.display()),
+            source: std::io::Error::other(reason),
+        })?;
+    }
     if path.exists() {
         if std::os::unix::net::UnixStream::connect(path).is_ok() {
             return Err(ServerError::SocketBusy(path.into()));

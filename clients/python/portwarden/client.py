@@ -39,7 +39,7 @@ from .errors import (
     PortwardenError,
     from_rpc_error,
 )
-from .target import DEFAULT_TCP_ADDR, Target, default_socket_path
+from .target import DEFAULT_TCP_ADDR, Target, check_socket, default_socket_path
 from .v1 import network_pb2, network_pb2_grpc, ports_pb2, ports_pb2_grpc, watchdog_pb2, watchdog_pb2_grpc
 
 __all__ = [
@@ -155,6 +155,10 @@ class Client:
         server_name: Optional[str] = None,
     ) -> None:
         self.target = Target.discover(addr)
+        if self.target.is_unix:
+            unsafe = check_socket(self.target.address)
+            if unsafe:
+                raise PortwardenError(f"refusing the Unix socket {self.target.address}: {unsafe}", target=str(self.target))
         self.timeout = timeout
         opts = list(options)
         if self.target.is_unix and not any(k == "grpc.default_authority" for k, _ in opts):

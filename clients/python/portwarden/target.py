@@ -9,7 +9,9 @@ file exists, else ``127.0.0.1:7070``.
 from __future__ import annotations
 
 import os
+import stat as _stat
 from collections import namedtuple
+from typing import Optional
 
 TYPE_CHECKING = False  # not typing's: importing typing costs a one-shot script ~2 ms
 if TYPE_CHECKING:
@@ -35,6 +37,39 @@ def default_socket_path() -> str:
     if runtime_dir:
         return os.path.join(runtime_dir, "portwarden.sock")
     return f"/tmp/portwarden-{euid}/portwarden.sock"
+
+
+def fallback_dir(euid: Optional[int] = None) -> str:
+    """``/tmp/portwarden-$UID``: the user's socket directory when there is no XDG_RUNTIME_DIR."""
+    return f"/tmp/portwarden-{_euid() if euid is None else euid}"
+
+
+def check_socket(path: str) -> Optional[str]:
+    """Why the Unix socket ``path`` must not be used, or ``None``. Inside the shared /tmp fallback
+    directory, another user could have made the directory first and put a fake daemon there to
+    collect lease tokens: the directory must be a real directory of this user with no access for
+    others (0700), and the socket must be this user's too. Other paths are not checked."""
+    euid = _euid()
+    directory = fallback_dir(euid)
+    if os.path.dirname(path) != directory:
+        return None
+    try:
+        st = os.lstat(directory)
+    except OSError as err:
+        return f"{directory}: {err}"
+    if not _stat.S_ISDIR(st.st_mode):
+        return f"{directory} is not a directory"
+    if st.st_uid != euid:
+        return f"{directory} belongs to uid {st.st_uid}, not to you (uid {euid})"
+    if st.st_mode & 0o077:
+        return f"{directory} is open to other users (mode {st.st_mode & 0o7777:o}); it must be 0700"
+    try:
+        sock = os.lstat(path)
+    except OSError:
+        return None
+    if sock.st_uid != euid:
+        return f"{path} belongs to uid {sock.st_uid}, not to you (uid {euid})"
+    return None
 
 
 class Target(namedtuple("Target", "kind address")):

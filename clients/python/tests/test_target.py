@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 import portwarden
@@ -79,3 +81,21 @@ def test_unix_client_sets_authority(monkeypatch):
 
     portwarden.Client("127.0.0.1:9").close()
     assert not any(k == "grpc.default_authority" for k, _ in seen["options"])
+
+
+def test_a_fallback_socket_directory_of_another_user_is_refused(monkeypatch, tmp_path):
+    """/tmp/portwarden-$UID made by someone else (here: the test's own uid, posing as another)
+    must not be connected to: it could be a fake daemon collecting lease tokens."""
+    import portwarden.target as target
+
+    other = os.geteuid() + 4242
+    monkeypatch.setattr(target, "_euid", lambda: other)
+    directory = f"/tmp/portwarden-{other}"
+    os.makedirs(directory, exist_ok=True)
+    try:
+        os.chmod(directory, 0o777)
+        with pytest.raises(portwarden.PortwardenError) as err:
+            portwarden.Client(f"unix:{directory}/portwarden.sock")
+        assert "not to you" in str(err.value)
+    finally:
+        os.rmdir(directory)

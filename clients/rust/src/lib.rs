@@ -25,7 +25,10 @@ use hyper_util::rt::TokioIo;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity, Uri};
 
 mod hardening;
+mod private_dir;
 mod watch;
+
+pub use private_dir::{check_private_dir, check_socket, fallback_dir};
 
 pub use hardening::{
     bind_hardened, bind_hardened_on, harden, harden_accepted, Hardening, SocketOption,
@@ -61,6 +64,8 @@ pub enum ConnectError {
     },
     #[error("TLS: {0}")]
     Tls(String),
+    #[error("refusing the Unix socket {path}: {reason}")]
+    UnsafeSocket { path: String, reason: String },
 }
 
 /// The error and its sources on one line: tonic's own message is only "transport error".
@@ -188,7 +193,7 @@ pub fn default_socket_path() -> PathBuf {
     }
     match std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {
         Some(dir) => Path::new(&dir).join("portwarden.sock"),
-        None => PathBuf::from(format!("/tmp/portwarden-{}/portwarden.sock", euid())),
+        None => fallback_dir(euid()).join("portwarden.sock"),
     }
 }
 
@@ -226,6 +231,10 @@ pub async fn connect_with(target: &Target, tls: &TlsOptions) -> Result<Channel, 
                 .map_err(unreachable)
         }
         Target::Unix(path) => {
+            check_socket(path, euid()).map_err(|reason| ConnectError::UnsafeSocket {
+                path: path.display().to_string(),
+                reason,
+            })?;
             let path = path.clone();
             Endpoint::from_static("http://localhost")
                 .connect_timeout(Duration::from_secs(5))
