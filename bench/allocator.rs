@@ -25,6 +25,7 @@ fn open(state: &Path) -> Allocator {
             per_uid: Share::Percent(100.0),
             ..Default::default()
         },
+        accept_state_loss: false,
     };
     Allocator::open(cfg).expect("open").0
 }

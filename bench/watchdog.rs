@@ -124,6 +124,7 @@ fn pass_cost() {
         quarantine: Duration::ZERO,
         state_path: dir.path().join("state.db"),
         quotas: Default::default(),
+        accept_state_loss: false,
     };
     let gate = Arc::new(NetworkGate::new(NetworkConfig::default()));
     let (allocator, _) = Allocator::open(cfg).expect("state");

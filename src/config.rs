@@ -67,6 +67,10 @@ pub struct ServeArgs {
         value_name = "N|PERCENT"
     )]
     pub max_ports_per_service: Option<String>,
+    /// Start even when the state database has lost committed changes (behind its marker file):
+    /// continue with what is left
+    #[arg(long, env = "PORTWARDEN_ACCEPT_STATE_LOSS")]
+    pub accept_state_loss: bool,
     /// Connections open at once, over both listeners [default: 1024]
     #[arg(long, env = "PORTWARDEN_MAX_CONNECTIONS", value_name = "COUNT")]
     pub max_connections: Option<usize>,
@@ -191,6 +195,8 @@ pub struct Config {
     pub limits: crate::listener::Limits,
     /// What one uid and one service may hold.
     pub quotas: crate::ports::Quotas,
+    /// Start even when the database is behind its marker.
+    pub accept_state_loss: bool,
     pub log_format: LogFormat,
     /// The TLS pair is `network.tls_cert` / `network.tls_key`: served on the TCP listener and
     /// checked by ssl_readiness. With a client CA, TCP clients need a certificate it signed.
@@ -263,6 +269,7 @@ impl Config {
             events_max_age: crate::watchdog::DEFAULT_EVENTS_MAX_AGE,
             limits: crate::listener::Limits::default(),
             quotas: crate::ports::Quotas::default(),
+            accept_state_loss: false,
             log_format: LogFormat::Text,
             tls_client_ca: None,
             insecure_listen: false,
@@ -412,6 +419,7 @@ impl Config {
                     .map_err(|rule| ConfigError::Invalid { key, rule })?;
             }
         }
+        cfg.accept_state_loss = args.accept_state_loss;
         if let Some(v) = args.log_format.or(file.log_format) {
             cfg.log_format = v;
         }

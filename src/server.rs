@@ -52,7 +52,16 @@ pub enum ServerError {
 impl ServerError {
     /// A mistake in the configuration (exit code 2, like the config's own errors).
     pub fn is_config(&self) -> bool {
-        matches!(self, Self::Exposed(_) | Self::Tls(_) | Self::Activation(_))
+        use crate::ports::StoreError;
+        matches!(
+            self,
+            Self::Exposed(_)
+                | Self::Tls(_)
+                | Self::Activation(_)
+                | Self::Ports(PortsError::Store(
+                    StoreError::Lost(_) | StoreError::Damaged(_)
+                ))
+        )
     }
 }
 
@@ -84,6 +93,7 @@ pub async fn start(cfg: Config) -> Result<Daemon, ServerError> {
         quarantine: cfg.quarantine,
         state_path: cfg.state.clone(),
         quotas: cfg.quotas,
+        accept_state_loss: cfg.accept_state_loss,
     };
     let (allocator, _repair) = tokio::task::spawn_blocking(move || Allocator::open(allocator_cfg))
         .await
@@ -433,8 +443,16 @@ pub async fn termination_signal() {
             return;
         }
     };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received"),
-        _ = term.recv() => tracing::info!("SIGTERM received"),
+    // SIGHUP (a closed terminal, `systemctl reload`) must not kill the daemon, as its default
+    // action would: every setting is read at start-up, so it is noted and ignored.
+    let mut hangup = signal(SignalKind::hangup()).ok();
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => return tracing::info!("SIGINT received"),
+            _ = term.recv() => return tracing::info!("SIGTERM received"),
+            Some(()) = async { match hangup.as_mut() { Some(h) => h.recv().await, None => std::future::pending().await } } => {
+                tracing::info!("SIGHUP received: ignored (settings are read at start-up; restart the daemon to change them)");
+            }
+        }
     }
 }

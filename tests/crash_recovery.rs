@@ -288,3 +288,141 @@ async fn the_repair_pass_reclaims_dead_owners_and_keeps_the_rest() {
         "seen listening in the socket table"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_neither_kills_nor_disturbs_the_daemon() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut d = ChildDaemon::spawn(dir.path(), "30300-30302", &[]);
+    let mut c = d.tcp().await;
+    c.allocate(AllocateRequest {
+        service: "before".into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    for _ in 0..3 {
+        // SAFETY: sending a signal to our own child.
+        unsafe { libc::kill(d.child.id() as i32, libc::SIGHUP) };
+    }
+    d.wait_for_log("SIGHUP received: ignored").unwrap();
+    assert!(d.child.try_wait().unwrap().is_none(), "still running");
+    let list = c.list(ListRequest::default()).await.unwrap().into_inner();
+    assert_eq!(list.allocations.len(), 1, "state untouched, still serving");
+    assert!(d.terminate().success(), "and a clean stop afterwards");
+}
+
+/// Starts the daemon on `dir`'s state and returns its exit status and log when it stops by
+/// itself within 10 s (it refused to start), or None when it runs.
+fn refused(dir: &std::path::Path, range: &str, extra: &[&str]) -> Option<(i32, String)> {
+    // A daemon killed with -9 leaves its socket file: its appearance is how a start is seen.
+    let _ = std::fs::remove_file(dir.join("pw.sock"));
+    let mut child = Command::new(bin())
+        .args(["serve", "--listen", "127.0.0.1:0", "--range", range])
+        .arg("--state")
+        .arg(dir.join("state.db"))
+        .arg("--unix-socket")
+        .arg(dir.join("pw.sock"))
+        .args(extra)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while std::time::Instant::now() < deadline {
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut log = String::new();
+            use std::io::Read;
+            let _ = child.stderr.take().unwrap().read_to_string(&mut log);
+            return Some((status.code().unwrap_or(-1), log));
+        }
+        if dir.join("pw.sock").exists() {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    None
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_emptied_state_file_is_refused_with_a_way_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let range = "30310-30339";
+    {
+        let mut d = ChildDaemon::spawn(dir.path(), range, &[]);
+        let mut c = d.tcp().await;
+        for i in 0..20 {
+            c.allocate(AllocateRequest {
+                service: format!("s{i}"),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        }
+        assert!(d.terminate().success());
+    }
+    // Someone (a restore gone wrong, a full disk) leaves an empty file in its place.
+    std::fs::write(dir.path().join("state.db"), b"").unwrap();
+    let _ = std::fs::remove_file(dir.path().join("state.db-wal"));
+    let (code, log) = refused(dir.path(), range, &[]).expect("refused to start");
+    assert_eq!(code, 2, "{log}");
+    assert!(log.contains("committed changes are missing"), "{log}");
+    assert!(
+        log.contains("--accept-state-loss"),
+        "the way out is named: {log}"
+    );
+    // The operator accepts the loss: the daemon starts with what is left (nothing).
+    let d = ChildDaemon::spawn(dir.path(), range, &["--accept-state-loss"]);
+    let mut c = d.tcp().await;
+    assert!(c
+        .list(ListRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .allocations
+        .is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_write_ahead_log_after_kill_9_is_detected() {
+    let dir = tempfile::tempdir().unwrap();
+    let range = "30340-30349";
+    {
+        let mut d = ChildDaemon::spawn(dir.path(), range, &["--quarantine", "0s"]);
+        let mut c = d.tcp().await;
+        // Many committed changes, all in the write-ahead log (not yet checkpointed).
+        for i in 0..150 {
+            let r = c
+                .allocate(AllocateRequest {
+                    service: format!("w{i}"),
+                    ..Default::default()
+                })
+                .await
+                .unwrap()
+                .into_inner();
+            c.release(ReleaseRequest {
+                port: r.allocation.unwrap().port,
+                lease_token: r.lease_token,
+            })
+            .await
+            .unwrap();
+        }
+        // The reaper writes the marker within a second.
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        d.kill9();
+    }
+    let wal = dir.path().join("state.db-wal");
+    let len = std::fs::metadata(&wal).expect("a write-ahead log").len();
+    assert!(len > 64 * 1024, "the log holds the changes ({len} bytes)");
+    // Garbage over a frame in the middle: SQLite's recovery stops there, silently.
+    use std::io::{Seek, SeekFrom, Write};
+    let mut f = std::fs::OpenOptions::new().write(true).open(&wal).unwrap();
+    f.seek(SeekFrom::Start(len / 3)).unwrap();
+    f.write_all(&[0xAB; 8192]).unwrap();
+    drop(f);
+    let (code, log) = refused(dir.path(), range, &[]).expect("refused to start");
+    assert_eq!(code, 2, "{log}");
+    assert!(log.contains("committed changes are missing"), "{log}");
+}

@@ -251,6 +251,7 @@ mod clock_jumps {
             quarantine: Duration::from_secs(60),
             state_path: dir.path().join("state.db"),
             quotas: Default::default(),
+            accept_state_loss: false,
         };
         let (alloc, _) = Allocator::open_with_clock(cfg, clock.clone()).unwrap();
         let caller = Caller {

@@ -15,6 +15,7 @@ use super::counters::Counters;
 use super::error::PortsError;
 use super::events_store::LogBounds;
 use super::lease::{new_token, Allocation, Caller, Health, ReclaimReason, Vitality};
+use super::marker;
 use super::names::ServiceNames;
 use super::process::{Liveness, ProcessIdentity};
 use super::quota::{Holdings, Quotas};
@@ -34,6 +35,8 @@ pub struct AllocatorConfig {
     pub state_path: PathBuf,
     /// What one uid and one service may hold.
     pub quotas: Quotas,
+    /// Start even when the database is behind its marker (committed changes were lost).
+    pub accept_state_loss: bool,
 }
 
 /// A successful allocation.
@@ -124,6 +127,8 @@ pub struct Allocator {
     pub(super) clock: Arc<dyn Clock>,
     /// Owner checks that could not read the owner's process (kept, never reclaimed).
     unknown_owner_checks: AtomicU64,
+    /// The newest sequence the marker beside the database records (u64::MAX: none written).
+    marker_at: AtomicU64,
     /// Whether the last sweep met an unreadable owner: logged on each change, not each sweep.
     owners_unreadable: AtomicBool,
 }
@@ -151,8 +156,20 @@ impl Allocator {
         clock: Arc<dyn Clock>,
     ) -> Result<(Self, RepairReport), PortsError> {
         let mut store = Store::open(&cfg.state_path)?;
+        store.quick_check()?;
         let snap = store.load(clock.now())?;
         let log = store.log_bounds()?;
+        let lost = match marker::read(&cfg.state_path) {
+            Ok(Some(m)) => marker::shrank(&m, log.last),
+            Ok(None) => None,
+            Err(e) => Some(e),
+        };
+        if let Some(why) = lost {
+            if !cfg.accept_state_loss {
+                return Err(StoreError::Lost(why).into());
+            }
+            tracing::error!("{why}; starting anyway with what is left (--accept-state-loss)");
+        }
         let sticky = snap.sticky();
         let history: HashMap<u16, PortHistory> =
             snap.history.into_iter().map(|h| (h.port, h)).collect();
@@ -186,10 +203,30 @@ impl Allocator {
             gate: None,
             clock,
             unknown_owner_checks: AtomicU64::new(0),
+            marker_at: AtomicU64::new(u64::MAX),
             owners_unreadable: AtomicBool::new(false),
         };
         let report = allocator.repair()?;
         Ok((allocator, report))
+    }
+
+    /// Records how far the state got beside the database (when it moved since the last time):
+    /// the watchdog's reaper calls it every second, and it runs once more at shutdown.
+    pub fn write_marker(&self) {
+        let m = {
+            let st = self.lock();
+            marker::Marker {
+                last_sequence: st.log.last,
+                allocations: st.leases.len(),
+            }
+        };
+        if self.marker_at.swap(m.last_sequence, Ordering::AcqRel) == m.last_sequence {
+            return;
+        }
+        if let Err(e) = marker::write(&self.cfg.state_path, &m) {
+            self.marker_at.store(u64::MAX, Ordering::Release);
+            tracing::warn!(error = %e, "cannot write the state marker");
+        }
     }
 
     /// The managed ranges.
@@ -961,5 +998,12 @@ impl Allocator {
             quarantine: self.cfg.quarantine,
             warnings: st.availability.ephemeral_warnings(&self.cfg.ranges),
         }
+    }
+}
+
+impl Drop for Allocator {
+    /// The last word on how far the state got, for the next start.
+    fn drop(&mut self) {
+        self.write_marker();
     }
 }

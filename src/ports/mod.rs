@@ -11,6 +11,7 @@ mod error;
 mod events_store;
 mod holders;
 mod lease;
+mod marker;
 mod names;
 mod observe;
 mod process;

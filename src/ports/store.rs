@@ -37,6 +37,10 @@ pub enum StoreError {
     NewerSchema { found: i64, known: i64 },
     #[error("corrupt row for port {port}: {what}")]
     Corrupt { port: i64, what: String },
+    #[error("the state database is damaged: {0}")]
+    Damaged(String),
+    #[error("{0}; restore the state from a backup, or start with --accept-state-loss to continue with what is left")]
+    Lost(String),
 }
 
 /// When a port was last given back, by whom, and until when it rests.
@@ -178,6 +182,18 @@ impl Store {
         let mut store = Self { conn, _lock: lock };
         store.migrate()?;
         Ok(store)
+    }
+
+    /// SQLite's own consistency check of the file (pages, indexes): "ok" or what is wrong.
+    pub fn quick_check(&self) -> Result<(), StoreError> {
+        let mut stmt = self.conn.prepare("PRAGMA quick_check")?;
+        let problems: Vec<String> = stmt
+            .query_map([], |r| r.get::<_, String>(0))?
+            .collect::<Result<_, _>>()?;
+        if problems.len() == 1 && problems[0] == "ok" {
+            return Ok(());
+        }
+        Err(StoreError::Damaged(problems.join("; ")))
     }
 
     fn migrate(&mut self) -> Result<(), StoreError> {

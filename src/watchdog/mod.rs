@@ -202,7 +202,12 @@ impl Watchdog {
                 _ = stop.wait_for(|s| *s) => return,
             }
             let a = self.allocator.clone();
-            match tokio::task::spawn_blocking(move || a.sweep()).await {
+            let swept = tokio::task::spawn_blocking(move || {
+                let swept = a.sweep();
+                a.write_marker();
+                swept
+            });
+            match swept.await {
                 Ok(Ok(_)) => {
                     self.heartbeat.send_modify(|n| *n = n.wrapping_add(1));
                 }
