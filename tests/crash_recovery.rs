@@ -343,6 +343,7 @@ fn refused(dir: &std::path::Path, range: &str, extra: &[&str]) -> Option<(i32, S
         std::thread::sleep(Duration::from_millis(20));
     }
     let _ = child.kill();
+    let _ = child.wait();
     None
 }
 
