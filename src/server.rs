@@ -115,14 +115,18 @@ pub async fn start(cfg: Config) -> Result<Daemon, ServerError> {
     ));
 
     let (health, health_service) = tonic_health::server::health_reporter();
+    // Every service decodes at most MAX_MESSAGE_BYTES per request, health and reflection too.
+    let health_service = health_service.max_decoding_message_size(MAX_MESSAGE_BYTES);
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()?;
+        .build_v1()?
+        .max_decoding_message_size(MAX_MESSAGE_BYTES);
     let reflection_v1alpha = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1alpha()?;
+        .build_v1alpha()?
+        .max_decoding_message_size(MAX_MESSAGE_BYTES);
     let ports = PortsServiceServer::new(PortsApi::new(allocator.clone()))
         .max_decoding_message_size(MAX_MESSAGE_BYTES);
     let network = NetworkServiceServer::new(NetworkApi::new(gate.clone()))

@@ -6,6 +6,7 @@ pub mod caller;
 mod convert;
 mod error;
 mod fallback;
+mod grpc_status;
 mod guard;
 mod network;
 mod observe;
@@ -30,7 +31,8 @@ pub use watchdog::WatchdogApi;
 /// request is counted for `/metrics` on the way out.
 pub fn http_router(grpc: axum::Router, rest: rest::RestState) -> axum::Router {
     let observer = Arc::new(observe::Observer::new(rest.metrics.clone()));
-    grpc.route_layer(from_fn(guard::grpc_only))
+    grpc.route_layer(from_fn(grpc_status::client_errors))
+        .route_layer(from_fn(guard::grpc_only))
         .merge(rest::router(rest))
         .fallback(unknown_path)
         .layer(from_fn_with_state(observer, observe::count))
