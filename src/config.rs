@@ -710,4 +710,49 @@ mod tests {
         .to_string();
         assert!(err.contains("time_wait_per_port"), "{err}");
     }
+
+    mod properties {
+        //! The config loader and the duration parser answer any input with a value or an error
+        //! naming the key, never a panic.
+        use super::super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(256))]
+
+            #[test]
+            fn any_duration_text_parses_or_is_refused(s in ".{0,40}") {
+                let _ = parse_duration(&s);
+            }
+
+            #[test]
+            fn any_config_file_loads_or_is_refused(text in ".{0,400}", key in "[a-z_]{1,24}", value in ".{0,40}") {
+                let dir = tempfile::tempdir().unwrap();
+                let file = dir.path().join("c.toml");
+                for body in [text.clone(), format!("{key} = {value:?}\n"), format!("[network]\n{key} = {value}\n")] {
+                    std::fs::write(&file, &body).unwrap();
+                    let _ = Config::resolve(&ServeArgs {
+                        config: Some(file.clone()),
+                        ..Default::default()
+                    });
+                }
+            }
+
+            #[test]
+            fn any_flag_values_resolve_or_are_refused(
+                listen in ".{0,30}",
+                range in ".{0,30}",
+                quarantine in ".{0,12}",
+                per_uid in ".{0,8}",
+            ) {
+                let _ = Config::resolve(&ServeArgs {
+                    listen: Some(listen),
+                    range: vec![range],
+                    quarantine: Some(quarantine),
+                    max_ports_per_uid: Some(per_uid),
+                    ..Default::default()
+                });
+            }
+        }
+    }
 }

@@ -366,4 +366,76 @@ mod tests {
             ["labels"]
         );
     }
+
+    mod properties {
+        //! Whatever arrives, validation answers (never panics), and what it accepts keeps every
+        //! rule it states.
+        use super::super::*;
+        use proptest::prelude::*;
+
+        fn text() -> impl Strategy<Value = String> {
+            prop_oneof![
+                ".{0,300}",
+                "[A-Za-z0-9._-]{0,70}",
+                proptest::collection::vec(any::<char>(), 0..80)
+                    .prop_map(|v| v.into_iter().collect()),
+            ]
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(512))]
+
+            #[test]
+            fn validation_answers_and_what_passes_keeps_the_rules(
+                service in text(),
+                purpose in text(),
+                started_by in text(),
+                pid in proptest::option::of(any::<i32>()),
+                port in proptest::option::of(any::<u32>()),
+                ttl in proptest::option::of(any::<u64>()),
+                labels in proptest::collection::btree_map(text(), text(), 0..20),
+                owner_is_caller in any::<bool>(),
+                caller_pid in proptest::option::of(any::<i32>()),
+            ) {
+                let ranges = RangeSet::new(vec!["8000-8100".parse().unwrap()]).unwrap();
+                let req = AllocateRequest {
+                    service,
+                    purpose,
+                    started_by,
+                    pid,
+                    port,
+                    ttl_seconds: ttl,
+                    labels,
+                    owner_is_caller,
+                    ..Default::default()
+                };
+                if let Ok(v) = req.validate(&ranges, caller_pid) {
+                    prop_assert!(valid_service(&v.service).is_ok());
+                    prop_assert!(v.purpose.len() <= MAX_TEXT_BYTES);
+                    prop_assert!(v.started_by.len() <= MAX_TEXT_BYTES);
+                    prop_assert!(!v.purpose.chars().any(crate::text::is_unsafe));
+                    prop_assert!(!v.started_by.chars().any(crate::text::is_unsafe));
+                    prop_assert!(v.labels.len() <= MAX_LABELS);
+                    prop_assert!(v.port.is_none_or(|p| ranges.contains(p)));
+                    prop_assert!(v.ttl_seconds.is_none_or(|t| (1..=MAX_TTL_SECONDS).contains(&t)));
+                    for (k, val) in &v.labels {
+                        prop_assert!(!k.is_empty() && k.len() <= MAX_LABEL_KEY_LEN);
+                        prop_assert!(val.len() <= MAX_TEXT_BYTES);
+                        prop_assert!(!val.chars().any(crate::text::is_unsafe));
+                    }
+                }
+            }
+
+            #[test]
+            fn event_filters_answer_for_any_input(
+                service in proptest::option::of(text()),
+                port in proptest::option::of(any::<u32>()),
+            ) {
+                if let Ok(f) = event_filter(service, port, Vec::new()) {
+                    prop_assert!(f.port.is_none_or(|p| p != 0));
+                    prop_assert!(f.service.as_deref().is_none_or(|s| valid_service(s).is_ok()));
+                }
+            }
+        }
+    }
 }
