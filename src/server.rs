@@ -104,6 +104,13 @@ pub async fn start(cfg: Config) -> Result<Daemon, ServerError> {
     // The watchdog's first pass, at once, takes the first network snapshot.
     let gate = Arc::new(NetworkGate::new(cfg.network.clone()));
     let allocator = Arc::new(allocator.with_gate(gate.clone()));
+    // Whether the state can be written is part of every network report (state_storage).
+    let weak = Arc::downgrade(&allocator);
+    let (state_path, thresholds) = (cfg.state.clone(), cfg.network.thresholds.clone());
+    gate.add_check(Box::new(move || {
+        let problem = weak.upgrade().and_then(|a| a.storage_problem());
+        crate::network::storage::state_storage(&state_path, problem.as_deref(), &thresholds)
+    }));
     let watchdog = Arc::new(Watchdog::new(
         WatchdogConfig {
             interval: cfg.watchdog_interval,
@@ -159,6 +166,11 @@ pub async fn start(cfg: Config) -> Result<Daemon, ServerError> {
         .await;
 
     let (stop, stop_rx) = watch::channel(false);
+    tokio::spawn(storage_health(
+        Arc::downgrade(&allocator),
+        health.clone(),
+        stop_rx.clone(),
+    ));
     let mut tasks = Vec::new();
 
     let mut activated = crate::activation::Activated::from_env();
@@ -326,6 +338,39 @@ fn server_builder() -> Server {
         .max_concurrent_streams(Some(MAX_STREAMS_PER_CONNECTION))
         .http2_max_header_list_size(Some(MAX_HEADER_LIST_BYTES))
         .http2_max_pending_accept_reset_streams(Some(32))
+}
+
+/// The ports service is NOT_SERVING while the state cannot be written (a full disk), and
+/// SERVING again once it can: a load balancer or a probe then knows allocations would fail.
+async fn storage_health(
+    allocator: std::sync::Weak<Allocator>,
+    health: HealthReporter,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut serving = true;
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        let Some(a) = allocator.upgrade() else { return };
+        let ok = a.storage_problem().is_none();
+        drop(a);
+        if ok == serving {
+            continue;
+        }
+        serving = ok;
+        if ok {
+            tracing::info!("the state can be written again: PortsService SERVING");
+            health.set_serving::<PortsServiceServer<PortsApi>>().await;
+        } else {
+            tracing::warn!("the state cannot be written: PortsService NOT_SERVING until it can");
+            health
+                .set_not_serving::<PortsServiceServer<PortsApi>>()
+                .await;
+        }
+    }
 }
 
 async fn stopped(mut rx: watch::Receiver<bool>) {

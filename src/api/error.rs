@@ -189,6 +189,15 @@ pub fn status_from(err: PortsError) -> Status {
             d.set_retry_info(Some(Duration::from_secs(1)));
             Code::Unavailable
         }
+        PortsError::Store(e) if e.is_storage() => {
+            // A full or failing disk: nothing wrong with the request; retry once it is fixed.
+            d.set_retry_info(Some(Duration::from_secs(5)));
+            return Status::with_error_details(
+                Code::Unavailable,
+                format!("the state database cannot be written ({e}); the change was not made"),
+                d,
+            );
+        }
         PortsError::Store(e) => {
             tracing::error!(error = %e, "state store failure");
             return Status::internal(format!("state store: {e}"));

@@ -19,6 +19,7 @@ pub mod names {
     pub const PORT_EXHAUSTION: &str = "port_exhaustion";
     pub const SSL_READINESS: &str = "ssl_readiness";
     pub const LISTEN_OVERFLOWS: &str = "listen_overflows";
+    pub const STATE_STORAGE: &str = "state_storage";
 }
 
 /// Note used by checks that cannot run on the current operating system.

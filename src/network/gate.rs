@@ -14,8 +14,12 @@ use super::{
     NetworkConfig, Report, SystemSnapshot,
 };
 
+/// A check the daemon adds to every snapshot (the state's storage, which only it knows).
+pub type ExtraCheck = Box<dyn Fn() -> super::CheckResult + Send + Sync>;
+
 pub struct NetworkGate {
     cfg: NetworkConfig,
+    extra: Mutex<Vec<ExtraCheck>>,
     current: Mutex<Option<Arc<SystemSnapshot>>>,
     refreshing: AtomicBool,
 }
@@ -24,6 +28,7 @@ impl NetworkGate {
     pub fn new(cfg: NetworkConfig) -> Self {
         Self {
             cfg,
+            extra: Mutex::new(Vec::new()),
             current: Mutex::new(None),
             refreshing: AtomicBool::new(false),
         }
@@ -44,7 +49,24 @@ impl NetworkGate {
             .clone()
     }
 
-    fn store(&self, snap: SystemSnapshot) -> Arc<SystemSnapshot> {
+    /// Forgets the current snapshot: the next one needed is taken anew (something it reports
+    /// changed).
+    pub fn invalidate(&self) {
+        *self.current.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+
+    /// Adds a check to every snapshot from now on.
+    pub fn add_check(&self, check: ExtraCheck) {
+        self.extra
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(check);
+    }
+
+    fn store(&self, mut snap: SystemSnapshot) -> Arc<SystemSnapshot> {
+        for check in self.extra.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+            snap.checks.push(check());
+        }
         let snap = Arc::new(snap);
         *self.current.lock().unwrap_or_else(|p| p.into_inner()) = Some(snap.clone());
         snap

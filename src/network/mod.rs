@@ -34,6 +34,7 @@ pub mod overflows;
 pub mod procfs;
 pub mod report;
 pub mod stack;
+pub mod storage;
 pub mod thresholds;
 pub mod tls;
 

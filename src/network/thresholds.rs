@@ -69,6 +69,10 @@ threshold_table! {
     tls_expiry_warning_days: i64 = 30, "days", "design table (ssl_readiness)";
     /// ListenOverflows + ListenDrops growing by more than this since the previous report: warning.
     listen_overflow_increase_warning: u64 = 0, "events", "design table (listen_overflows: 'increasing')";
+    /// Free space on the state's filesystem below this: warning.
+    state_free_warning_mib: u64 = 100, "MiB", "portwarden: room for months of events and allocations";
+    /// Free space on the state's filesystem below this: critical (the next writes may fail).
+    state_free_critical_mib: u64 = 1, "MiB", "portwarden: a few hundred commits of the write-ahead log";
     /// A system snapshot older than this is not reused for per-port checks.
     snapshot_max_age_ms: u64 = 5_000, "milliseconds", "portwarden brief (allocator reuses a <= 5 s snapshot)";
 }

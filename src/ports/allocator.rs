@@ -20,6 +20,7 @@ use super::names::ServiceNames;
 use super::process::{Liveness, ProcessIdentity};
 use super::quota::{Holdings, Quotas};
 use super::range::RangeSet;
+use super::storage::StorageHealth;
 use super::store::{PortHistory, Store, StoreError};
 use super::validate::{managed_port, valid_ttl, AllocateRequest, RenewRequest, ValidAllocate};
 use crate::events::{Event, EventBus, EventDetail, NewEvent};
@@ -123,12 +124,14 @@ pub struct Allocator {
     pub(super) bus: Arc<EventBus>,
     pub(super) counters: Counters,
     /// Network checks run before every allocation; without one only the probe bind runs.
-    gate: Option<Arc<NetworkGate>>,
+    pub(super) gate: Option<Arc<NetworkGate>>,
     pub(super) clock: Arc<dyn Clock>,
     /// Owner checks that could not read the owner's process (kept, never reclaimed).
     unknown_owner_checks: AtomicU64,
     /// The newest sequence the marker beside the database records (u64::MAX: none written).
     marker_at: AtomicU64,
+    /// Whether writes to the state work.
+    pub(super) storage: StorageHealth,
     /// Whether the last sweep met an unreadable owner: logged on each change, not each sweep.
     owners_unreadable: AtomicBool,
 }
@@ -204,6 +207,7 @@ impl Allocator {
             clock,
             unknown_owner_checks: AtomicU64::new(0),
             marker_at: AtomicU64::new(u64::MAX),
+            storage: StorageHealth::default(),
             owners_unreadable: AtomicBool::new(false),
         };
         let report = allocator.repair()?;
@@ -283,7 +287,11 @@ impl Allocator {
         write: impl FnOnce(&mut Store, &Event) -> Result<(), StoreError>,
     ) -> Result<Arc<Event>, PortsError> {
         let e = ev.numbered(st.log.last + 1, now.wall_ms);
-        write(&mut st.store, &e)?;
+        let written = write(&mut st.store, &e);
+        if self.storage.note(&written) {
+            self.storage_changed();
+        }
+        written?;
         st.log.last = e.sequence;
         let e = Arc::new(e);
         self.bus.publish(e.clone());

@@ -17,6 +17,7 @@ mod observe;
 mod process;
 mod quota;
 mod range;
+mod storage;
 mod store;
 mod validate;
 mod watch;

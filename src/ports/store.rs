@@ -43,6 +43,19 @@ pub enum StoreError {
     Lost(String),
 }
 
+impl StoreError {
+    /// Whether this error means the storage (disk full, I/O), not the data.
+    pub fn is_storage(&self) -> bool {
+        use rusqlite::ErrorCode;
+        matches!(
+            self,
+            StoreError::Sqlite(rusqlite::Error::SqliteFailure(f, _))
+                if matches!(f.code, ErrorCode::DiskFull | ErrorCode::SystemIoFailure
+                    | ErrorCode::CannotOpen | ErrorCode::ReadOnly)
+        )
+    }
+}
+
 /// When a port was last given back, by whom, and until when it rests.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PortHistory {
@@ -182,6 +195,17 @@ impl Store {
         let mut store = Self { conn, _lock: lock };
         store.migrate()?;
         Ok(store)
+    }
+
+    /// A tiny committed write, to learn whether writing works (after a failure).
+    pub fn touch(&mut self) -> Result<(), StoreError> {
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES ('storage_probe', datetime('now'))",
+            [],
+        )?;
+        tx.commit()?;
+        Ok(())
     }
 
     /// SQLite's own consistency check of the file (pages, indexes): "ok" or what is wrong.

@@ -205,6 +205,7 @@ impl Watchdog {
             let swept = tokio::task::spawn_blocking(move || {
                 let swept = a.sweep();
                 a.write_marker();
+                a.probe_storage();
                 swept
             });
             match swept.await {
