@@ -78,7 +78,7 @@ async fn a_full_disk_is_reported_and_recovered_from() {
         .unwrap();
     let channel = common::connect_tcp(addr).await;
     let mut ports = ports_service_client::PortsServiceClient::new(channel.clone());
-    let mut health = HealthClient::new(channel.clone());
+    let health = HealthClient::new(channel.clone());
     let serving = |health: &mut HealthClient<tonic::transport::Channel>| {
         let mut h = health.clone();
         async move {
