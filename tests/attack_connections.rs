@@ -11,27 +11,9 @@ use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{bin, eventually, ChildDaemon};
+use common::{bin, cpu_ms, eventually, fds, ChildDaemon, Killed};
 use portwarden_client::proto::*;
 use portwarden_client::{connect, Target};
-
-/// Open descriptors of a process.
-fn fds(pid: u32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count())
-}
-
-/// CPU time (ms) a process has used.
-fn cpu_ms(pid: u32) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let rest = &stat[stat.rfind(')').map_or(0, |i| i + 1)..];
-    let f: Vec<u64> = rest
-        .split_whitespace()
-        .map(|x| x.parse().unwrap_or(0))
-        .collect();
-    // SAFETY: sysconf has no preconditions.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
-    (f[11] + f[12]) * 1000 / hz
-}
 
 /// `n` idle TCP connections to `addr`, held by a process running as uid 65534 until killed.
 fn flood_as_nobody(addr: std::net::SocketAddr, n: usize) -> Child {
@@ -57,14 +39,6 @@ time.sleep(600)
         .stdout(Stdio::piped())
         .stderr(Stdio::null());
     cmd.spawn().expect("python3")
-}
-
-struct Killed(Child);
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 fn p99(mut v: Vec<Duration>) -> Duration {
@@ -139,8 +113,9 @@ async fn a_flood_of_idle_connections_is_capped_per_caller_and_others_stay_fast()
     // Another user (root, over the Unix socket) is not starved.
     let lat = allocate_release_latencies(&Target::Unix(d.socket.clone()), 300).await;
     let p = p99(lat);
+    // Generous, for a busy CI machine: a starved caller waits seconds, not milliseconds.
     assert!(
-        p < Duration::from_millis(10),
+        p < Duration::from_millis(100),
         "p99 allocate during the flood: {p:?}"
     );
     drop(flood);

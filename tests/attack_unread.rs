@@ -8,19 +8,10 @@ mod common;
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::{allocate, ChildDaemon};
+use common::{allocate, rss_kb, ChildDaemon};
 use http_body_util::Full;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use portwarden_client::proto::*;
-
-fn rss_kb(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
-        .unwrap_or(0)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_connection_that_never_reads_its_answers_is_refused_more() {

@@ -4,25 +4,9 @@
 
 mod common;
 
-use std::os::unix::process::CommandExt;
 use std::process::{Command, Output};
 
-use common::{bin, nobody, ChildDaemon};
-
-/// The CLI, run as uid 65534, against `addr`.
-fn cli_as_nobody(addr: &str, args: &[&str]) -> Output {
-    let (_copy, binary) = nobody::executable_by_nobody(std::path::Path::new(bin()));
-    let mut cmd = Command::new(binary);
-    // SAFETY: only async-signal-safe calls between fork and exec.
-    unsafe {
-        cmd.pre_exec(nobody::drop_to_nobody);
-    }
-    cmd.args(args)
-        .env("PORTWARDEN_ADDR", addr)
-        .env_remove("XDG_RUNTIME_DIR")
-        .output()
-        .expect("run the CLI as nobody")
-}
+use common::{bin, cli_as_nobody, ChildDaemon};
 
 fn cli(addr: &str, args: &[&str]) -> Output {
     Command::new(bin())
@@ -39,9 +23,7 @@ fn json(o: &Output) -> serde_json::Value {
 
 #[test]
 fn loopback_tcp_callers_are_identified_like_unix_socket_callers() {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("needs root (to act as uid 65534 too): skipped");
+    if !common::is_root() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -49,19 +31,22 @@ fn loopback_tcp_callers_are_identified_like_unix_socket_callers() {
     let tcp = format!("http://{}", d.addr);
 
     // Made over TCP, the allocations carry their callers' uids.
-    let mine = json(&cli_as_nobody(&tcp, &["allocate", "nobodys", "--json"]));
+    let mine = json(&cli_as_nobody(
+        Some(&tcp),
+        &["allocate", "nobodys", "--json"],
+    ));
     assert_eq!(mine["owner_uid"], 65534, "{mine}");
     let roots = json(&cli(&tcp, &["allocate", "roots", "--json"]));
     assert_eq!(roots["owner_uid"], 0, "{roots}");
     let (mine, roots) = (mine["port"].to_string(), roots["port"].to_string());
 
     // Another uid, no token: refused, over TCP as over the Unix socket.
-    let refused = cli_as_nobody(&tcp, &["release", &roots]);
+    let refused = cli_as_nobody(Some(&tcp), &["release", &roots]);
     assert!(!refused.status.success());
     let msg = String::from_utf8_lossy(&refused.stderr);
     assert!(msg.contains("uid 65534 is not the owner"), "{msg}");
     // Its own, no token: released.
-    let released = cli_as_nobody(&tcp, &["release", &mine]);
+    let released = cli_as_nobody(Some(&tcp), &["release", &mine]);
     assert!(
         released.status.success(),
         "{}",

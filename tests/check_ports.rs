@@ -6,20 +6,8 @@ mod common;
 use std::net::TcpListener;
 use std::process::Command;
 
-use common::ChildDaemon;
+use common::{cpu_ms, ChildDaemon};
 use portwarden_client::proto::*;
-
-fn cpu_ms(pid: u32) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let rest = &stat[stat.rfind(')').map_or(0, |i| i + 1)..];
-    let f: Vec<u64> = rest
-        .split_whitespace()
-        .map(|x| x.parse().unwrap_or(0))
-        .collect();
-    // SAFETY: sysconf has no preconditions.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
-    (f[11] + f[12]) * 1000 / hz
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_ports_in_use_cost_one_walk_of_the_socket_table() {

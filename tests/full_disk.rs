@@ -5,23 +5,14 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
-use common::{bin, eventually};
+use common::eventually;
 use portwarden_client::proto::network_service_client::NetworkServiceClient;
 use portwarden_client::proto::*;
 use tonic_health::pb::health_client::HealthClient;
 use tonic_health::pb::HealthCheckRequest;
-
-struct Killed(std::process::Child);
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn in_namespace(pid: u32, script: &str) -> bool {
     Command::new("nsenter")
@@ -32,50 +23,19 @@ fn in_namespace(pid: u32, script: &str) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_disk_is_reported_and_recovered_from() {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 || Command::new("unshare").arg("--version").output().is_err()
-    {
-        eprintln!("needs root and unshare (a private tmpfs): skipped");
+    if !common::can_unshare() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state");
     std::fs::create_dir(&state).unwrap();
-    let script = format!(
-        "mount -t tmpfs -o size=3m tmpfs {} && exec \"$0\" \"$@\"",
-        state.display()
-    );
-    let mut child = Killed(
-        Command::new("unshare")
-            .args(["-m", "sh", "-c", &script, bin()])
-            .args(["serve", "--listen", "127.0.0.1:0", "--range", "30500-30509"])
-            .args(["--unix-socket", "none", "--quarantine", "0s"])
-            .arg("--state")
-            .arg(state.join("state.db"))
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
+    let (child, addr) = common::serve_in_mount_namespace(
+        &format!("mount -t tmpfs -o size=3m tmpfs {}", state.display()),
+        &state.join("state.db"),
+        "30500-30509",
+        &[],
     );
     let pid = child.0.id();
-    let stderr = child.0.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(rest) = line.split("listening on tcp ").nth(1) {
-                let _ = tx.send(
-                    rest.split_whitespace()
-                        .next()
-                        .unwrap_or_default()
-                        .to_string(),
-                );
-            }
-        }
-    });
-    let addr: std::net::SocketAddr = rx
-        .recv_timeout(Duration::from_secs(20))
-        .unwrap()
-        .parse()
-        .unwrap();
     let channel = common::connect_tcp(addr).await;
     let mut ports = ports_service_client::PortsServiceClient::new(channel.clone());
     let health = HealthClient::new(channel.clone());

@@ -7,33 +7,13 @@ mod common;
 
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixListener;
-use std::os::unix::process::CommandExt;
-use std::process::Command;
 use std::time::Duration;
 
-use common::{bin, nobody};
-
-fn as_nobody(args: &[&str]) -> std::process::Output {
-    let (_copy, binary) = nobody::executable_by_nobody(std::path::Path::new(bin()));
-    let mut cmd = Command::new(binary);
-    // SAFETY: only async-signal-safe calls between fork and exec.
-    unsafe {
-        cmd.pre_exec(nobody::drop_to_nobody);
-    }
-    cmd.args(args)
-        .env_remove("XDG_RUNTIME_DIR")
-        .env_remove("PORTWARDEN_ADDR")
-        .env("HOME", "/nonexistent")
-        .current_dir("/")
-        .output()
-        .expect("run as nobody")
-}
+use common::cli_as_nobody;
 
 #[test]
 fn a_fallback_directory_made_by_another_user_is_refused_by_client_and_daemon() {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("needs root (to act as two users): skipped");
+    if !common::is_root() {
         return;
     }
     let dir = std::path::Path::new("/tmp/portwarden-65534");
@@ -49,7 +29,7 @@ fn a_fallback_directory_made_by_another_user_is_refused_by_client_and_daemon() {
     )
     .unwrap();
 
-    let client = as_nobody(&["list"]);
+    let client = cli_as_nobody(None, &["list"]);
     let msg = String::from_utf8_lossy(&client.stderr);
     assert!(!client.status.success(), "refused");
     assert!(msg.contains("belongs to uid 0, not to you"), "{msg}");
@@ -61,13 +41,16 @@ fn a_fallback_directory_made_by_another_user_is_refused_by_client_and_daemon() {
 
     let state = tempfile::tempdir().unwrap();
     std::fs::set_permissions(state.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
-    let daemon = as_nobody(&[
-        "serve",
-        "--listen",
-        "127.0.0.1:0",
-        "--state",
-        state.path().join("s.db").to_str().unwrap(),
-    ]);
+    let daemon = cli_as_nobody(
+        None,
+        &[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--state",
+            state.path().join("s.db").to_str().unwrap(),
+        ],
+    );
     let msg = String::from_utf8_lossy(&daemon.stderr);
     assert!(
         !daemon.status.success(),

@@ -4,23 +4,9 @@
 
 mod common;
 
-use std::os::unix::process::CommandExt;
 use std::process::{Command, Output};
 
-use common::{bin, nobody, ChildDaemon};
-
-fn as_nobody(addr: &str, args: &[&str]) -> Output {
-    let (_copy, binary) = nobody::executable_by_nobody(std::path::Path::new(bin()));
-    let mut cmd = Command::new(binary);
-    // SAFETY: only async-signal-safe calls between fork and exec.
-    unsafe {
-        cmd.pre_exec(nobody::drop_to_nobody);
-    }
-    cmd.args(args)
-        .env("PORTWARDEN_ADDR", addr)
-        .output()
-        .expect("the CLI as nobody")
-}
+use common::{bin, cli_as_nobody, ChildDaemon};
 
 fn as_root(addr: &str, args: &[&str]) -> Output {
     Command::new(bin())
@@ -34,18 +20,9 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
-fn root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    let root = unsafe { libc::geteuid() } == 0;
-    if !root {
-        eprintln!("needs root (to act as uid 65534 too): skipped");
-    }
-    root
-}
-
 #[test]
 fn one_uid_gets_at_most_half_the_range_and_others_still_get_ports() {
-    if !root() {
+    if !common::is_root() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -54,7 +31,7 @@ fn one_uid_gets_at_most_half_the_range_and_others_still_get_ports() {
     let mut granted = 0;
     let mut refusal = String::new();
     for i in 0..10 {
-        let o = as_nobody(&tcp, &["allocate", &format!("greedy{i}"), "-q"]);
+        let o = cli_as_nobody(Some(&tcp), &["allocate", &format!("greedy{i}"), "-q"]);
         if o.status.success() {
             granted += 1;
         } else {
@@ -78,7 +55,7 @@ fn one_uid_gets_at_most_half_the_range_and_others_still_get_ports() {
 
 #[test]
 fn a_service_name_belongs_to_the_uid_that_first_used_it() {
-    if !root() {
+    if !common::is_root() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -89,21 +66,21 @@ fn a_service_name_belongs_to_the_uid_that_first_used_it() {
     let port = String::from_utf8_lossy(&first.stdout).trim().to_string();
     assert!(as_root(&tcp, &["release", &port]).status.success());
     // payments' sticky port is free now: another user calling itself payments is refused.
-    let impostor = as_nobody(&tcp, &["allocate", "payments", "-q"]);
+    let impostor = cli_as_nobody(Some(&tcp), &["allocate", "payments", "-q"]);
     assert!(!impostor.status.success());
     let msg = stderr(&impostor);
     assert!(msg.contains("'payments' belongs to uid 0"), "{msg}");
     // Its own name is its own, across restarts of the daemon too.
-    assert!(as_nobody(&tcp, &["allocate", "mine", "-q"])
+    assert!(cli_as_nobody(Some(&tcp), &["allocate", "mine", "-q"])
         .status
         .success());
     drop(d);
     let d = ChildDaemon::spawn(dir.path(), "30110-30119", &["--quarantine", "0s"]);
     let tcp = format!("http://{}", d.addr);
-    assert!(!as_nobody(&tcp, &["allocate", "payments", "-q"])
+    assert!(!cli_as_nobody(Some(&tcp), &["allocate", "payments", "-q"])
         .status
         .success());
-    assert!(as_nobody(&tcp, &["allocate", "mine", "-q"])
+    assert!(cli_as_nobody(Some(&tcp), &["allocate", "mine", "-q"])
         .status
         .success());
     let back = as_root(&tcp, &["allocate", "payments", "-q"]);

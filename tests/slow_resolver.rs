@@ -6,28 +6,14 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::net::UdpSocket;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::bin;
 use portwarden_client::proto::*;
-
-struct Killed(std::process::Child);
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_resolver_that_never_answers_stalls_no_other_client() {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 || Command::new("unshare").arg("--version").output().is_err()
-    {
-        eprintln!("needs root and unshare (a private /etc/hosts): skipped");
+    if !common::can_unshare() {
         return;
     }
     // The silent resolver: bound, never read.
@@ -44,43 +30,17 @@ async fn a_resolver_that_never_answers_stalls_no_other_client() {
         "nameserver 127.0.0.53\noptions timeout:5 attempts:2\n",
     )
     .unwrap();
-    let script = format!(
-        "mount --bind {} /etc/hosts && mount --bind {} /etc/resolv.conf && exec \"$0\" \"$@\"",
-        hosts.display(),
-        resolv.display()
+    let (_daemon, addr) = common::serve_in_mount_namespace(
+        &format!(
+            "mount --bind {} /etc/hosts && mount --bind {} /etc/resolv.conf",
+            hosts.display(),
+            resolv.display()
+        ),
+        &dir.path().join("state.db"),
+        "30600-30620",
+        // No pass refreshes the snapshot meanwhile: allocations must retake it.
+        &["--watchdog-interval", "1h"],
     );
-    let mut child = Killed(
-        Command::new("unshare")
-            .args(["-m", "sh", "-c", &script, bin()])
-            .args(["serve", "--listen", "127.0.0.1:0", "--range", "30600-30620"])
-            .args(["--unix-socket", "none", "--quarantine", "0s"])
-            // No pass refreshes the snapshot meanwhile: allocations must retake it.
-            .args(["--watchdog-interval", "1h"])
-            .arg("--state")
-            .arg(dir.path().join("state.db"))
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    let stderr = child.0.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(rest) = line.split("listening on tcp ").nth(1) {
-                let _ = tx.send(
-                    rest.split_whitespace()
-                        .next()
-                        .unwrap_or_default()
-                        .to_string(),
-                );
-            }
-        }
-    });
-    let addr: std::net::SocketAddr = rx
-        .recv_timeout(Duration::from_secs(20))
-        .unwrap()
-        .parse()
-        .unwrap();
     let mut allocator_client =
         ports_service_client::PortsServiceClient::new(common::connect_tcp(addr).await);
     let mut other = ports_service_client::PortsServiceClient::new(common::connect_tcp(addr).await);

@@ -439,3 +439,125 @@ pub async fn connect_tcp(addr: SocketAddr) -> Channel {
         .await
         .expect("tcp connect")
 }
+
+/// CPU time (user + system, ms) a process has used.
+pub fn cpu_ms(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let rest = &stat[stat.rfind(')').map_or(0, |i| i + 1)..];
+    let f: Vec<u64> = rest
+        .split_whitespace()
+        .map(|x| x.parse().unwrap_or(0))
+        .collect();
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    (f.get(11).copied().unwrap_or(0) + f.get(12).copied().unwrap_or(0)) * 1000 / hz
+}
+
+/// Open descriptors of a process.
+pub fn fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count())
+}
+
+/// Resident memory of a process, in kB.
+pub fn rss_kb(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Whether this test runs as root (tests that act as two users need it); says so when not.
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    if !root {
+        eprintln!("needs root (to act as uid 65534 too): skipped");
+    }
+    root
+}
+
+/// The CLI run as uid 65534 against `addr` (None: its own discovery, without XDG_RUNTIME_DIR).
+pub fn cli_as_nobody(addr: Option<&str>, args: &[&str]) -> std::process::Output {
+    use std::os::unix::process::CommandExt;
+    let (_copy, binary) = nobody::executable_by_nobody(Path::new(bin()));
+    let mut cmd = Command::new(binary);
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        cmd.pre_exec(nobody::drop_to_nobody);
+    }
+    match addr {
+        Some(a) => cmd.env("PORTWARDEN_ADDR", a),
+        None => cmd
+            .env_remove("PORTWARDEN_ADDR")
+            .env_remove("XDG_RUNTIME_DIR")
+            .env("HOME", "/nonexistent")
+            .current_dir("/"),
+    };
+    cmd.args(args).output().expect("the CLI as nobody")
+}
+
+/// A child process killed (and reaped) when dropped.
+pub struct Killed(pub Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `portwarden serve` in a mount namespace of its own, after `setup` (shell commands run in
+/// that namespace first: mounts); TCP only. Returns the process and its TCP address.
+pub fn serve_in_mount_namespace(
+    setup: &str,
+    state: &Path,
+    range: &str,
+    extra: &[&str],
+) -> (Killed, SocketAddr) {
+    let script = format!("{setup} && exec \"$0\" \"$@\"");
+    let mut child = Killed(
+        Command::new("unshare")
+            .args(["-m", "sh", "-c", &script, bin()])
+            .args(["serve", "--listen", "127.0.0.1:0", "--range", range])
+            .args(["--unix-socket", "none", "--quarantine", "0s"])
+            .arg("--state")
+            .arg(state)
+            .args(extra)
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("unshare"),
+    );
+    let stderr = child.0.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(rest) = line.split("listening on tcp ").nth(1) {
+                let _ = tx.send(
+                    rest.split_whitespace()
+                        .next()
+                        .unwrap_or_default()
+                        .to_string(),
+                );
+            }
+        }
+    });
+    let addr = rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("the daemon reports its TCP address")
+        .parse()
+        .expect("an address");
+    (child, addr)
+}
+
+/// Whether `unshare` is here and this runs as root (mount namespaces need both).
+pub fn can_unshare() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    let ok = unsafe { libc::geteuid() } == 0
+        && Command::new("unshare").arg("--version").output().is_ok();
+    if !ok {
+        eprintln!("needs root and unshare (a mount namespace of its own): skipped");
+    }
+    ok
+}
