@@ -78,6 +78,19 @@ pub struct ServeArgs {
     /// Serve plaintext on a TCP address other hosts can reach (refused without this flag)
     #[arg(long, env = "PORTWARDEN_INSECURE_LISTEN")]
     pub insecure_listen: bool,
+    /// Checks whose critical finding refuses every allocation (comma-separated; `none`: never
+    /// refuse); other critical findings are returned and logged [default: ipv4_available,firewall,network_interfaces]
+    #[arg(
+        long,
+        env = "PORTWARDEN_BLOCKING_CHECKS",
+        value_delimiter = ',',
+        value_name = "CHECK,..."
+    )]
+    pub blocking_checks: Vec<String>,
+    /// Abstract Unix socket claimed at start-up so that one daemon serves a network namespace;
+    /// a second one is refused, naming the first; `none` disables [default: @portwarden]
+    #[arg(long, env = "PORTWARDEN_NETNS_LOCK", value_name = "@NAME")]
+    pub netns_lock: Option<String>,
 }
 
 /// The config file: the same keys as the flags.
@@ -97,6 +110,8 @@ struct FileConfig {
     tls_key: Option<PathBuf>,
     tls_client_ca: Option<PathBuf>,
     insecure_listen: Option<bool>,
+    blocking_checks: Option<OneOrMany>,
+    netns_lock: Option<String>,
     network: Option<FileNetwork>,
 }
 
@@ -144,6 +159,9 @@ pub struct Config {
     pub tls_client_ca: Option<PathBuf>,
     /// Plaintext on a non-loopback TCP address, explicitly allowed.
     pub insecure_listen: bool,
+    /// The abstract socket that makes this the one daemon of its network namespace (None: no
+    /// claim).
+    pub netns_lock: Option<String>,
     pub network: NetworkConfig,
 }
 
@@ -167,6 +185,7 @@ impl Config {
             log_format: LogFormat::Text,
             tls_client_ca: None,
             insecure_listen: false,
+            netns_lock: Some(crate::netns::DEFAULT_NAME.to_string()),
             network: NetworkConfig::default(),
         }
     }
@@ -292,6 +311,37 @@ impl Config {
         }
         if let Some(t) = net.thresholds {
             cfg.network.thresholds = t;
+        }
+        let blocking: Vec<String> = if !args.blocking_checks.is_empty() {
+            args.blocking_checks.clone()
+        } else {
+            match file.blocking_checks {
+                Some(OneOrMany::One(s)) => s.split(',').map(str::to_string).collect(),
+                Some(OneOrMany::Many(v)) if v.is_empty() => vec!["none".into()],
+                Some(OneOrMany::Many(v)) => v,
+                None => Vec::new(),
+            }
+        };
+        if !blocking.is_empty() {
+            cfg.network.blocking =
+                crate::network::BlockingChecks::parse(&blocking).map_err(|rule| {
+                    ConfigError::Invalid {
+                        key: "blocking_checks",
+                        rule,
+                    }
+                })?;
+        }
+        if let Some(v) = args.netns_lock.as_ref().or(file.netns_lock.as_ref()) {
+            cfg.netns_lock = match v.as_str() {
+                "none" => None,
+                name => {
+                    crate::netns::valid_name(name).map_err(|rule| ConfigError::Invalid {
+                        key: "netns_lock",
+                        rule,
+                    })?;
+                    Some(name.to_string())
+                }
+            };
         }
         Ok(cfg)
     }
@@ -440,6 +490,7 @@ mod tests {
         assert_eq!(cfg.events_keep, d.events_keep);
         assert_eq!(cfg.events_max_age, d.events_max_age);
         assert_eq!(cfg.log_format, d.log_format);
+        assert_eq!(cfg.netns_lock, d.netns_lock);
         assert_eq!(
             cfg.network, d.network,
             "the [network] section states the defaults"

@@ -8,6 +8,7 @@ mod fallback;
 mod guard;
 mod network;
 mod observe;
+mod peer;
 mod ports;
 pub mod rest;
 mod watchdog;

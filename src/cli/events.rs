@@ -3,7 +3,6 @@
 use futures_util::StreamExt;
 use portwarden_client::proto::watchdog_service_client::WatchdogServiceClient;
 use portwarden_client::proto::{EventKind, HistoryRequest, WatchRequest};
-use portwarden_client::{Target, TlsOptions};
 use tonic::transport::Channel;
 
 use super::commands::CliError;
@@ -33,7 +32,10 @@ fn kinds(names: &[String]) -> Result<Vec<i32>, CliError> {
 }
 
 /// Follows events until interrupted, reconnecting (and resuming) when the daemon restarts.
-pub async fn watch(target: Target, tls: TlsOptions, a: WatchArgs) -> Result<(), CliError> {
+pub async fn watch(a: WatchArgs) -> Result<u8, CliError> {
+    // The first connection says where the daemon is (and why not, if it is nowhere).
+    let (target, _) = super::connect::connect(&a.conn).await?;
+    let tls = a.conn.tls();
     let request = WatchRequest {
         kinds: kinds(&a.kinds)?,
         service: a.service.unwrap_or_default(),
@@ -46,12 +48,12 @@ pub async fn watch(target: Target, tls: TlsOptions, a: WatchArgs) -> Result<(), 
     loop {
         let next = tokio::select! {
             n = stream.next() => n,
-            _ = tokio::signal::ctrl_c() => return Ok(()),
+            _ = tokio::signal::ctrl_c() => return Ok(super::exit::OK),
         };
         let msg = match next {
             Some(Ok(msg)) => msg,
             Some(Err(status)) => return Err(CliError::Rpc(status)),
-            None => return Ok(()),
+            None => return Ok(super::exit::OK),
         };
         if let Some(e) = &msg.event {
             if a.json {
@@ -77,7 +79,7 @@ pub async fn watch(target: Target, tls: TlsOptions, a: WatchArgs) -> Result<(), 
 }
 
 /// Logged events of a port or a service, newest first.
-pub async fn history(channel: Channel, a: HistoryArgs) -> Result<(), CliError> {
+pub async fn history(channel: Channel, a: HistoryArgs) -> Result<u8, CliError> {
     if a.port.is_none() && a.service.is_none() {
         return Err(CliError::Usage {
             field: "PORT",
@@ -119,5 +121,5 @@ pub async fn history(channel: Channel, a: HistoryArgs) -> Result<(), CliError> {
             println!("{}", event_line(e));
         }
     }
-    Ok(())
+    Ok(super::exit::OK)
 }

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use super::check::CheckStatus;
 use super::firewall::{self, PortFinding};
+use super::notices::HostNotices;
 use super::{
     assemble_report, port_checks, port_checks_probed, system_snapshot, system_snapshot_watching,
     NetworkConfig, Report, SystemSnapshot,
@@ -18,6 +19,8 @@ pub struct NetworkGate {
     cfg: NetworkConfig,
     current: Mutex<Option<Arc<SystemSnapshot>>>,
     refreshing: AtomicBool,
+    /// Host-wide findings as last logged: each is logged when it appears and when it clears.
+    notices: HostNotices,
 }
 
 impl NetworkGate {
@@ -26,6 +29,7 @@ impl NetworkGate {
             cfg,
             current: Mutex::new(None),
             refreshing: AtomicBool::new(false),
+            notices: HostNotices::default(),
         }
     }
 
@@ -45,6 +49,7 @@ impl NetworkGate {
     }
 
     fn store(&self, snap: SystemSnapshot) -> Arc<SystemSnapshot> {
+        self.notices.note(&snap.checks, &self.cfg.blocking);
         let snap = Arc::new(snap);
         *self.current.lock().unwrap_or_else(|p| p.into_inner()) = Some(snap.clone());
         snap
@@ -139,13 +144,21 @@ impl NetworkGate {
         (Report::from_checks(compact, started.elapsed()), finding)
     }
 
-    /// The system-wide checks of `snap` as a report when one of them is critical (None when
-    /// nothing blocks allocation).
-    pub fn system_critical(snap: &SystemSnapshot) -> Option<Report> {
-        snap.checks
-            .iter()
-            .any(|c| c.status == CheckStatus::Critical)
-            .then(|| Report::from_checks(snap.checks.clone(), snap.duration))
+    /// Whether a critical finding of check `name` refuses allocation (`blocking_checks`).
+    pub fn blocks(&self, name: &str) -> bool {
+        self.cfg.blocking.contains(name)
+    }
+
+    /// The system-wide checks of `snap` as a report, with the names of the blocking checks,
+    /// when a blocking check is critical (None: nothing refuses allocation). Other critical
+    /// findings do not refuse; they come back with the allocation.
+    pub fn refusal(&self, snap: &SystemSnapshot) -> Option<(Report, Vec<String>)> {
+        (!self.cfg.blocking.refusing(&snap.checks).is_empty()).then(|| {
+            (
+                Report::from_checks(snap.checks.clone(), snap.duration),
+                self.cfg.blocking.names(),
+            )
+        })
     }
 }
 

@@ -1,20 +1,24 @@
 //! The port manager domain: managed ranges, allocations and their owners, the free check, durable
 //! state and the allocator that ties them together. Nothing here knows about gRPC or HTTP.
 
+mod alloc_log;
 mod allocator;
 mod availability;
 mod clock;
 mod counters;
 mod error;
 mod events_store;
+mod exhausted;
 mod lease;
 mod observe;
 mod process;
 mod range;
+mod reuse;
 mod store;
 mod validate;
 mod watch;
 
+pub use alloc_log::{describe_caller, describe_owner};
 pub use allocator::{
     Allocator, AllocatorConfig, Granted, RangeStatus, Reclaimed, Released, RepairReport,
 };

@@ -25,8 +25,17 @@ pub struct TestDaemon {
     pub socket: PathBuf,
 }
 
+/// A network-namespace claim of its own for each test daemon: many run at once in one namespace
+/// (and test runs of other checkouts beside them), which the default `@portwarden` would refuse.
+pub fn test_netns_lock() -> String {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("@portwarden-test-{}-{n}", std::process::id())
+}
+
 pub fn config(dir: &Path, range: &str, quarantine: Duration) -> Config {
     let mut cfg = Config::defaults();
+    cfg.netns_lock = Some(test_netns_lock());
     cfg.listen = "127.0.0.1:0".parse().unwrap();
     cfg.unix_socket = Some(dir.join("pw.sock"));
     cfg.state = dir.join("state.db");
@@ -95,6 +104,19 @@ pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_portwarden")
 }
 
+/// The CLI as uid 65534 (nobody), with the temp dir that holds a copy of the binary when
+/// nobody could not run it where it is (keep it alive while the command runs). Needs root.
+pub fn cli_as_nobody() -> (Option<tempfile::TempDir>, Command) {
+    use std::os::unix::process::CommandExt;
+    let (copy, binary) = nobody::executable_by_nobody(Path::new(bin()));
+    let mut cmd = Command::new(binary);
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        cmd.pre_exec(nobody::drop_to_nobody);
+    }
+    (copy, cmd)
+}
+
 impl ChildDaemon {
     /// Starts `portwarden serve` with state in `dir` and waits until it listens.
     pub fn spawn(dir: &Path, range: &str, extra: &[&str]) -> Self {
@@ -132,6 +154,12 @@ impl ChildDaemon {
             .args(
                 (!extra.contains(&"--watchdog-interval"))
                     .then_some(["--watchdog-interval", "200ms"])
+                    .into_iter()
+                    .flatten(),
+            )
+            .args(
+                (!extra.contains(&"--netns-lock"))
+                    .then(|| ["--netns-lock".to_string(), test_netns_lock()])
                     .into_iter()
                     .flatten(),
             )
