@@ -104,6 +104,12 @@ pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_portwarden")
 }
 
+/// A path of the binary that uid 65534 can run, and the temp dir holding the copy when one was
+/// needed (keep it alive while the binary runs).
+pub fn bin_for_nobody() -> (Option<tempfile::TempDir>, PathBuf) {
+    nobody::executable_by_nobody(Path::new(bin()))
+}
+
 /// The CLI as uid 65534 (nobody), with the temp dir that holds a copy of the binary when
 /// nobody could not run it where it is (keep it alive while the command runs). Needs root.
 pub fn cli_as_nobody() -> (Option<tempfile::TempDir>, Command) {
