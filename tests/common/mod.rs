@@ -216,6 +216,11 @@ impl ChildDaemon {
         }
     }
 
+    /// Everything the daemon logged so far.
+    pub fn log(&self) -> String {
+        self.log.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+
     /// Waits (up to 5 s) until the daemon's log holds `needle`; the whole log on failure.
     pub fn wait_for_log(&self, needle: &str) -> Result<(), String> {
         let deadline = Instant::now() + Duration::from_secs(5);
