@@ -85,7 +85,11 @@ async fn an_expired_certificate_is_reported_with_the_allocation_and_refuses_only
     let e = c.allocate(req("web")).await.unwrap_err();
     assert_eq!(e.code(), Code::FailedPrecondition, "{e:?}");
     assert!(e.message().contains("ssl_readiness"), "{}", e.message());
-    assert!(e.message().contains("fix: Renew the certificate"), "{}", e.message());
+    assert!(
+        e.message().contains("fix: Renew the certificate"),
+        "{}",
+        e.message()
+    );
     let details = e.get_error_details();
     let pf = details.precondition_failure().expect("PreconditionFailure");
     assert!(pf

@@ -371,3 +371,36 @@ fn check_prints_one_line_per_check_and_the_status_line() {
         .unwrap();
     assert_eq!(out.status.code(), Some(64), "a usage error: port 0");
 }
+
+#[test]
+fn a_reader_that_goes_away_ends_the_client_quietly() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let dir = tempfile::tempdir().unwrap();
+    let d = ChildDaemon::spawn(dir.path(), "27070-27072", &[]);
+    let unix = format!("unix:{}", d.socket.display());
+    cli(&unix, &["allocate", "first", "--quiet"]);
+    // `portwarden watch --json | head -1`
+    let mut watch = Command::new(bin())
+        .args(["watch", "--json", "--since", "0", "--kind", "allocated"])
+        .env("PORTWARDEN_ADDR", &unix)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(watch.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(line.contains("\"first\""), "{line}");
+    // The reader is gone; the next event's write ends the client.
+    cli(&unix, &["allocate", "second", "--quiet"]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while watch.try_wait().unwrap().is_none() {
+        assert!(std::time::Instant::now() < deadline, "watch kept running");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let out = watch.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+}

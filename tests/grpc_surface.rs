@@ -151,7 +151,10 @@ async fn grpcurl_decodes_the_error_details() {
         let a: serde_json::Value = serde_json::from_str(&a).unwrap();
         errors.push(call(r#"{"port":26060,"lease_token":"wrong"}"#, "Release").1);
         let token = a["leaseToken"].as_str().unwrap().to_string();
-        call(&format!(r#"{{"port":26060,"lease_token":"{token}"}}"#), "Release");
+        call(
+            &format!(r#"{{"port":26060,"lease_token":"{token}"}}"#),
+            "Release",
+        );
         errors.push(call(r#"{"service":"c","port":26060}"#, "Allocate").1);
         errors.push(call(r#"{"service":"c"}"#, "Allocate").1);
         errors.join("\n")

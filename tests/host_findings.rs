@@ -85,7 +85,11 @@ impl NsDaemon {
     fn wait_for(&self, needle: &str) {
         let deadline = Instant::now() + Duration::from_secs(20);
         while !self.log().contains(needle) {
-            assert!(Instant::now() < deadline, "no {needle:?} in:\n{}", self.log());
+            assert!(
+                Instant::now() < deadline,
+                "no {needle:?} in:\n{}",
+                self.log()
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -187,7 +191,11 @@ async fn ephemeral_exhaustion_is_reported_and_logged_once_but_does_not_refuse() 
     conns.hold(7);
     d.wait_for("Warning: port_exhaustion");
     for i in 0..3 {
-        let r = c.allocate(req(&format!("w{i}"))).await.unwrap().into_inner();
+        let r = c
+            .allocate(req(&format!("w{i}")))
+            .await
+            .unwrap()
+            .into_inner();
         assert!(
             r.warnings
                 .iter()
@@ -250,7 +258,10 @@ async fn ephemeral_exhaustion_is_reported_and_logged_once_but_does_not_refuse() 
         })
         .expect("the allocation line");
     assert!(!allocated.to_string().contains('✅'), "{allocated}");
-    assert!(d.log().lines().all(|l| !l.contains('✅') && !l.contains('⚠')));
+    assert!(d
+        .log()
+        .lines()
+        .all(|l| !l.contains('✅') && !l.contains('⚠')));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -286,7 +297,9 @@ async fn a_listed_check_refuses_with_its_numbers_and_its_fix() {
     d.wait_for(&format!("(caller uid 0 pid {})", std::process::id()));
     conns.hold(0);
     d.wait_for("Cleared: port_exhaustion");
-    c.allocate(req("web")).await.expect("allowed once it clears");
+    c.allocate(req("web"))
+        .await
+        .expect("allowed once it clears");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -315,7 +328,9 @@ async fn refusals_and_allocations_are_logged_with_owner_ttl_and_caller() {
     let mut tcp = d.tcp().await;
     let e = tcp.allocate(req("bad name")).await.unwrap_err();
     assert_eq!(e.code(), tonic::Code::InvalidArgument);
-    d.wait_for_log("refused /portwarden.v1.PortsService/Allocate: INVALID_ARGUMENT: invalid request: service:")
-        .unwrap();
+    d.wait_for_log(
+        "refused /portwarden.v1.PortsService/Allocate: INVALID_ARGUMENT: invalid request: service:",
+    )
+    .unwrap();
     d.wait_for_log("(caller 127.0.0.1:").unwrap();
 }

@@ -102,7 +102,10 @@ fn a_second_daemon_in_the_namespace_is_refused_and_another_namespace_is_unaffect
     let socket = other_dir.path().join("pw.sock");
     let deadline = Instant::now() + Duration::from_secs(20);
     while !socket.exists() {
-        assert!(Instant::now() < deadline, "the other namespace's daemon never listened");
+        assert!(
+            Instant::now() < deadline,
+            "the other namespace's daemon never listened"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     let allocate = |sock: &std::path::Path| {
