@@ -491,6 +491,16 @@ mod tests {
         assert_eq!(cfg.events_max_age, d.events_max_age);
         assert_eq!(cfg.log_format, d.log_format);
         assert_eq!(cfg.netns_lock, d.netns_lock);
+        let text = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/portwarden.toml"),
+        )
+        .unwrap();
+        for key in ["blocking_checks =", "netns_lock ="] {
+            assert!(
+                text.lines().any(|l| l.starts_with(key)),
+                "deploy/portwarden.toml states {key}"
+            );
+        }
         assert_eq!(
             cfg.network, d.network,
             "the [network] section states the defaults"
@@ -534,6 +544,55 @@ mod tests {
         );
         let open = resolve("listen = \"0.0.0.0:7070\"\ninsecure_listen = true\n").unwrap();
         assert!(open.insecure_listen);
+    }
+
+    #[test]
+    fn blocking_checks_and_the_namespace_lock_are_read_and_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        let resolve = |text: &str, args: ServeArgs| {
+            std::fs::write(&file, text).unwrap();
+            Config::resolve(&ServeArgs {
+                config: Some(file.clone()),
+                ..args
+            })
+        };
+        let cfg = resolve(
+            "blocking_checks = [\"port_exhaustion\"]\n",
+            ServeArgs::default(),
+        )
+        .unwrap();
+        assert!(cfg.network.blocking.contains("port_exhaustion"));
+        assert!(!cfg.network.blocking.contains("firewall"));
+        let none = resolve(
+            "blocking_checks = []\nnetns_lock = \"none\"\n",
+            ServeArgs::default(),
+        )
+        .unwrap();
+        assert!(none.network.blocking.names().is_empty());
+        assert_eq!(none.netns_lock, None);
+        let flag = resolve(
+            "blocking_checks = []\n",
+            ServeArgs {
+                blocking_checks: vec!["ipv4_available".into()],
+                netns_lock: Some("@mine".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(flag.network.blocking.names(), ["ipv4_available"]);
+        assert_eq!(flag.netns_lock.as_deref(), Some("@mine"));
+        let err = resolve("blocking_checks = [\"ipv4\"]\n", ServeArgs::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("'blocking_checks'") && err.contains("'ipv4'"),
+            "{err}"
+        );
+        let err = resolve("netns_lock = \"portwarden\"\n", ServeArgs::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("'netns_lock'") && err.contains("@"), "{err}");
     }
 
     #[test]

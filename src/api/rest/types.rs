@@ -480,8 +480,8 @@ pub enum CheckStatusDoc {
     Critical,
 }
 
-/// One check: its status, its measured fields (named as in the seed), a note and, when there
-/// is something useful to say, a recommendation.
+/// One check: its status, its measured fields (named as in the original API), a note and,
+/// when there is something useful to say, a recommendation.
 #[derive(Serialize, ToSchema)]
 #[schema(as = Check)]
 #[allow(dead_code)]
