@@ -291,9 +291,9 @@ async fn a_listed_check_refuses_with_its_numbers_and_its_fix() {
         "{m}"
     );
     // Refusals are logged with the caller: over the Unix socket, its uid and pid.
-    d.wait_for(&format!(
-        "refused /portwarden.v1.PortsService/Allocate: FAILED_PRECONDITION: allocation refused by the host's network: port_exhaustion"
-    ));
+    d.wait_for(
+        "refused /portwarden.v1.PortsService/Allocate: FAILED_PRECONDITION: allocation refused by the host's network: port_exhaustion",
+    );
     d.wait_for(&format!("(caller uid 0 pid {})", std::process::id()));
     conns.hold(0);
     d.wait_for("Cleared: port_exhaustion");
