@@ -326,3 +326,37 @@ fn rest_reuse_answers_200_with_the_same_allocation() {
     );
     assert_eq!(first.json()["lease_token"], second.json()["lease_token"]);
 }
+
+#[test]
+fn rest_renew_refuses_a_silent_lease_and_status_names_the_daemon() {
+    let (dir, d, _unix, _tcp) = daemon("27190-27192");
+    let rest = http::Addr::Unix(d.socket.clone());
+    let made = http::post_json(&rest, "/api/ports/allocations", &json!({"service": "p"}));
+    let port = made.json()["allocation"]["port"].as_u64().unwrap();
+    let renew = format!("/api/ports/allocations/{port}/renew");
+    let refused = http::post_json(&rest, &renew, &json!({"ttl_seconds": 60}));
+    assert_eq!(refused.status, 400, "{}", refused.text());
+    assert_eq!(
+        refused.json()["details"][0]["field_violations"][0]["field"],
+        "ttl_seconds"
+    );
+    let converted = http::post_json(
+        &rest,
+        &renew,
+        &json!({"ttl_seconds": 60, "convert_to_lease": true}),
+    );
+    assert_eq!(converted.status, 200, "{}", converted.text());
+    assert_eq!(converted.json()["owner_kind"], "lease");
+
+    let status = http::get(&rest, "/api/ports/status").json();
+    assert_eq!(status["daemon"]["pid"], d.child.id());
+    assert_eq!(status["daemon"]["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(
+        status["daemon"]["state_path"],
+        dir.path().join("state.db").display().to_string()
+    );
+    assert_eq!(
+        status["daemon"]["listeners"],
+        json!([d.addr.to_string(), format!("unix:{}", d.socket.display())])
+    );
+}
