@@ -374,8 +374,10 @@ impl Allocator {
     pub fn allocate(&self, req: AllocateRequest, caller: &Caller) -> Result<Granted, PortsError> {
         let v = req.validate(&self.cfg.ranges, caller.pid)?;
         // Handing back what the caller already holds needs no network checks.
-        if let Some(reused) = self.reuse_locked(&mut self.lock(), &v, caller)? {
-            return Ok(reused);
+        if v.reuse {
+            if let Some(reused) = self.reuse_locked(&mut self.lock(), &v, caller)? {
+                return Ok(reused);
+            }
         }
         // Taken (or reused) outside the lock: a refresh must not stall other allocations.
         let snap = self.gate.as_ref().map(|g| (g, g.snapshot()));
