@@ -121,9 +121,13 @@ pub async fn count(State(obs): State<Arc<Observer>>, req: Request, next: Next) -
 }
 
 /// "refused /portwarden.v1.PortsService/Allocate: RESOURCE_EXHAUSTED: no free port ... (caller
-/// uid 1000 pid 4242)". Internal errors are logged where they happen, at error level.
+/// uid 1000 pid 4242)". Internal errors are logged where they happen, at error level; a call
+/// the client cancelled was not refused.
 fn log_refusal(method: &str, code: Code, response: &Response, peer: &str) {
-    if matches!(code, Code::Internal | Code::Unknown | Code::DataLoss) {
+    if matches!(
+        code,
+        Code::Internal | Code::Unknown | Code::DataLoss | Code::Cancelled
+    ) {
         return;
     }
     let message = response
