@@ -11,16 +11,6 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => return ExitCode::from(usage(e)),
     };
-    if !matches!(cli.command, Command::Serve(_)) {
-        // `portwarden watch | head -1`: a client whose reader went away ends quietly, as
-        // other command-line tools do, instead of panicking on the write (Rust ignores
-        // SIGPIPE by default). The daemon keeps ignoring it: a client hanging up is no reason
-        // for it to die.
-        // SAFETY: setting a signal disposition before any thread is started.
-        unsafe {
-            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-        }
-    }
     // The daemon serves many clients at once; a client makes one call at a time, which a
     // single-threaded runtime does with less latency (no cross-thread wake-ups).
     let mut builder = match cli.command {
@@ -76,10 +66,10 @@ fn main() -> ExitCode {
                 Ok(code) => ExitCode::from(code),
                 Err(e) => {
                     if json {
-                        println!(
-                            "{}",
+                        portwarden::cli::write_stdout(format_args!(
+                            "{}\n",
                             serde_json::to_string_pretty(&e.to_json()).unwrap_or_default()
-                        );
+                        ));
                     } else {
                         eprintln!("{}", e.to_text());
                     }

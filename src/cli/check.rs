@@ -20,7 +20,7 @@ pub fn run(args: &CheckArgs) -> u8 {
     if args.json {
         super::commands::print_json(&report.to_seed_json());
     } else {
-        print!("{}", check_report(&report, args.port));
+        out!("{}", check_report(&report, args.port));
     }
     match report.status {
         OverallStatus::Healthy => exit::OK,

@@ -34,7 +34,7 @@ pub enum CliError {
 }
 
 pub fn print_json(v: &serde_json::Value) {
-    println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
+    outln!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
 }
 
 /// Runs a client command; the exit code on success (0, or 1/2 for a status that warns).
@@ -84,7 +84,7 @@ pub async fn run_client(cli: Cli) -> Result<u8, CliError> {
                     "allocation": allocation_json(&alloc),
                 }));
             } else {
-                println!(
+                outln!(
                     "Released port {} (was {}); quarantined until {}",
                     r.port,
                     super::render::p(&alloc.service),
@@ -116,7 +116,7 @@ pub async fn run_client(cli: Cli) -> Result<u8, CliError> {
             if r.json {
                 print_json(&allocation_json(&a));
             } else {
-                print!("{}", allocation_block(&a));
+                out!("{}", allocation_block(&a));
             }
             Ok(exit::OK)
         }
@@ -131,7 +131,7 @@ pub async fn run_client(cli: Cli) -> Result<u8, CliError> {
             if g.json {
                 print_json(&allocation_json(&a));
             } else {
-                print!("{}", allocation_block(&a));
+                out!("{}", allocation_block(&a));
             }
             Ok(exit::OK)
         }
@@ -149,9 +149,9 @@ pub async fn run_client(cli: Cli) -> Result<u8, CliError> {
                     list.iter().map(allocation_json).collect(),
                 ));
             } else if list.is_empty() {
-                println!("no allocations");
+                outln!("no allocations");
             } else {
-                print!("{}", allocation_table(&list));
+                out!("{}", allocation_table(&list));
             }
             Ok(exit::OK)
         }
@@ -194,7 +194,7 @@ fn allocate_request(a: &AllocateArgs) -> Result<AllocateRequest, CliError> {
 fn print_allocated(a: &AllocateArgs, reply: AllocateResponse) {
     let alloc = reply.allocation.unwrap_or_default();
     if a.quiet {
-        println!("{}", alloc.port);
+        outln!("{}", alloc.port);
         return;
     }
     if a.json {
@@ -206,23 +206,23 @@ fn print_allocated(a: &AllocateArgs, reply: AllocateResponse) {
         return;
     }
     if reply.reused {
-        println!("✅ Reused port {} (your existing allocation)", alloc.port);
+        outln!("✅ Reused port {} (your existing allocation)", alloc.port);
     } else {
-        println!("✅ Allocated port {}", alloc.port);
+        outln!("✅ Allocated port {}", alloc.port);
     }
-    println!("   Service: {}", super::render::p(&alloc.service));
+    outln!("   Service: {}", super::render::p(&alloc.service));
     if !alloc.purpose.is_empty() {
-        println!("   Purpose: {}", super::render::p(&alloc.purpose));
+        outln!("   Purpose: {}", super::render::p(&alloc.purpose));
     }
-    println!("   Owner: {}", owner_line(&alloc));
+    outln!("   Owner: {}", owner_line(&alloc));
     if !alloc.labels.is_empty() {
-        println!("   Labels: {}", super::render::labels(&alloc));
+        outln!("   Labels: {}", super::render::labels(&alloc));
     }
     if !reply.network_health.is_empty() {
-        println!("   Network Health: {}", reply.network_health);
+        outln!("   Network Health: {}", reply.network_health);
     }
     for w in &reply.warnings {
-        println!("   ⚠️  {}", super::render::p(w));
+        outln!("   ⚠️  {}", super::render::p(w));
     }
-    println!("   Lease token: {}", reply.lease_token);
+    outln!("   Lease token: {}", reply.lease_token);
 }

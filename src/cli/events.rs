@@ -57,20 +57,20 @@ pub async fn watch(a: WatchArgs) -> Result<u8, CliError> {
         };
         if let Some(e) = &msg.event {
             if a.json {
-                println!("{}", event_json(e));
+                outln!("{}", event_json(e));
             } else {
-                println!("{}", event_line(e));
+                outln!("{}", event_line(e));
             }
         } else if let Some(existing) = &msg.existing {
             if a.json {
                 let mut v = super::render::allocation_json(existing);
                 v["kind"] = "existing".into();
-                println!("{v}");
+                outln!("{v}");
             } else {
-                print!("{}", allocation_block(existing));
+                out!("{}", allocation_block(existing));
             }
         } else if msg.snapshot_complete && !a.json {
-            println!(
+            outln!(
                 "-- current allocations as of event {}; live events follow --",
                 msg.snapshot_sequence
             );
@@ -110,15 +110,15 @@ pub async fn history(channel: Channel, a: HistoryArgs) -> Result<u8, CliError> {
     }
     if a.json {
         let list: Vec<serde_json::Value> = out.iter().map(event_json).collect();
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&list).unwrap_or_default()
         );
     } else if out.is_empty() {
-        println!("no events");
+        outln!("no events");
     } else {
         for e in &out {
-            println!("{}", event_line(e));
+            outln!("{}", event_line(e));
         }
     }
     Ok(super::exit::OK)

@@ -42,7 +42,7 @@ pub async fn run(args: &HealthArgs) -> Result<u8, CliError> {
     if args.json {
         super::commands::print_json(&serde_json::json!({ "status": name }));
     } else if status == ServingStatus::Serving {
-        println!("{name}");
+        outln!("{name}");
     }
     if status == ServingStatus::Serving {
         Ok(exit::OK)

@@ -1,6 +1,22 @@
 //! The command line: `portwarden serve` runs the daemon; every other subcommand is a gRPC client
 //! of it (found through --addr, PORTWARDEN_ADDR, the Unix sockets, then 127.0.0.1:7070).
 
+/// `print!` for client output, but a reader that went away (`portwarden watch | head -1`) ends
+/// the command quietly instead of panicking: the process keeps ignoring SIGPIPE (its sockets must
+/// not kill it), so a closed stdout is an error handled in [`write_stdout`].
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::cli::write_stdout(format_args!($($arg)*))
+    };
+}
+
+/// `println!` as [`out!`].
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        $crate::cli::write_stdout(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
 mod args;
 mod check;
 mod commands;
@@ -99,6 +115,18 @@ pub struct CommandClientArgs {
     /// Name the daemon's certificate must carry, when it is not the address's host
     #[arg(long, env = "PORTWARDEN_TLS_SERVER_NAME", value_name = "NAME")]
     pub tls_server_name: Option<String>,
+}
+
+/// Writes client output; a closed stdout (the reader went away) ends the process with 0.
+pub fn write_stdout(args: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    let written = stdout.write_fmt(args).and_then(|()| stdout.flush());
+    if let Err(e) = written {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+    }
 }
 
 impl ClientArgs {

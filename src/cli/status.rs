@@ -57,9 +57,9 @@ pub async fn run(channel: Channel, args: &StatusArgs) -> Result<u8, CliError> {
     if args.json {
         print_json(&to_json(&g));
     } else if args.verbose {
-        print!("{}", verbose(&g));
+        out!("{}", verbose(&g));
     } else {
-        print!("{}", compact(&g));
+        out!("{}", compact(&g));
     }
     Ok(match g.network.as_ref().map(|r| r.status()) {
         Ok(proto::OverallStatus::Warning) => exit::WARNING,

@@ -43,7 +43,7 @@ pub async fn run(channel: Channel, args: WhoArgs) -> Result<u8, CliError> {
             .max()
             .unwrap_or(0);
         for c in &results {
-            println!("{:<width$}  {}", c.port, line(c));
+            outln!("{:<width$}  {}", c.port, line(c));
         }
     }
     Ok(exit::OK)
