@@ -259,6 +259,8 @@ fn main() {
             "10000-14999",
             "--quarantine",
             "0s",
+            "--netns-lock",
+            &format!("@portwarden-bench-{}", std::process::id()),
         ])
         .arg("--state")
         .arg(dir.path().join("state.db"))

@@ -252,6 +252,7 @@ fn main() {
     let _pw = Guard(
         Command::new(&portwarden)
             .args(["serve", "--listen", "127.0.0.1:0", "--quarantine", "0s"])
+            .args(["--netns-lock", "@portwarden-bench-dropin"])
             .arg(format!(
                 "--range={}-{}",
                 PORTWARDEN_RANGE.0, PORTWARDEN_RANGE.1

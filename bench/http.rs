@@ -256,6 +256,10 @@ fn main() {
         Command::new(env!("CARGO_BIN_EXE_portwarden"))
             .args(["serve", "--listen", &addr, "--range", "10000-10100"])
             .args(["--quarantine", "0s"])
+            .args([
+                "--netns-lock",
+                &format!("@portwarden-bench-{}", std::process::id()),
+            ])
             .arg("--state")
             .arg(dir.path().join("state.db"))
             .arg("--unix-socket")

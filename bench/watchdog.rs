@@ -93,6 +93,10 @@ fn daemon(binary: &Path, dir: &Path, range: &str, extra: &[&str]) -> (Guard, Tar
     let child = Command::new(binary)
         .args(["serve", "--listen", &free_tcp_addr(), "--range", range])
         .args(["--quarantine", "0s"])
+        .args([
+            "--netns-lock",
+            &format!("@portwarden-bench-{}-{range}", std::process::id()),
+        ])
         .arg("--state")
         .arg(dir.join("state.db"))
         .arg("--unix-socket")

@@ -116,6 +116,19 @@ pub struct ServeArgs {
     /// abstract namespace (what PORTSERVER_ADDRESS names); `none` disables it [default: none]
     #[arg(long, env = "PORTWARDEN_PORTSERVER_SOCKET", value_name = "PATH|@NAME")]
     pub portserver_socket: Option<String>,
+    /// Checks whose critical finding refuses every allocation (comma-separated; `none`: never
+    /// refuse); other critical findings are returned and logged [default: ipv4_available,firewall,network_interfaces]
+    #[arg(
+        long,
+        env = "PORTWARDEN_BLOCKING_CHECKS",
+        value_delimiter = ',',
+        value_name = "CHECK,..."
+    )]
+    pub blocking_checks: Vec<String>,
+    /// Abstract Unix socket claimed at start-up so that one daemon serves a network namespace;
+    /// a second one is refused, naming the first; `none` disables [default: @portwarden]
+    #[arg(long, env = "PORTWARDEN_NETNS_LOCK", value_name = "@NAME")]
+    pub netns_lock: Option<String>,
 }
 
 /// The config file: the same keys as the flags.
@@ -142,6 +155,8 @@ struct FileConfig {
     tls_client_ca: Option<PathBuf>,
     insecure_listen: Option<bool>,
     portserver_socket: Option<String>,
+    blocking_checks: Option<OneOrMany>,
+    netns_lock: Option<String>,
     network: Option<FileNetwork>,
 }
 
@@ -203,6 +218,9 @@ pub struct Config {
     pub tls_client_ca: Option<PathBuf>,
     /// Plaintext on a non-loopback TCP address, explicitly allowed.
     pub insecure_listen: bool,
+    /// The abstract socket that makes this the one daemon of its network namespace (None: no
+    /// claim).
+    pub netns_lock: Option<String>,
     pub network: NetworkConfig,
     /// Where portpicker's portserver protocol is served (off when None).
     pub portserver_socket: Option<PortserverSocket>,
@@ -273,6 +291,7 @@ impl Config {
             log_format: LogFormat::Text,
             tls_client_ca: None,
             insecure_listen: false,
+            netns_lock: Some(crate::netns::DEFAULT_NAME.to_string()),
             network: NetworkConfig::default(),
             portserver_socket: None,
         }
@@ -478,6 +497,37 @@ impl Config {
         if let Some(t) = net.thresholds {
             cfg.network.thresholds = t;
         }
+        let blocking: Vec<String> = if !args.blocking_checks.is_empty() {
+            args.blocking_checks.clone()
+        } else {
+            match file.blocking_checks {
+                Some(OneOrMany::One(s)) => s.split(',').map(str::to_string).collect(),
+                Some(OneOrMany::Many(v)) if v.is_empty() => vec!["none".into()],
+                Some(OneOrMany::Many(v)) => v,
+                None => Vec::new(),
+            }
+        };
+        if !blocking.is_empty() {
+            cfg.network.blocking =
+                crate::network::BlockingChecks::parse(&blocking).map_err(|rule| {
+                    ConfigError::Invalid {
+                        key: "blocking_checks",
+                        rule,
+                    }
+                })?;
+        }
+        if let Some(v) = args.netns_lock.as_ref().or(file.netns_lock.as_ref()) {
+            cfg.netns_lock = match v.as_str() {
+                "none" => None,
+                name => {
+                    crate::netns::valid_name(name).map_err(|rule| ConfigError::Invalid {
+                        key: "netns_lock",
+                        rule,
+                    })?;
+                    Some(name.to_string())
+                }
+            };
+        }
         Ok(cfg)
     }
 }
@@ -627,6 +677,17 @@ mod tests {
         assert_eq!(cfg.limits, d.limits);
         assert_eq!(cfg.quotas, d.quotas);
         assert_eq!(cfg.log_format, d.log_format);
+        assert_eq!(cfg.netns_lock, d.netns_lock);
+        let text = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/portwarden.toml"),
+        )
+        .unwrap();
+        for key in ["blocking_checks =", "netns_lock ="] {
+            assert!(
+                text.lines().any(|l| l.starts_with(key)),
+                "deploy/portwarden.toml states {key}"
+            );
+        }
         assert_eq!(
             cfg.network, d.network,
             "the [network] section states the defaults"
@@ -695,6 +756,55 @@ mod tests {
         );
         let open = resolve("listen = \"0.0.0.0:7070\"\ninsecure_listen = true\n").unwrap();
         assert!(open.insecure_listen);
+    }
+
+    #[test]
+    fn blocking_checks_and_the_namespace_lock_are_read_and_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        let resolve = |text: &str, args: ServeArgs| {
+            std::fs::write(&file, text).unwrap();
+            Config::resolve(&ServeArgs {
+                config: Some(file.clone()),
+                ..args
+            })
+        };
+        let cfg = resolve(
+            "blocking_checks = [\"port_exhaustion\"]\n",
+            ServeArgs::default(),
+        )
+        .unwrap();
+        assert!(cfg.network.blocking.contains("port_exhaustion"));
+        assert!(!cfg.network.blocking.contains("firewall"));
+        let none = resolve(
+            "blocking_checks = []\nnetns_lock = \"none\"\n",
+            ServeArgs::default(),
+        )
+        .unwrap();
+        assert!(none.network.blocking.names().is_empty());
+        assert_eq!(none.netns_lock, None);
+        let flag = resolve(
+            "blocking_checks = []\n",
+            ServeArgs {
+                blocking_checks: vec!["ipv4_available".into()],
+                netns_lock: Some("@mine".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(flag.network.blocking.names(), ["ipv4_available"]);
+        assert_eq!(flag.netns_lock.as_deref(), Some("@mine"));
+        let err = resolve("blocking_checks = [\"ipv4\"]\n", ServeArgs::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("'blocking_checks'") && err.contains("'ipv4'"),
+            "{err}"
+        );
+        let err = resolve("netns_lock = \"portwarden\"\n", ServeArgs::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("'netns_lock'") && err.contains("@"), "{err}");
     }
 
     #[test]

@@ -139,7 +139,6 @@ pub struct Peer {
 }
 
 impl Peer {
-    /// A request starts on this connection; it ends when the guard is dropped.
     /// Response bytes made for this connection that it has not yet taken off the socket.
     pub fn unread(&self) -> u64 {
         let a = &self.activity;
@@ -153,6 +152,7 @@ impl Peer {
         self.activity.produced.fetch_add(n as u64, Ordering::AcqRel);
     }
 
+    /// A request starts on this connection; it ends when the guard is dropped.
     pub fn begin(&self) -> InFlight {
         self.activity.in_flight.fetch_add(1, Ordering::AcqRel);
         self.activity.requests.fetch_add(1, Ordering::AcqRel);

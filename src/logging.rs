@@ -1,4 +1,8 @@
-//! Log set-up: tracing to stderr, text or JSON, level from `RUST_LOG` (default info).
+//! Log set-up: tracing to stderr, text or JSON, level from `RUST_LOG` (default info). Text logs
+//! keep the seed's lines as they are; JSON logs are one object per line, with list fields as
+//! JSON arrays and without the text lines' emoji (`json.rs`).
+
+mod json;
 
 use std::io::IsTerminal;
 
@@ -10,10 +14,14 @@ pub fn init(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     let _ = match format {
-        LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+        LogFormat::Text => builder
+            .with_ansi(std::io::stderr().is_terminal())
+            .try_init(),
+        LogFormat::Json => builder
+            .with_ansi(false)
+            .event_format(json::JsonLines)
+            .try_init(),
     };
 }

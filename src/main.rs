@@ -2,14 +2,15 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
-use portwarden::cli::{run_client, Cli, Command};
+use portwarden::cli::{exit, run_check, run_client, Cli, Command};
 use portwarden::config::Config;
 use portwarden::{logging, server};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::parse_args() {
+        Ok(cli) => cli,
+        Err(e) => return ExitCode::from(usage(e)),
+    };
     // The daemon serves many clients at once; a client makes one call at a time, which a
     // single-threaded runtime does with less latency (no cross-thread wake-ups).
     let mut builder = match cli.command {
@@ -57,33 +58,51 @@ fn main() -> ExitCode {
         }
         Command::Check(ref args) => {
             logging::init(portwarden::config::LogFormat::Text);
-            let cfg = portwarden::network::NetworkConfig {
-                tls_cert: args.tls_cert.clone(),
-                tls_key: args.tls_key.clone(),
-                ..Default::default()
-            };
-            let report = portwarden::network::run_report(&cfg, args.port);
-            if args.json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&report.to_seed_json()).unwrap_or_default()
-                );
-            } else {
-                print!("{}", portwarden::cli::check_report(&report, args.port));
-            }
-            if report.status == portwarden::network::OverallStatus::Critical {
-                ExitCode::FAILURE
-            } else {
-                ExitCode::SUCCESS
+            ExitCode::from(run_check(args))
+        }
+        Command::Run(args) => runtime.block_on(portwarden::cli::run(args)),
+        _ => {
+            let json = cli.command.json();
+            match runtime.block_on(run_client(cli)) {
+                Ok(code) => ExitCode::from(code),
+                Err(e) => {
+                    if json {
+                        portwarden::cli::write_stdout(format_args!(
+                            "{}\n",
+                            serde_json::to_string_pretty(&e.to_json()).unwrap_or_default()
+                        ));
+                    } else {
+                        eprintln!("{}", e.to_text());
+                    }
+                    ExitCode::from(e.exit_code())
+                }
             }
         }
-        Command::Run(args) => runtime.block_on(portwarden::cli::run(args, cli.addr.as_deref())),
-        _ => match runtime.block_on(run_client(cli)) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("error: {e}");
-                ExitCode::FAILURE
-            }
-        },
     }
+}
+
+/// Help and version print and succeed; a usage error is exit 64 (a JSON error with --json).
+fn usage(e: clap::Error) -> u8 {
+    use clap::error::ErrorKind;
+    if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+        let _ = e.print();
+        return exit::OK;
+    }
+    if std::env::args().any(|a| a == "--json") {
+        let message = e.render().to_string();
+        let message = message.trim().trim_start_matches("error: ");
+        let first = message.lines().next().unwrap_or_default();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "code": tonic::Code::InvalidArgument as i32,
+                "message": first,
+                "details": [],
+            }))
+            .unwrap_or_default()
+        );
+    } else {
+        let _ = e.print();
+    }
+    exit::USAGE
 }

@@ -47,17 +47,21 @@ pub enum ServerError {
     Tls(#[from] crate::tls::TlsError),
     #[error(transparent)]
     Activation(#[from] crate::activation::ActivationError),
+    #[error(transparent)]
+    Namespace(#[from] crate::netns::ClaimError),
 }
 
 impl ServerError {
     /// A mistake in the configuration (exit code 2, like the config's own errors).
     pub fn is_config(&self) -> bool {
         use crate::ports::StoreError;
+        // A second daemon in the namespace is not retried either: it would be refused again.
         matches!(
             self,
             Self::Exposed(_)
                 | Self::Tls(_)
                 | Self::Activation(_)
+                | Self::Namespace(_)
                 | Self::Ports(PortsError::Store(
                     StoreError::Lost(_) | StoreError::Damaged(_)
                 ))
@@ -81,10 +85,21 @@ pub struct Daemon {
     portserver: Option<crate::api::Portserver>,
     /// Kept to close the state last, once nothing else holds it.
     allocator: Arc<Allocator>,
+    /// This daemon's claim on its network namespace, freed last.
+    netns_claim: Option<crate::netns::Claim>,
 }
 
 /// Opens the state (running the repair pass), binds the listeners and starts serving.
 pub async fn start(cfg: Config) -> Result<Daemon, ServerError> {
+    let daemon_info = Arc::new(crate::daemon_info::DaemonInfo::new(cfg.state.clone()));
+    // Before the state is opened: a second daemon of this namespace must change nothing.
+    let netns_claim = match &cfg.netns_lock {
+        Some(name) => {
+            let info = daemon_info.clone();
+            Some(crate::netns::Claim::take(name, move || info.holder())?)
+        }
+        None => None,
+    };
     for warning in ephemeral_warnings(&cfg.ranges) {
         tracing::warn!("{warning}");
     }
@@ -127,15 +142,19 @@ pub async fn start(cfg: Config) -> Result<Daemon, ServerError> {
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        // The google.rpc error details, so grpcurl can decode an error's details.
+        .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
         .build_v1()?
         .max_decoding_message_size(MAX_MESSAGE_BYTES);
     let reflection_v1alpha = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()?
         .max_decoding_message_size(MAX_MESSAGE_BYTES);
-    let ports = PortsServiceServer::new(PortsApi::new(allocator.clone()))
-        .max_decoding_message_size(MAX_MESSAGE_BYTES);
+    let ports =
+        PortsServiceServer::new(PortsApi::new(allocator.clone()).with_daemon(daemon_info.clone()))
+            .max_decoding_message_size(MAX_MESSAGE_BYTES);
     let network = NetworkServiceServer::new(NetworkApi::new(gate.clone()))
         .max_decoding_message_size(MAX_MESSAGE_BYTES);
     let watchdog_service =
@@ -157,6 +176,7 @@ pub async fn start(cfg: Config) -> Result<Daemon, ServerError> {
         allocator: allocator.clone(),
         gate: gate.clone(),
         watchdog: watchdog.clone(),
+        daemon: daemon_info.clone(),
     };
     let router = crate::api::http_router(std::mem::take(routes.axum_router_mut()), rest);
     *routes.axum_router_mut() = router;
@@ -228,6 +248,7 @@ pub async fn start(cfg: Config) -> Result<Daemon, ServerError> {
         ""
     };
     tracing::info!(addr = %tcp_addr, "listening on tcp {tcp_addr}{scheme}");
+    daemon_info.add_listener(tcp_addr.to_string());
 
     let activated_unix = activated.take_unix()?.map(|l| {
         let path = l
@@ -278,16 +299,21 @@ pub async fn start(cfg: Config) -> Result<Daemon, ServerError> {
     };
 
     let portserver = match &cfg.portserver_socket {
-        Some(addr) => Some(
-            crate::api::Portserver::start(addr, allocator.clone(), stop_rx.clone()).map_err(
-                |source| ServerError::Listen {
-                    addr: format!("portserver {addr}"),
-                    source,
-                },
-            )?,
-        ),
+        Some(addr) => {
+            let started = crate::api::Portserver::start(addr, allocator.clone(), stop_rx.clone())
+                .map_err(|source| ServerError::Listen {
+                addr: format!("portserver {addr}"),
+                source,
+            })?;
+            daemon_info.add_listener(format!("portserver {addr}"));
+            Some(started)
+        }
         None => None,
     };
+    if let Some(path) = &unix_socket {
+        daemon_info.add_listener(format!("unix:{}", path.display()));
+    }
+
     let notifier = Arc::new(crate::systemd::Notifier::from_env());
     if notifier
         .watchdog_interval()
@@ -321,6 +347,7 @@ pub async fn start(cfg: Config) -> Result<Daemon, ServerError> {
         announcer,
         portserver,
         allocator,
+        netns_claim,
     })
 }
 
@@ -476,6 +503,9 @@ impl Daemon {
                 holders = Arc::strong_count(&shared) - 1,
                 "stopped; the state is still referenced by closing connections and closes with them"
             ),
+        }
+        if let Some(claim) = self.netns_claim {
+            claim.release().await;
         }
         result
     }

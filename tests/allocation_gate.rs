@@ -42,7 +42,31 @@ fn check<'a>(r: &'a NetworkReport, name: &str) -> &'a Check {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_expired_certificate_blocks_allocation_with_the_report_attached() {
+async fn an_expired_certificate_is_reported_with_the_allocation_and_refuses_only_when_listed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = cert_files(dir.path(), Duration::days(-2));
+    let tls = [
+        "--tls-cert",
+        cert.to_str().unwrap(),
+        "--tls-key",
+        key.to_str().unwrap(),
+    ];
+    // By default a certificate problem is not a reason to refuse a port: it comes back with
+    // the allocation, critical.
+    let d = ChildDaemon::spawn(dir.path(), "28000-28005", &tls);
+    // The certificate also makes the TCP listener serve TLS: plaintext goes over the socket.
+    let mut c = d.unix().await;
+    let r = c.allocate(req("web")).await.unwrap().into_inner();
+    assert_eq!(r.network_health, "critical");
+    assert!(
+        r.warnings.iter().any(|w| w.starts_with("ssl_readiness:")),
+        "{:?}",
+        r.warnings
+    );
+    drop(c);
+    drop(d);
+
+    // Listed among the blocking checks, it refuses, with the report attached.
     let dir = tempfile::tempdir().unwrap();
     let (cert, key) = cert_files(dir.path(), Duration::days(-2));
     let d = ChildDaemon::spawn(
@@ -53,13 +77,19 @@ async fn an_expired_certificate_blocks_allocation_with_the_report_attached() {
             cert.to_str().unwrap(),
             "--tls-key",
             key.to_str().unwrap(),
+            "--blocking-checks",
+            "ssl_readiness",
         ],
     );
-    // The certificate also makes the TCP listener serve TLS: plaintext goes over the socket.
     let mut c = d.unix().await;
     let e = c.allocate(req("web")).await.unwrap_err();
     assert_eq!(e.code(), Code::FailedPrecondition, "{e:?}");
     assert!(e.message().contains("ssl_readiness"), "{}", e.message());
+    assert!(
+        e.message().contains("fix: Renew the certificate"),
+        "{}",
+        e.message()
+    );
     let details = e.get_error_details();
     let pf = details.precondition_failure().expect("PreconditionFailure");
     assert!(pf
@@ -154,6 +184,26 @@ async fn a_blocked_port_is_skipped_and_a_range_of_only_blocked_ports_is_refused(
         .await
         .unwrap_err();
     assert_eq!(e.code(), Code::FailedPrecondition);
+    drop(c);
+    drop(d);
+
+    // Without `firewall` among the blocking checks, a port this daemon may not bind is handed
+    // out (a privileged service may bind it), reported critical.
+    let dir = tempfile::tempdir().unwrap();
+    let d = ChildDaemon::spawn_as_nobody(
+        dir.path(),
+        &blocked.to_string(),
+        &["--blocking-checks", "ipv4_available,network_interfaces"],
+    );
+    let mut c = d.tcp().await;
+    let r = c.allocate(req("privileged")).await.unwrap().into_inner();
+    assert_eq!(r.allocation.unwrap().port, u32::from(blocked));
+    assert_eq!(r.network_health, "critical");
+    assert!(
+        r.warnings.iter().any(|w| w.starts_with("firewall:")),
+        "{:?}",
+        r.warnings
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -176,6 +176,9 @@ fn a_second_daemon_on_the_same_state_is_refused() {
             "none",
             "--range",
             "24300-24310",
+            // This is about the state file's lock, not the network namespace's.
+            "--netns-lock",
+            "none",
         ])
         .arg("--state")
         .arg(dir.path().join("state.db"))

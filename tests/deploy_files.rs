@@ -226,6 +226,13 @@ fn run(argv: &[String], env: &[(String, String)]) -> Output {
 fn serve(argv: &[String]) -> (Spawned, u16) {
     let mut cmd = child::through_shell(&argv[0], &[]);
     cmd.args(&argv[1..]);
+    // The files' own arguments, with a namespace claim of this test's (others run beside it).
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    cmd.env(
+        "PORTWARDEN_NETNS_LOCK",
+        format!("@portwarden-deploy-test-{}-{n}", std::process::id()),
+    );
     let d = Spawned::start(cmd);
     let line = d.wait_for("listening on tcp ", Duration::from_secs(20));
     let rest = line.split("listening on tcp ").nth(1).unwrap();
@@ -308,7 +315,12 @@ fn the_image_runs_with_its_own_arguments_and_its_healthcheck_passes() {
 
     assert!(daemon.terminate().success());
     let gone = run(&health, &[]);
-    assert_eq!(gone.status.code(), Some(1), "{}", text(&gone));
+    assert_eq!(
+        gone.status.code(),
+        Some(3),
+        "unreachable once stopped: {}",
+        text(&gone)
+    );
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -122,6 +122,61 @@ async fn grpcurl_lists_describes_and_allocates() {
     d.stop().await;
 }
 
+/// grpcurl decodes every google.rpc detail the daemon sends (their descriptors are served by
+/// reflection), instead of printing "not recognized" and raw bytes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpcurl_decodes_the_error_details() {
+    let Some(grpcurl) = common::grpcurl() else {
+        return;
+    };
+    let d = TestDaemon::start("26060-26061", Duration::from_secs(60)).await;
+    let addr = d.addr.to_string();
+    let call = move |body: &str, method: &str| {
+        let out = Command::new(&grpcurl)
+            .args(["-plaintext", "-max-time", "10", "-d", body, &addr])
+            .arg(format!("portwarden.v1.PortsService/{method}"))
+            .output()
+            .unwrap();
+        (
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let errors = tokio::task::spawn_blocking(move || {
+        let mut errors = Vec::new();
+        errors.push(call(r#"{"service":"bad name"}"#, "Allocate").1);
+        errors.push(call(r#"{"port":26060}"#, "Get").1);
+        let (a, _) = call(r#"{"service":"a"}"#, "Allocate");
+        call(r#"{"service":"b"}"#, "Allocate");
+        let a: serde_json::Value = serde_json::from_str(&a).unwrap();
+        errors.push(call(r#"{"port":26060,"lease_token":"wrong"}"#, "Release").1);
+        let token = a["leaseToken"].as_str().unwrap().to_string();
+        call(
+            &format!(r#"{{"port":26060,"lease_token":"{token}"}}"#),
+            "Release",
+        );
+        errors.push(call(r#"{"service":"c","port":26060}"#, "Allocate").1);
+        errors.push(call(r#"{"service":"c"}"#, "Allocate").1);
+        errors.join("\n")
+    })
+    .await
+    .unwrap();
+    for detail in [
+        r#"{"@type":"type.googleapis.com/google.rpc.BadRequest","fieldViolations":[{"field":"service""#,
+        r#"{"@type":"type.googleapis.com/google.rpc.ResourceInfo","#,
+        r#"{"@type":"type.googleapis.com/google.rpc.ErrorInfo","domain":"portwarden.dev","#,
+        r#""reason":"LEASE_NOT_AUTHORIZED"}"#,
+        r#"{"@type":"type.googleapis.com/google.rpc.PreconditionFailure","violations":[{"type":"QUARANTINE""#,
+        r#"{"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":"#,
+        r#"{"@type":"type.googleapis.com/google.rpc.QuotaFailure","violations":[{"subject":"service b""#,
+        r#""reason":"RANGE_EXHAUSTED""#,
+    ] {
+        assert!(errors.contains(detail), "{detail}\nin:\n{errors}");
+    }
+    assert!(!errors.contains("not recognized"), "{errors}");
+    d.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reflection_v1_serves_the_contract() {
     use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;

@@ -19,9 +19,23 @@ static SOCKET_CHURN: Mutex<()> = Mutex::new(());
 
 const N: usize = 25;
 
+/// A listener on 127.0.0.1:0 on a port no other socket mentions: earlier connections can leave
+/// TIME_WAIT sockets on a port number the kernel hands out again (up to 20 tries).
+fn quiet_listener() -> TcpListener {
+    for _ in 0..20 {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind test listener");
+        let port = listener.local_addr().expect("listener address").port();
+        let census = take_census(CensusRequest::on_port(port)).expect("census");
+        if census.total() == 1 {
+            return listener;
+        }
+    }
+    panic!("20 ports in a row had other sockets on them");
+}
+
 /// A listener on 127.0.0.1:0 with `n` accepted connections: (listener, clients, servers).
 fn connected_pairs(n: usize) -> (TcpListener, Vec<TcpStream>, Vec<TcpStream>) {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind test listener");
+    let listener = quiet_listener();
     let address = listener.local_addr().expect("listener address");
     let mut clients = Vec::with_capacity(n);
     let mut servers = Vec::with_capacity(n);

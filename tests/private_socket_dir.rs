@@ -49,6 +49,8 @@ fn a_fallback_directory_made_by_another_user_is_refused_by_client_and_daemon() {
             "127.0.0.1:0",
             "--state",
             state.path().join("s.db").to_str().unwrap(),
+            "--netns-lock",
+            "none",
         ],
     );
     let msg = String::from_utf8_lossy(&daemon.stderr);

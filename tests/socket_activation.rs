@@ -20,7 +20,13 @@ use portwarden_client::{connect, Target};
 /// `portwarden serve` with `fds` at 3, 4, ... and the LISTEN_* variables systemd sets.
 fn activated(fds: &[RawFd], names: &str, dir: &Path, tcp: &str, unix: &Path) -> Command {
     let mut cmd = through_shell(env!("CARGO_BIN_EXE_portwarden"), &["LISTEN_PID"]);
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     cmd.args(["serve", "--listen", tcp, "--range", "26300-26310"])
+        .args([
+            "--netns-lock",
+            &format!("@portwarden-test-{}-sa-{n}", std::process::id()),
+        ])
         .arg("--state")
         .arg(dir.join("state.db"))
         .arg("--unix-socket")

@@ -60,6 +60,10 @@ fn the_daemon_notifies_ready_status_watchdog_pings_and_stopping() {
 
     let mut cmd = through_shell(env!("CARGO_BIN_EXE_portwarden"), &["WATCHDOG_PID"]);
     cmd.args(["serve", "--listen", "127.0.0.1:0", "--range", "26200-26210"])
+        .args([
+            "--netns-lock",
+            &format!("@portwarden-test-{}-notify", std::process::id()),
+        ])
         .arg("--state")
         .arg(dir.path().join("state.db"))
         .arg("--unix-socket")
@@ -142,6 +146,10 @@ fn without_watchdog_usec_no_pings_are_sent() {
     let got = listen(UnixDatagram::bind(&notify).unwrap(), stop.clone());
     let mut cmd = through_shell(env!("CARGO_BIN_EXE_portwarden"), &[]);
     cmd.args(["serve", "--listen", "127.0.0.1:0", "--range", "26211-26215"])
+        .args([
+            "--netns-lock",
+            &format!("@portwarden-test-{}-notify-2", std::process::id()),
+        ])
         .arg("--state")
         .arg(dir.path().join("state.db"))
         .arg("--unix-socket")

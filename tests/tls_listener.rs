@@ -256,8 +256,14 @@ async fn the_cli_reaches_a_mutual_tls_daemon_with_flags_or_environment() {
 /// on its own, None when it came up serving (it is then stopped), and its log.
 fn serve_briefly(dir: &std::path::Path, args: &[&str]) -> (Option<i32>, String) {
     let mut cmd = child::through_shell(bin(), &[]);
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     cmd.arg("serve")
         .args(args)
+        .args([
+            "--netns-lock",
+            &format!("@portwarden-test-{}-tls-{n}", std::process::id()),
+        ])
         .arg("--state")
         .arg(dir.join("state.db"))
         .arg("--unix-socket")

@@ -158,6 +158,7 @@ pub fn port_check(v: &PortVerdict) -> proto::PortCheck {
         state: state as i32,
         reason: v.reason.clone(),
         in_managed_range: v.in_managed_range,
+        holder: v.holder.clone().unwrap_or_default(),
     }
 }
 
@@ -252,5 +253,15 @@ pub fn io_stats(s: &network::IoStats) -> proto::StatsResponse {
                 .map(|c| c.as_str().to_string())
                 .unwrap_or_default(),
         }),
+    }
+}
+
+pub fn daemon_info(d: &crate::daemon_info::DaemonInfo) -> proto::DaemonInfo {
+    proto::DaemonInfo {
+        version: d.version.to_string(),
+        started_at: Some(timestamp(d.started_at_ms)),
+        listeners: d.listeners(),
+        state_path: d.state_path.display().to_string(),
+        pid: d.pid,
     }
 }

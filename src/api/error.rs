@@ -56,13 +56,17 @@ pub fn status_from(err: PortsError) -> Status {
             }
             Code::FailedPrecondition
         }
-        PortsError::NetworkCritical { report } => {
+        PortsError::NetworkCritical { report, blocking } => {
             for c in report
                 .checks
                 .iter()
-                .filter(|c| c.status == CheckStatus::Critical)
+                .filter(|c| c.status == CheckStatus::Critical && blocking.contains(&c.name))
             {
-                d.add_precondition_failure_violation("NETWORK", c.name.clone(), c.note.clone());
+                d.add_precondition_failure_violation(
+                    "NETWORK",
+                    c.name.clone(),
+                    crate::network::blocking::explain(c),
+                );
             }
             d.set_error_info("NETWORK_CRITICAL", DOMAIN, report_metadata(&report));
             Code::FailedPrecondition
@@ -90,7 +94,12 @@ pub fn status_from(err: PortsError) -> Status {
             unavailable,
             holders,
             ranges,
+            first_free_in_ms,
+            ..
         } => {
+            if let Some(ms) = first_free_in_ms {
+                d.set_retry_info(Some(Duration::from_millis(ms)));
+            }
             for (service, n) in holders {
                 d.add_quota_failure_violation(
                     format!("service {service}"),
@@ -184,6 +193,14 @@ pub fn status_from(err: PortsError) -> Status {
                 ],
             );
             Code::PermissionDenied
+        }
+        PortsError::CallerUnknown { what } => {
+            d.add_precondition_failure_violation(
+                "CALLER_IDENTITY",
+                what,
+                "the caller's uid is known over the Unix socket and loopback TCP only",
+            );
+            Code::FailedPrecondition
         }
         PortsError::Unavailable { .. } => {
             d.set_retry_info(Some(Duration::from_secs(1)));

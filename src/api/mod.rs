@@ -10,6 +10,7 @@ mod grpc_status;
 mod guard;
 mod network;
 mod observe;
+mod peer;
 mod ports;
 mod portserver;
 pub mod rest;

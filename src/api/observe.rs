@@ -2,7 +2,8 @@
 //! It reads the outcome from the response itself: `grpc-status` for gRPC (a unary error is sent
 //! in the headers), the error code the REST error body carries ([`ErrorCode`]) for REST.
 //! Method labels come from fixed sets (the gRPC methods of the served descriptors, the REST
-//! routes), so no client can make the label space grow.
+//! routes), so no client can make the label space grow. A refused request is also logged (at
+//! info, with its code, message and caller), so an operator can see who was told no and why.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -14,7 +15,7 @@ use axum::response::Response;
 use prost::Message;
 use tonic::Code;
 
-use super::rest::ErrorCode;
+use super::rest::{ErrorCode, ErrorMessage};
 use crate::metrics::{Metrics, Transport};
 
 /// Label for paths no route owns.
@@ -84,6 +85,7 @@ pub async fn count(State(obs): State<Arc<Observer>>, req: Request, next: Next) -
             .copied()
             .unwrap_or(UNKNOWN)
     });
+    let peer = super::peer::describe(req.extensions());
     let response = next.run(req).await;
     // gRPC puts a unary error's code in the headers; our JSON errors carry theirs.
     let code = response
@@ -98,17 +100,76 @@ pub async fn count(State(obs): State<Arc<Observer>>, req: Request, next: Next) -
         } else {
             Code::Unknown
         });
-    match grpc_method {
-        Some(method) => obs.metrics.observe_request(Transport::Grpc, method, code),
+    let method = match grpc_method {
+        Some(method) => {
+            obs.metrics.observe_request(Transport::Grpc, method, code);
+            method
+        }
         None => {
             let method = response
                 .extensions()
                 .get::<RestRoute>()
                 .map_or(UNKNOWN, |r| r.0);
             obs.metrics.observe_request(Transport::Rest, method, code);
+            method
         }
+    };
+    if code != Code::Ok {
+        log_refusal(method, code, &response, &peer);
     }
     response
+}
+
+/// "refused /portwarden.v1.PortsService/Allocate: RESOURCE_EXHAUSTED: no free port ... (caller
+/// uid 1000 pid 4242)". Internal errors are logged where they happen, at error level; a call
+/// the client cancelled was not refused.
+fn log_refusal(method: &str, code: Code, response: &Response, peer: &str) {
+    if matches!(
+        code,
+        Code::Internal | Code::Unknown | Code::DataLoss | Code::Cancelled
+    ) {
+        return;
+    }
+    let message = response
+        .headers()
+        .get("grpc-message")
+        .and_then(|v| v.to_str().ok())
+        .map(percent_decode)
+        .or_else(|| {
+            response
+                .extensions()
+                .get::<ErrorMessage>()
+                .map(|m| m.0.clone())
+        })
+        .unwrap_or_default();
+    let name = crate::metrics::code_name(code);
+    tracing::info!(
+        method,
+        code = ?code,
+        caller = %peer,
+        "refused {method}: {name}: {} (caller {peer})",
+        crate::text::printable(&message)
+    );
+}
+
+/// grpc-message is percent-encoded (gRPC over HTTP/2, "Status-Message").
+fn percent_decode(s: &str) -> String {
+    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let (Some(hi), Some(lo)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                out.push(hi << 4 | lo);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Route labels (`GET /api/ports/allocations/{port}`) for the REST routes, keyed by method and
@@ -149,4 +210,17 @@ pub async fn tag_route(State(routes): State<RestRoutes>, req: Request, next: Nex
         response.extensions_mut().insert(RestRoute(label));
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::percent_decode;
+
+    #[test]
+    fn grpc_messages_are_decoded_and_bad_escapes_kept() {
+        assert_eq!(percent_decode("port 8000%3A taken"), "port 8000: taken");
+        assert_eq!(percent_decode("100%"), "100%");
+        assert_eq!(percent_decode("%zz%\u{e9}"), "%zz%\u{e9}");
+        assert_eq!(percent_decode("caf%C3%A9"), "café");
+    }
 }

@@ -7,6 +7,7 @@ use tonic::{Request, Response, Status};
 
 use super::convert;
 use super::error::status_from;
+use crate::daemon_info::DaemonInfo;
 use crate::ports::{self, Allocator, Caller, FieldViolation, PortsError, MAX_CHECK_PORTS};
 use crate::proto::ports_service_server::PortsService;
 use crate::proto::*;
@@ -14,11 +15,21 @@ use crate::proto::*;
 #[derive(Clone)]
 pub struct PortsApi {
     allocator: Arc<Allocator>,
+    daemon: Option<Arc<DaemonInfo>>,
 }
 
 impl PortsApi {
     pub fn new(allocator: Arc<Allocator>) -> Self {
-        Self { allocator }
+        Self {
+            allocator,
+            daemon: None,
+        }
+    }
+
+    /// Status also describes the daemon (version, start, listeners, state file).
+    pub fn with_daemon(mut self, daemon: Arc<DaemonInfo>) -> Self {
+        self.daemon = Some(daemon);
+        self
     }
 }
 
@@ -49,6 +60,8 @@ impl PortsService for PortsApi {
             owner_is_caller: r.owner_is_caller,
             owner_identity: None,
             derived_service: false,
+            reuse: r.reuse,
+            prefer: r.prefer,
         };
         // Inline while the network snapshot is fresh (~25 µs); a stale one is retaken first
         // (a socket census and DNS lookups, up to the DNS timeout): that waits on the blocking
@@ -69,6 +82,7 @@ impl PortsService for PortsApi {
             network_health: a.network_health.clone(),
             warnings: granted.warnings,
             network_report: granted.report.as_ref().map(convert::report),
+            reused: granted.reused,
         }))
     }
 
@@ -97,6 +111,7 @@ impl PortsService for PortsApi {
             ttl_seconds: r.ttl_seconds,
             requests_delta: r.requests_delta,
             errors_delta: r.errors_delta,
+            convert_to_lease: r.convert_to_lease,
         };
         let a = self.allocator.renew(domain, &caller).map_err(status_from)?;
         Ok(Response::new(RenewResponse {
@@ -150,6 +165,7 @@ impl PortsService for PortsApi {
             unavailable: s.unavailable as u32,
             quarantine_seconds: s.quarantine.as_secs(),
             warnings: s.warnings,
+            daemon: self.daemon.as_deref().map(convert::daemon_info),
         }))
     }
 

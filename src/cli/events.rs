@@ -3,7 +3,6 @@
 use futures_util::StreamExt;
 use portwarden_client::proto::watchdog_service_client::WatchdogServiceClient;
 use portwarden_client::proto::{EventKind, HistoryRequest, WatchRequest};
-use portwarden_client::{Target, TlsOptions};
 use tonic::transport::Channel;
 
 use super::commands::CliError;
@@ -33,7 +32,10 @@ fn kinds(names: &[String]) -> Result<Vec<i32>, CliError> {
 }
 
 /// Follows events until interrupted, reconnecting (and resuming) when the daemon restarts.
-pub async fn watch(target: Target, tls: TlsOptions, a: WatchArgs) -> Result<(), CliError> {
+pub async fn watch(a: WatchArgs) -> Result<u8, CliError> {
+    // The first connection says where the daemon is (and why not, if it is nowhere).
+    let (target, _) = super::connect::connect(&a.conn).await?;
+    let tls = a.conn.tls();
     let request = WatchRequest {
         kinds: kinds(&a.kinds)?,
         service: a.service.unwrap_or_default(),
@@ -46,29 +48,29 @@ pub async fn watch(target: Target, tls: TlsOptions, a: WatchArgs) -> Result<(), 
     loop {
         let next = tokio::select! {
             n = stream.next() => n,
-            _ = tokio::signal::ctrl_c() => return Ok(()),
+            _ = tokio::signal::ctrl_c() => return Ok(super::exit::OK),
         };
         let msg = match next {
             Some(Ok(msg)) => msg,
             Some(Err(status)) => return Err(CliError::Rpc(status)),
-            None => return Ok(()),
+            None => return Ok(super::exit::OK),
         };
         if let Some(e) = &msg.event {
             if a.json {
-                println!("{}", event_json(e));
+                outln!("{}", event_json(e));
             } else {
-                println!("{}", event_line(e));
+                outln!("{}", event_line(e));
             }
         } else if let Some(existing) = &msg.existing {
             if a.json {
                 let mut v = super::render::allocation_json(existing);
                 v["kind"] = "existing".into();
-                println!("{v}");
+                outln!("{v}");
             } else {
-                print!("{}", allocation_block(existing));
+                out!("{}", allocation_block(existing));
             }
         } else if msg.snapshot_complete && !a.json {
-            println!(
+            outln!(
                 "-- current allocations as of event {}; live events follow --",
                 msg.snapshot_sequence
             );
@@ -77,7 +79,7 @@ pub async fn watch(target: Target, tls: TlsOptions, a: WatchArgs) -> Result<(), 
 }
 
 /// Logged events of a port or a service, newest first.
-pub async fn history(channel: Channel, a: HistoryArgs) -> Result<(), CliError> {
+pub async fn history(channel: Channel, a: HistoryArgs) -> Result<u8, CliError> {
     if a.port.is_none() && a.service.is_none() {
         return Err(CliError::Usage {
             field: "PORT",
@@ -108,16 +110,16 @@ pub async fn history(channel: Channel, a: HistoryArgs) -> Result<(), CliError> {
     }
     if a.json {
         let list: Vec<serde_json::Value> = out.iter().map(event_json).collect();
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&list).unwrap_or_default()
         );
     } else if out.is_empty() {
-        println!("no events");
+        outln!("no events");
     } else {
         for e in &out {
-            println!("{}", event_line(e));
+            outln!("{}", event_line(e));
         }
     }
-    Ok(())
+    Ok(super::exit::OK)
 }

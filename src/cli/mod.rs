@@ -1,69 +1,137 @@
 //! The command line: `portwarden serve` runs the daemon; every other subcommand is a gRPC client
-//! of it (found through --addr, PORTWARDEN_ADDR, the Unix socket, then 127.0.0.1:7070).
+//! of it (found through --addr, PORTWARDEN_ADDR, the Unix sockets, then 127.0.0.1:7070).
 
+/// `print!` for client output, but a reader that went away (`portwarden watch | head -1`) ends
+/// the command quietly instead of panicking: the process keeps ignoring SIGPIPE (its sockets must
+/// not kill it), so a closed stdout is an error handled in [`write_stdout`].
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::cli::write_stdout(format_args!($($arg)*))
+    };
+}
+
+/// `println!` as [`out!`].
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        $crate::cli::write_stdout(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
+mod args;
+mod check;
 mod commands;
+mod connect;
 mod events;
+pub mod exit;
 mod health;
 mod render;
 mod run;
+mod status;
+mod units;
+mod who;
 
-use clap::{Parser, Subcommand};
+use clap::parser::ValueSource;
+use clap::{ArgMatches, Parser, Subcommand};
 
 use crate::config::ServeArgs;
 
-pub use commands::run_client;
+pub use args::*;
+pub use check::run as run_check;
+pub use commands::{run_client, CliError};
 pub use render::check_report;
 pub use run::{run, RunArgs};
+
+const AFTER_HELP: &str = "\
+Exit status:
+  0   ok
+  1   warning (check, status), or a refusal not listed below (the port is held or resting)
+  2   critical (check, status, health; an allocation refused by a critical network finding)
+  3   the daemon cannot be reached (nothing listens, permission denied, --wait ran out)
+  4   not found (the port is not allocated)
+  5   exhausted (no free port in the managed ranges)
+  6   denied (no or a wrong lease token, or another user's allocation)
+  64  usage (a bad flag or value, or a request the daemon found invalid)
+
+With --json, errors are printed on stdout as {\"code\", \"message\", \"details\"}: the gRPC
+code, the message and the google.rpc details (docs/cli-json.md).";
 
 #[derive(Debug, Parser)]
 #[command(
     name = "portwarden",
     version,
-    about = "Owns a range of TCP ports, hands them out safely and watches them"
+    about = "Owns a range of TCP ports, hands them out safely and watches them",
+    after_help = AFTER_HELP
 )]
 pub struct Cli {
-    /// Daemon address for client commands: http://HOST:PORT, https://HOST:PORT or unix:/PATH
-    #[arg(long, global = true, env = "PORTWARDEN_ADDR", value_name = "ADDR")]
-    pub addr: Option<String>,
     #[command(flatten)]
-    pub tls: ClientTlsArgs,
+    pub client: ClientArgs,
     #[command(subcommand)]
     pub command: Command,
 }
 
-/// TLS for client commands on an https:// address.
-#[derive(Debug, Default, clap::Args)]
-pub struct ClientTlsArgs {
+/// How a client command reaches the daemon.
+#[derive(Debug, Default, Clone, clap::Args)]
+#[command(next_help_heading = "Connection")]
+pub struct ClientArgs {
+    /// Daemon address: unix:/PATH, http://HOST:PORT or https://HOST:PORT [default: your Unix
+    /// socket, the system daemon's socket, then http://127.0.0.1:7070]
+    #[arg(long, value_name = "ADDR")]
+    pub addr: Option<String>,
+    /// Wait up to this long for a daemon that is starting (e.g. 5s) instead of failing at once
+    #[arg(long, value_name = "DURATION")]
+    pub wait: Option<String>,
     /// CA certificate (PEM) that signed the daemon's certificate [default: the system's roots]
-    #[arg(long, global = true, env = "PORTWARDEN_CA", value_name = "FILE")]
+    #[arg(long, value_name = "FILE")]
     pub ca: Option<std::path::PathBuf>,
     /// Client certificate (PEM) for a daemon that requires one
-    #[arg(
-        long,
-        global = true,
-        env = "PORTWARDEN_CLIENT_CERT",
-        value_name = "FILE"
-    )]
+    #[arg(long, value_name = "FILE")]
     pub client_cert: Option<std::path::PathBuf>,
     /// Key (PEM) of --client-cert
-    #[arg(
-        long,
-        global = true,
-        env = "PORTWARDEN_CLIENT_KEY",
-        value_name = "FILE"
-    )]
+    #[arg(long, value_name = "FILE")]
     pub client_key: Option<std::path::PathBuf>,
     /// Name the daemon's certificate must carry, when it is not the address's host
-    #[arg(
-        long,
-        global = true,
-        env = "PORTWARDEN_TLS_SERVER_NAME",
-        value_name = "NAME"
-    )]
+    #[arg(long, value_name = "NAME")]
     pub tls_server_name: Option<String>,
 }
 
-impl ClientTlsArgs {
+/// [`ClientArgs`] after a command, where they also read their environment variables.
+#[derive(Debug, Default, Clone, clap::Args)]
+#[command(next_help_heading = "Connection")]
+pub struct CommandClientArgs {
+    /// Daemon address: unix:/PATH, http://HOST:PORT or https://HOST:PORT [default: your Unix
+    /// socket, the system daemon's socket, then http://127.0.0.1:7070]
+    #[arg(long, env = "PORTWARDEN_ADDR", value_name = "ADDR")]
+    pub addr: Option<String>,
+    /// Wait up to this long for a daemon that is starting (e.g. 5s) instead of failing at once
+    #[arg(long, env = "PORTWARDEN_WAIT", value_name = "DURATION")]
+    pub wait: Option<String>,
+    /// CA certificate (PEM) that signed the daemon's certificate [default: the system's roots]
+    #[arg(long, env = "PORTWARDEN_CA", value_name = "FILE")]
+    pub ca: Option<std::path::PathBuf>,
+    /// Client certificate (PEM) for a daemon that requires one
+    #[arg(long, env = "PORTWARDEN_CLIENT_CERT", value_name = "FILE")]
+    pub client_cert: Option<std::path::PathBuf>,
+    /// Key (PEM) of --client-cert
+    #[arg(long, env = "PORTWARDEN_CLIENT_KEY", value_name = "FILE")]
+    pub client_key: Option<std::path::PathBuf>,
+    /// Name the daemon's certificate must carry, when it is not the address's host
+    #[arg(long, env = "PORTWARDEN_TLS_SERVER_NAME", value_name = "NAME")]
+    pub tls_server_name: Option<String>,
+}
+
+/// Writes client output; a closed stdout (the reader went away) ends the process with 0.
+pub fn write_stdout(args: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    let written = stdout.write_fmt(args).and_then(|()| stdout.flush());
+    if let Err(e) = written {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+    }
+}
+
+impl ClientArgs {
     pub fn options(&self) -> portwarden_client::TlsOptions {
         portwarden_client::TlsOptions {
             ca: self.ca.clone(),
@@ -71,6 +139,15 @@ impl ClientTlsArgs {
             key: self.client_key.clone(),
             server_name: self.tls_server_name.clone(),
         }
+    }
+
+    fn any(&self) -> bool {
+        self.addr.is_some()
+            || self.wait.is_some()
+            || self.ca.is_some()
+            || self.client_cert.is_some()
+            || self.client_key.is_some()
+            || self.tls_server_name.is_some()
     }
 }
 
@@ -88,14 +165,18 @@ pub enum Command {
     Get(GetArgs),
     /// List allocations
     List(ListArgs),
-    /// The operator's report: ranges, allocations, watchdog and network
+    /// Who has these ports: free, allocated to a service, used outside portwarden, or blocked
+    Who(WhoArgs),
+    /// The operator's summary: the daemon, the ranges, one line per allocation, the watchdog and
+    /// the network; exit 1 on a network warning, 2 when critical
     Status(StatusArgs),
-    /// Run the network checks here, in this process (no daemon needed); exit 1 when critical
+    /// Run the network checks here, in this process (no daemon needed); exit 1 on a warning,
+    /// 2 when critical
     Check(CheckArgs),
     /// Run a command on a port of its own, already listening (fd 3 and PORT)
     ///
-    /// Allocates a port (owned by this process), binds and listens on it with the seed's socket
-    /// hardening, and starts CMD with the listening socket as fd 3 by systemd's socket-activation
+    /// Allocates a port (owned by this process), binds and listens on it (hardened: address reuse,
+    /// keepalive, no Nagle delay), and starts CMD with the listening socket as fd 3 by systemd's socket-activation
     /// protocol (LISTEN_FDS=1, LISTEN_PID, LISTEN_FDNAMES) and PORT=<port> for programs that bind
     /// themselves. SIGINT, SIGTERM and SIGHUP are passed on to CMD; the port is released when it
     /// exits. Exit status: CMD's; 128+N when signal N killed it; 125 when portwarden failed; 126
@@ -105,152 +186,99 @@ pub enum Command {
     Watch(WatchArgs),
     /// Past events of a port or a service, newest first
     History(HistoryArgs),
-    /// Ask the daemon's health service: exit 0 when it is SERVING, 1 otherwise (for probes)
+    /// Ask the daemon's health service: exit 0 when it is SERVING, 2 when it answers otherwise,
+    /// 3 when it cannot be reached (for probes)
     Health(HealthArgs),
 }
 
-#[derive(Debug, clap::Args)]
-pub struct WatchArgs {
-    /// Only events of this service
-    #[arg(long)]
-    pub service: Option<String>,
-    /// Only events of this port
-    #[arg(long)]
-    pub port: Option<u32>,
-    /// Only events of this kind (allocated, released, renewed, reclaimed, health_changed,
-    /// squatter_seen, squatter_gone, outside_listener_seen, outside_listener_gone,
-    /// connections_leaking, network_status_changed, pass_completed); repeatable
-    #[arg(long = "kind", value_name = "KIND")]
-    pub kinds: Vec<String>,
-    /// Start with every logged event after this sequence number (0: the oldest kept)
-    #[arg(long, value_name = "SEQ", conflicts_with = "snapshot")]
-    pub since: Option<u64>,
-    /// Start with the current allocations, then follow what changes
-    #[arg(long)]
-    pub snapshot: bool,
-    /// One JSON object per line
-    #[arg(long)]
-    pub json: bool,
+impl Command {
+    /// The client options given after the command, if it is a client command.
+    fn client_args_mut(&mut self) -> Option<&mut CommandClientArgs> {
+        Some(match self {
+            Command::Serve(_) | Command::Check(_) => return None,
+            Command::Allocate(a) => &mut a.conn,
+            Command::Release(a) => &mut a.conn,
+            Command::Renew(a) => &mut a.conn,
+            Command::Get(a) => &mut a.conn,
+            Command::List(a) => &mut a.conn,
+            Command::Who(a) => &mut a.conn,
+            Command::Status(a) => &mut a.conn,
+            Command::Watch(a) => &mut a.conn,
+            Command::History(a) => &mut a.conn,
+            Command::Health(a) => &mut a.conn,
+            Command::Run(a) => &mut a.conn,
+        })
+    }
+
+    /// Whether the command prints JSON (its errors then are JSON too).
+    pub fn json(&self) -> bool {
+        match self {
+            Command::Serve(_) => false,
+            Command::Allocate(a) => a.json,
+            Command::Release(a) => a.json,
+            Command::Renew(a) => a.json,
+            Command::Get(a) => a.json,
+            Command::List(a) => a.json,
+            Command::Who(a) => a.json,
+            Command::Status(a) => a.json,
+            Command::Check(a) => a.json,
+            Command::Watch(a) => a.json,
+            Command::History(a) => a.json,
+            Command::Health(a) => a.json,
+            Command::Run(_) => false,
+        }
+    }
 }
 
-#[derive(Debug, clap::Args)]
-pub struct HistoryArgs {
-    /// The port whose events to show
-    pub port: Option<u32>,
-    /// The service whose events to show
-    #[arg(long)]
-    pub service: Option<String>,
-    /// Only events of this kind; repeatable
-    #[arg(long = "kind", value_name = "KIND")]
-    pub kinds: Vec<String>,
-    /// Show at most this many events
-    #[arg(long, default_value_t = 50)]
-    pub limit: usize,
-    /// Print JSON
-    #[arg(long)]
-    pub json: bool,
+impl Cli {
+    /// Parses the command line; the connection options of the command win over the ones given
+    /// before it, and a flag given on the command line wins over an environment variable.
+    pub fn parse_args() -> Result<Self, clap::Error> {
+        use clap::{CommandFactory, FromArgMatches};
+        let matches = Self::command().try_get_matches()?;
+        let mut cli = Self::from_arg_matches(&matches)?;
+        cli.merge_client_args(&matches)?;
+        Ok(cli)
+    }
+
+    fn merge_client_args(&mut self, matches: &ArgMatches) -> Result<(), clap::Error> {
+        let top = self.client.clone();
+        let sub = matches.subcommand().map(|(_, m)| m);
+        let Some(after) = self.command.client_args_mut() else {
+            if top.any() {
+                return Err(clap::Error::raw(
+                    clap::error::ErrorKind::ArgumentConflict,
+                    "--addr, --wait and the TLS options are for client commands, not this one\n",
+                ));
+            }
+            return Ok(());
+        };
+        let typed =
+            |id: &str| sub.and_then(|m| m.value_source(id)) == Some(ValueSource::CommandLine);
+        macro_rules! merge {
+            ($field:ident) => {
+                if !typed(stringify!($field)) && top.$field.is_some() {
+                    after.$field = top.$field.clone();
+                }
+            };
+        }
+        merge!(addr);
+        merge!(wait);
+        merge!(ca);
+        merge!(client_cert);
+        merge!(client_key);
+        merge!(tls_server_name);
+        Ok(())
+    }
 }
 
-#[derive(Debug, clap::Args)]
-pub struct HealthArgs {
-    /// A gRPC service name (e.g. portwarden.v1.PortsService) [default: the whole daemon]
-    #[arg(long, default_value = "", hide_default_value = true)]
-    pub service: String,
-    /// Give up (exit 1) after this long, connecting included
-    #[arg(long, default_value = "3s", value_name = "DURATION")]
-    pub timeout: String,
-}
-
-#[derive(Debug, clap::Args)]
-pub struct CheckArgs {
-    /// Also run the per-port checks (firewall probe, TIME_WAIT on the port)
-    #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
-    pub port: Option<u16>,
-    /// Print the report as JSON (the shape of GET /api/ports/network/health)
-    #[arg(long)]
-    pub json: bool,
-    /// PEM certificate chain for the ssl_readiness check
-    #[arg(long, env = "PORTWARDEN_TLS_CERT", requires = "tls_key")]
-    pub tls_cert: Option<std::path::PathBuf>,
-    /// PEM private key for the ssl_readiness check
-    #[arg(long, env = "PORTWARDEN_TLS_KEY", requires = "tls_cert")]
-    pub tls_key: Option<std::path::PathBuf>,
-}
-
-#[derive(Debug, clap::Args)]
-pub struct AllocateArgs {
-    /// Service name, [A-Za-z0-9._-]{1,64}
-    pub service: String,
-    /// Why the service needs the port
-    #[arg(long, default_value = "")]
-    pub purpose: String,
-    /// Who starts the service [default: $USER]
-    #[arg(long)]
-    pub started_by: Option<String>,
-    /// A specific port inside the managed range
-    #[arg(long)]
-    pub port: Option<u32>,
-    /// Lease length (30s, 5m, 1h); the lease must be renewed before it runs out
-    #[arg(long, value_name = "DURATION")]
-    pub ttl: Option<String>,
-    /// Owning process: the port is reclaimed when it exits
-    #[arg(long)]
-    pub pid: Option<i32>,
-    /// key=value label, repeatable
-    #[arg(long = "label", value_name = "KEY=VALUE")]
-    pub labels: Vec<String>,
-    /// Print only the port number (for PORT=$(portwarden allocate web --quiet))
-    #[arg(long, short)]
-    pub quiet: bool,
-    /// Print JSON
-    #[arg(long, conflicts_with = "quiet")]
-    pub json: bool,
-}
-
-#[derive(Debug, clap::Args)]
-pub struct ReleaseArgs {
-    pub port: u32,
-    /// Lease token from allocate (not needed for your own allocations over the Unix socket)
-    #[arg(long, env = "PORTWARDEN_LEASE_TOKEN")]
-    pub token: Option<String>,
-}
-
-#[derive(Debug, clap::Args)]
-pub struct RenewArgs {
-    pub port: u32,
-    #[arg(long, env = "PORTWARDEN_LEASE_TOKEN")]
-    pub token: Option<String>,
-    /// New lease length (30s, 5m, 1h)
-    #[arg(long, value_name = "DURATION")]
-    pub ttl: Option<String>,
-    /// Requests served since the last renew
-    #[arg(long, default_value_t = 0)]
-    pub requests: u64,
-    /// Errors since the last renew
-    #[arg(long, default_value_t = 0)]
-    pub errors: u64,
-    #[arg(long)]
-    pub json: bool,
-}
-
-#[derive(Debug, clap::Args)]
-pub struct GetArgs {
-    pub port: u32,
-    #[arg(long)]
-    pub json: bool,
-}
-
-#[derive(Debug, clap::Args)]
-pub struct ListArgs {
-    /// Only this service
-    #[arg(long)]
-    pub service: Option<String>,
-    #[arg(long)]
-    pub json: bool,
-}
-
-#[derive(Debug, clap::Args)]
-pub struct StatusArgs {
-    #[arg(long)]
-    pub json: bool,
+impl CommandClientArgs {
+    pub fn tls(&self) -> portwarden_client::TlsOptions {
+        portwarden_client::TlsOptions {
+            ca: self.ca.clone(),
+            cert: self.client_cert.clone(),
+            key: self.client_key.clone(),
+            server_name: self.tls_server_name.clone(),
+        }
+    }
 }

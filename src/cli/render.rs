@@ -7,7 +7,7 @@ use portwarden_client::proto::{self, Allocation, Health, OwnerKind};
 use crate::network::Report;
 
 /// Text that came from clients or other processes, safe for a terminal.
-fn p(s: &str) -> String {
+pub fn p(s: &str) -> String {
     crate::text::printable(s).into_owned()
 }
 
@@ -88,6 +88,36 @@ pub fn allocation_json(a: &Allocation) -> Value {
     })
 }
 
+/// "team=infra, tier=web".
+pub fn labels(a: &Allocation) -> String {
+    let mut labels: Vec<String> = a
+        .labels
+        .iter()
+        .map(|(k, v)| format!("{}={}", p(k), p(v)))
+        .collect();
+    labels.sort();
+    labels.join(", ")
+}
+
+/// What keeps the allocation, in words: how it ends.
+pub fn owner_line(a: &Allocation) -> String {
+    let expires = rfc3339(a.expires_at.as_ref()).unwrap_or_default();
+    let ttl = super::units::human(std::time::Duration::from_secs(a.ttl_seconds));
+    match OwnerKind::try_from(a.owner_kind).unwrap_or(OwnerKind::Unspecified) {
+        OwnerKind::Permanent => format!(
+            "none: kept until released (portwarden release {})",
+            a.port
+        ),
+        OwnerKind::Process => format!("process {}: reclaimed when it exits", a.pid),
+        OwnerKind::Lease => format!("lease of {ttl}: reclaimed at {expires} unless renewed"),
+        OwnerKind::ProcessAndLease => format!(
+            "process {} and a lease of {ttl}: reclaimed when it exits, or at {expires} unless renewed",
+            a.pid
+        ),
+        OwnerKind::Unspecified => "unknown".into(),
+    }
+}
+
 /// One line per allocation, aligned.
 pub fn allocation_table(list: &[Allocation]) -> String {
     let mut rows = vec![[
@@ -143,13 +173,7 @@ pub fn allocation_block(a: &Allocation) -> String {
         s += &format!("  Started by: {}\n", p(&a.started_by));
     }
     if !a.labels.is_empty() {
-        let mut labels: Vec<String> = a
-            .labels
-            .iter()
-            .map(|(k, v)| format!("{}={}", p(k), p(v)))
-            .collect();
-        labels.sort();
-        s += &format!("  Labels: {}\n", labels.join(", "));
+        s += &format!("  Labels: {}\n", labels(a));
     }
     if a.pid != 0 {
         s += &format!("  PID: {}\n", a.pid);

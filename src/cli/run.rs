@@ -22,7 +22,7 @@ use tonic::Code;
 
 use portwarden_client::proto::ports_service_client::PortsServiceClient;
 use portwarden_client::proto::{AllocateRequest, ReleaseRequest, RenewRequest};
-use portwarden_client::{bind_hardened, bind_hardened_on, connect, Hardening, Target};
+use portwarden_client::{bind_hardened, bind_hardened_on, Hardening};
 
 use super::commands::CliError;
 use crate::config::parse_duration;
@@ -65,6 +65,8 @@ pub struct RunArgs {
     /// The command to start, and its arguments
     #[arg(last = true, required = true, value_name = "CMD")]
     pub command: Vec<OsString>,
+    #[command(flatten)]
+    pub conn: super::CommandClientArgs,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -235,8 +237,8 @@ fn command_line(command: &[OsString]) -> String {
 }
 
 /// Runs the command under a port; the exit code is the command's.
-pub async fn run(args: RunArgs, addr: Option<&str>) -> ExitCode {
-    match supervise(args, addr).await {
+pub async fn run(args: RunArgs) -> ExitCode {
+    match supervise(args).await {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("portwarden run: {e}");
@@ -245,7 +247,7 @@ pub async fn run(args: RunArgs, addr: Option<&str>) -> ExitCode {
     }
 }
 
-async fn supervise(args: RunArgs, addr: Option<&str>) -> Result<u8, RunError> {
+async fn supervise(args: RunArgs) -> Result<u8, RunError> {
     // Watched from the start: a signal before the command exists must not kill the supervisor
     // with its lease unreleased; it is passed on once the command runs.
     let mut signals = Signals::new().map_err(RunError::Signals)?;
@@ -263,9 +265,7 @@ async fn supervise(args: RunArgs, addr: Option<&str>) -> Result<u8, RunError> {
         .transpose()?;
     let program = args.command[0].clone();
     let service = args.service.unwrap_or_else(|| default_service(&program));
-    let channel = connect(&Target::discover(addr))
-        .await
-        .map_err(CliError::from)?;
+    let (_, channel) = super::connect::connect(&args.conn).await?;
     let mut daemon = Daemon {
         ports: PortsServiceClient::new(channel),
         request: AllocateRequest {

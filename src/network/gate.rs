@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use super::check::CheckStatus;
 use super::firewall::{self, PortFinding};
+use super::notices::HostNotices;
 use super::{
     assemble_report, port_checks, port_checks_probed, system_snapshot, system_snapshot_watching,
     NetworkConfig, Report, SystemSnapshot,
@@ -22,6 +23,8 @@ pub struct NetworkGate {
     extra: Mutex<Vec<ExtraCheck>>,
     current: Mutex<Option<Arc<SystemSnapshot>>>,
     refreshing: AtomicBool,
+    /// Host-wide findings as last logged: each is logged when it appears and when it clears.
+    notices: HostNotices,
 }
 
 impl NetworkGate {
@@ -31,6 +34,7 @@ impl NetworkGate {
             extra: Mutex::new(Vec::new()),
             current: Mutex::new(None),
             refreshing: AtomicBool::new(false),
+            notices: HostNotices::default(),
         }
     }
 
@@ -67,6 +71,7 @@ impl NetworkGate {
         for check in self.extra.lock().unwrap_or_else(|p| p.into_inner()).iter() {
             snap.checks.push(check());
         }
+        self.notices.note(&snap.checks, &self.cfg.blocking);
         let snap = Arc::new(snap);
         *self.current.lock().unwrap_or_else(|p| p.into_inner()) = Some(snap.clone());
         snap
@@ -161,13 +166,21 @@ impl NetworkGate {
         (Report::from_checks(compact, started.elapsed()), finding)
     }
 
-    /// The system-wide checks of `snap` as a report when one of them is critical (None when
-    /// nothing blocks allocation).
-    pub fn system_critical(snap: &SystemSnapshot) -> Option<Report> {
-        snap.checks
-            .iter()
-            .any(|c| c.status == CheckStatus::Critical)
-            .then(|| Report::from_checks(snap.checks.clone(), snap.duration))
+    /// Whether a critical finding of check `name` refuses allocation (`blocking_checks`).
+    pub fn blocks(&self, name: &str) -> bool {
+        self.cfg.blocking.contains(name)
+    }
+
+    /// The system-wide checks of `snap` as a report, with the names of the blocking checks,
+    /// when a blocking check is critical (None: nothing refuses allocation). Other critical
+    /// findings do not refuse; they come back with the allocation.
+    pub fn refusal(&self, snap: &SystemSnapshot) -> Option<(Report, Vec<String>)> {
+        (!self.cfg.blocking.refusing(&snap.checks).is_empty()).then(|| {
+            (
+                Report::from_checks(snap.checks.clone(), snap.duration),
+                self.cfg.blocking.names(),
+            )
+        })
     }
 }
 

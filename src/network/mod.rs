@@ -12,6 +12,8 @@
 //! - [`interfaces`]: interfaces and loopback
 //! - [`firewall`]: probe bind on a port
 //! - [`gate`]: the pre-allocation gate (cached snapshot + per-port checks)
+//! - [`blocking`]: which critical findings refuse an allocation (`blocking_checks`)
+//! - [`notices`]: host-wide findings logged when they appear and when they clear
 //! - [`census`]: the TCP socket table (sock_diag netlink, /proc fallback)
 //! - [`connections`]: TIME_WAIT and connection counts
 //! - [`exhaustion`]: ephemeral port usage
@@ -20,6 +22,7 @@
 //! - [`overflows`]: listen queue overflows
 //! - [`io_stats`]: interface counters for `/network/stats`
 
+pub mod blocking;
 pub mod census;
 pub mod check;
 pub mod connections;
@@ -30,6 +33,7 @@ pub mod firewall;
 pub mod gate;
 pub mod interfaces;
 pub mod io_stats;
+pub mod notices;
 pub mod overflows;
 pub mod procfs;
 pub mod report;
@@ -41,6 +45,7 @@ pub mod tls;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+pub use blocking::BlockingChecks;
 pub use census::{
     holders_by_inode, is_loopback, listener_processes, listeners_on, listening_ports, peer_uid,
     processes_holding, take_census, take_census_watching, CensusError, CensusRequest, CensusSource,
@@ -67,6 +72,8 @@ pub struct NetworkConfig {
     pub budget: Duration,
     /// Longest wait for DNS lookups (default 1 s), within the budget.
     pub dns_timeout: Duration,
+    /// The checks whose critical finding refuses allocations (`blocking_checks`).
+    pub blocking: BlockingChecks,
 }
 
 impl Default for NetworkConfig {
@@ -77,6 +84,7 @@ impl Default for NetworkConfig {
             tls_key: None,
             budget: Duration::from_secs(2),
             dns_timeout: Duration::from_secs(1),
+            blocking: BlockingChecks::default(),
         }
     }
 }

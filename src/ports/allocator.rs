@@ -22,7 +22,9 @@ use super::quota::{Holdings, Quotas};
 use super::range::RangeSet;
 use super::storage::StorageHealth;
 use super::store::{PortHistory, Store, StoreError};
-use super::validate::{managed_port, valid_ttl, AllocateRequest, RenewRequest, ValidAllocate};
+use super::validate::{
+    managed_port, ttl_change_allowed, valid_ttl, AllocateRequest, RenewRequest, ValidAllocate,
+};
 use crate::events::{Event, EventBus, EventDetail, NewEvent};
 use crate::network::firewall;
 use crate::network::gate::findings;
@@ -46,8 +48,11 @@ pub struct Granted {
     pub allocation: Allocation,
     /// Findings worth telling the caller that did not block the allocation.
     pub warnings: Vec<String>,
-    /// The pre-allocation network report (None when the allocator runs without a gate).
+    /// The pre-allocation network report (None when the allocator runs without a gate, or
+    /// for a reused allocation: nothing new was handed out).
     pub report: Option<Report>,
+    /// An existing allocation handed back on request (`reuse`), not a new one.
+    pub reused: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -273,6 +278,15 @@ impl Allocator {
             return (firewall::probe(port).finding(), None);
         };
         let (report, finding) = gate.check_port(snap, port);
+        // Without `firewall` among the blocking checks, a port the daemon may not bind (a
+        // privileged port, for an unprivileged daemon) is handed out: the service may be able
+        // to. The report still says critical.
+        let finding = match finding {
+            PortFinding::Blocked(_) if !gate.blocks(crate::network::names::FIREWALL) => {
+                PortFinding::Bindable
+            }
+            other => other,
+        };
         (finding, Some(report))
     }
 
@@ -416,21 +430,26 @@ impl Allocator {
 
     pub fn allocate(&self, req: AllocateRequest, caller: &Caller) -> Result<Granted, PortsError> {
         let v = req.validate(&self.cfg.ranges, caller.pid)?;
+        // Handing back what the caller already holds needs no network checks.
+        if v.reuse {
+            if let Some(reused) = self.reuse_locked(&mut self.lock(), &v, caller)? {
+                return Ok(reused);
+            }
+        }
         // Taken (or reused) outside the lock: a refresh must not stall other allocations.
-        let snap = self.gate.as_ref().map(|g| g.snapshot());
-        if let Some(system) = snap.as_deref().and_then(NetworkGate::system_critical) {
-            tracing::error!(
-                critical = ?system.critical_issues,
-                "[NETWORK-HARDENING] Status: critical ({} critical, {} warnings): allocation blocked",
-                system.critical_issues.len(),
-                system.warnings.len()
-            );
+        let snap = self.gate.as_ref().map(|g| (g, g.snapshot()));
+        if let Some((report, blocking)) = snap.as_ref().and_then(|(g, s)| g.refusal(s)) {
             return Err(PortsError::NetworkCritical {
-                report: Box::new(system),
+                report: Box::new(report),
+                blocking,
             });
         }
-        let snap = snap.as_deref();
+        let snap = snap.as_ref().map(|(_, s)| s.as_ref());
         let mut st = self.lock();
+        // Again under the lock that records: a reuse racing this one must not add a port.
+        if let Some(reused) = self.reuse_locked(&mut st, &v, caller)? {
+            return Ok(reused);
+        }
         let now = self.clock.now();
         if !v.derived_service {
             st.names.check(&v.service, caller.uid)?;
@@ -444,9 +463,14 @@ impl Allocator {
         // A made-up name identifies no service: it gets neither a sticky port nor the
         // quarantine exemption of a service taking its own port back.
         let service = (!v.derived_service).then_some(v.service.as_str());
-        let (port, report) = match v.port {
-            Some(p) => self.claim_requested(&mut st, p, service, caller.uid, now, snap)?,
-            None => match self.pick_free(&mut st, service, now, snap) {
+        let preferred = match v.prefer {
+            Some(p) => self.claim_preferred(&mut st, p, service, caller.uid, now, snap)?,
+            None => None,
+        };
+        let (port, report) = match (v.port, preferred) {
+            (_, Some(found)) => found,
+            (Some(p), None) => self.claim_requested(&mut st, p, service, caller.uid, now, snap)?,
+            (None, None) => match self.pick_free(&mut st, service, now, snap) {
                 Ok(found) => found,
                 Err(_) if !self.sweep_locked(&mut st, now)?.is_empty() => {
                     self.pick_free(&mut st, service, now, snap)?
@@ -461,43 +485,31 @@ impl Allocator {
         let allocation = self.record(&mut st, v, port, caller, now, network_health)?;
         drop(st);
         let warnings = report.as_ref().map(findings).unwrap_or_default();
-        if let Some(r) = &report {
-            let (c, w) = (r.critical_issues.len(), r.warnings.len());
-            let status = r.status.as_str();
-            if r.warnings.is_empty() {
-                // A clean bill of health on every allocation is noise at info level.
-                tracing::debug!(
-                    port,
-                    "[NETWORK-HARDENING] Status: {status} ({c} critical, {w} warnings)"
-                );
-            } else {
-                tracing::warn!(
-                    port,
-                    "[NETWORK-HARDENING] Status: {status} ({c} critical, {w} warnings)"
-                );
-                // The seed's format: ['time_wait_sockets', 'connection_limits'].
-                let names: Vec<String> = r.warnings.iter().map(|w| format!("'{w}'")).collect();
-                tracing::warn!(
-                    port,
-                    "[PORT-MANAGER] Network warnings for port {port}: [{}]",
-                    names.join(", ")
-                );
-            }
-        }
-        tracing::info!(
-            port,
-            service = %allocation.service,
-            purpose = %allocation.purpose,
-            network_health = %allocation.network_health,
-            "[PORT-MANAGER] ✅ Allocated port {port} for {} from managed range ({})",
-            allocation.service,
-            self.cfg.ranges
-        );
+        super::alloc_log::allocated(&allocation, report.as_ref(), snap, caller, &self.cfg.ranges);
         Ok(Granted {
             allocation,
             warnings,
             report,
+            reused: false,
         })
+    }
+
+    /// `prefer`: the port when it can be had now; None (any free port will do) when it is held,
+    /// resting, in use or refused. Only a probe that could not run is an error.
+    fn claim_preferred(
+        &self,
+        st: &mut State,
+        port: u16,
+        service: Option<&str>,
+        viewer: Option<u32>,
+        now: Now,
+        snap: Option<&SystemSnapshot>,
+    ) -> Result<Option<(u16, Option<Report>)>, PortsError> {
+        match self.claim_requested(st, port, service, viewer, now, snap) {
+            Ok(found) => Ok(Some(found)),
+            Err(e @ (PortsError::Unavailable { .. } | PortsError::Store(_))) => Err(e),
+            Err(_) => Ok(None),
+        }
     }
 
     fn quarantine_left(
@@ -601,6 +613,7 @@ impl Allocator {
             .copied()
             .filter(|p| self.cfg.ranges.contains(*p) && !st.leases.contains_key(p));
         let (mut quarantined, mut unavailable, mut blocked_count) = (0, 0, 0);
+        let mut first_free_in_ms: Option<u64> = None;
         let mut blocked = None;
         let idle = st
             .idle
@@ -608,8 +621,9 @@ impl Allocator {
             .map(|(_, p)| *p)
             .filter(|p| Some(*p) != sticky);
         for port in sticky.into_iter().chain(idle) {
-            if self.quarantine_left(st, port, service, now).is_some() {
+            if let Some((left_ms, _)) = self.quarantine_left(st, port, service, now) {
                 quarantined += 1;
+                first_free_in_ms = Some(first_free_in_ms.map_or(left_ms, |m| m.min(left_ms)));
                 continue;
             }
             let (outcome, report) = self.free_check(port, snap);
@@ -654,8 +668,10 @@ impl Allocator {
         holders.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
         Err(PortsError::Exhausted {
             ranges: self.cfg.ranges.to_string(),
+            total: self.cfg.ranges.total(),
             held: st.leases.len(),
             quarantined,
+            first_free_in_ms,
             unavailable,
             holders,
         })
@@ -892,6 +908,7 @@ impl Allocator {
             .ok_or(PortsError::NotAllocated { port })?;
         a.authorizes(req.lease_token.as_deref(), caller)
             .map_err(|reason| PortsError::PermissionDenied { port, reason })?;
+        ttl_change_allowed(&a, &req)?;
         let now = self.clock.now();
         if let Vitality::Dead(reason) = a.vitality(now) {
             let r = self.reclaim_locked(&mut st, port, reason, now)?;

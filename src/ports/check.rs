@@ -27,20 +27,26 @@ impl Allocator {
                     Some(a) => Some((
                         PortVerdictState::Allocated,
                         format!("held by service '{}'", a.service),
+                        Some(match a.pid() {
+                            Some(pid) => format!("service {} (pid {pid})", a.service),
+                            None => format!("service {}", a.service),
+                        }),
                     )),
                     None => st.quarantined(port, now).map(|(service, left_ms)| {
                         (
                             PortVerdictState::Quarantined,
                             format!("released by '{service}', quarantined for {left_ms} ms more"),
+                            None,
                         )
                     }),
                 };
                 match known {
-                    Some((state, reason)) => out.push(PortVerdict {
+                    Some((state, reason, holder)) => out.push(PortVerdict {
                         port,
                         state,
                         reason,
                         in_managed_range,
+                        holder,
                     }),
                     None => {
                         // Filled in once probed.
@@ -50,6 +56,7 @@ impl Allocator {
                             state: PortVerdictState::Unknown,
                             reason: String::new(),
                             in_managed_range,
+                            holder: None,
                         });
                     }
                 }
@@ -79,31 +86,34 @@ impl Allocator {
             holders(&in_use, caller.uid)
         };
         for (at, port, in_managed_range, finding) in found {
-            let (state, reason) = match finding {
+            let (state, reason, holder) = match finding {
                 PortFinding::Bindable if in_managed_range => {
-                    (PortVerdictState::Free, "free".into())
+                    (PortVerdictState::Free, "free".into(), None)
                 }
                 PortFinding::Bindable => (
                     PortVerdictState::OutsideRange,
                     "bindable, but outside the managed ranges".into(),
+                    None,
                 ),
                 PortFinding::InUse(detail) => {
-                    let reason = match named.remove(&port) {
+                    let holder = named.remove(&port);
+                    let reason = match &holder {
                         Some(holder) => format!("{detail}; held by {holder}"),
                         None => detail,
                     };
-                    (PortVerdictState::InUse, reason)
+                    (PortVerdictState::InUse, reason, holder)
                 }
                 PortFinding::Blocked(detail) | PortFinding::Unusable(detail) => {
-                    (PortVerdictState::Blocked, detail)
+                    (PortVerdictState::Blocked, detail, None)
                 }
-                PortFinding::Unknown(detail) => (PortVerdictState::Unknown, detail),
+                PortFinding::Unknown(detail) => (PortVerdictState::Unknown, detail, None),
             };
             out[at] = PortVerdict {
                 port,
                 state,
                 reason,
                 in_managed_range,
+                holder,
             };
         }
         out

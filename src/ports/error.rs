@@ -45,8 +45,12 @@ pub enum PortsError {
         /// The network report of the pre-allocation checks, when they ran.
         report: Option<Box<Report>>,
     },
-    #[error("the host's network has critical findings ({}); allocation blocked", .report.critical_issues.join(", "))]
-    NetworkCritical { report: Box<Report> },
+    #[error("allocation refused by the host's network: {}", crate::network::blocking::explain_all(.report, .blocking))]
+    NetworkCritical {
+        report: Box<Report>,
+        /// The critical checks that refuse allocations (`blocking_checks`).
+        blocking: Vec<String>,
+    },
     #[error("cannot draw a lease token: {0}")]
     Token(std::io::Error),
     #[error(
@@ -57,11 +61,15 @@ pub enum PortsError {
         remaining_ms: u64,
         last_service: String,
     },
-    #[error("no free port in {ranges}: {held} held, {quarantined} quarantined, {unavailable} unavailable")]
+    #[error("{}", super::exhausted::describe(ranges, *total, *held, holders, *quarantined, *first_free_in_ms, *unavailable))]
     Exhausted {
         ranges: String,
+        /// Ports in the managed ranges.
+        total: usize,
         held: usize,
         quarantined: usize,
+        /// When the first quarantined port is free again.
+        first_free_in_ms: Option<u64>,
         unavailable: usize,
         /// Services holding ports, with how many each, most first.
         holders: Vec<(String, usize)>,
@@ -88,6 +96,8 @@ pub enum PortsError {
     },
     #[error("the service name '{service}' belongs to uid {owner_uid}; choose another name (or ask that user or root)")]
     NameTaken { service: String, owner_uid: u32 },
+    #[error("{what} needs to know who is calling, and this connection does not say (callers are identified on the Unix socket and loopback TCP): connect over one of those, or allocate with a TTL or an owning process so the port comes back by itself")]
+    CallerUnknown { what: &'static str },
     #[error("cannot decide now, try again: {reason}")]
     Unavailable { reason: String },
     #[error("state store: {0}")]

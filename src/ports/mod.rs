@@ -1,6 +1,7 @@
 //! The port manager domain: managed ranges, allocations and their owners, the free check, durable
 //! state and the allocator that ties them together. Nothing here knows about gRPC or HTTP.
 
+mod alloc_log;
 mod allocator;
 mod availability;
 mod check;
@@ -9,6 +10,7 @@ mod clock;
 mod counters;
 mod error;
 mod events_store;
+mod exhausted;
 mod holders;
 mod lease;
 mod marker;
@@ -17,11 +19,13 @@ mod observe;
 mod process;
 mod quota;
 mod range;
+mod reuse;
 mod storage;
 mod store;
 mod validate;
 mod watch;
 
+pub use alloc_log::{describe_caller, describe_owner};
 pub use allocator::{
     Allocator, AllocatorConfig, Granted, RangeStatus, Reclaimed, Released, RepairReport,
 };

@@ -31,6 +31,10 @@ pub struct AllocateRequest {
     /// service: no sticky port, and quarantine applies between two such allocations as between
     /// any two services (their owners are unrelated processes).
     pub derived_service: bool,
+    /// Return the caller's own existing allocation of the service instead of a new one.
+    pub reuse: bool,
+    /// This port when it can be had, else any free one.
+    pub prefer: Option<u32>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -40,6 +44,8 @@ pub struct RenewRequest {
     pub ttl_seconds: Option<u64>,
     pub requests_delta: u64,
     pub errors_delta: u64,
+    /// Lets `ttl_seconds` turn an allocation without a TTL into a lease.
+    pub convert_to_lease: bool,
 }
 
 /// The verdict of the free check for one port.
@@ -61,6 +67,8 @@ pub struct PortVerdict {
     pub state: PortVerdictState,
     pub reason: String,
     pub in_managed_range: bool,
+    /// Who has it: "service web (pid 12)", or the listening process(es) outside portwarden.
+    pub holder: Option<String>,
 }
 
 pub fn valid_service(service: &str) -> Result<(), String> {
@@ -163,6 +171,32 @@ pub(super) struct ValidAllocate {
     pub ttl_seconds: Option<u64>,
     pub labels: BTreeMap<String, String>,
     pub derived_service: bool,
+    pub reuse: bool,
+    pub prefer: Option<u16>,
+}
+
+/// A TTL on an allocation that has none turns it into a lease that dies unless renewed: a
+/// renew may do that only when it says so (`convert_to_lease`).
+pub(super) fn ttl_change_allowed(
+    a: &super::lease::Allocation,
+    req: &RenewRequest,
+) -> Result<(), PortsError> {
+    if req.ttl_seconds.is_none() || a.ttl_seconds.is_some() || req.convert_to_lease {
+        return Ok(());
+    }
+    let kept = match a.pid() {
+        Some(pid) => format!("while process {pid} runs"),
+        None => "until released".to_string(),
+    };
+    Err(PortsError::invalid(
+        "ttl_seconds",
+        format!(
+            "port {} ({}) has no TTL (it is kept {kept}); a TTL would make it a lease that is \
+             reclaimed unless renewed in time: set convert_to_lease (--convert-to-lease) if that \
+             is what you want",
+            a.port, a.service
+        ),
+    ))
 }
 
 impl AllocateRequest {
@@ -194,6 +228,19 @@ impl AllocateRequest {
                 .map_err(|v| bad.push(v))
                 .ok(),
             None => None,
+        };
+        let prefer = match (self.prefer, self.port) {
+            (Some(_), Some(_)) => {
+                bad.push(FieldViolation::new(
+                    "prefer",
+                    "give port (exactly this one) or prefer (this one, else any), not both",
+                ));
+                None
+            }
+            (Some(p), None) => managed_port("prefer", p, ranges)
+                .map_err(|v| bad.push(v))
+                .ok(),
+            (None, _) => None,
         };
         if let Some(ttl) = self.ttl_seconds {
             if let Err(v) = valid_ttl("ttl_seconds", ttl) {
@@ -286,6 +333,8 @@ impl AllocateRequest {
             ttl_seconds: self.ttl_seconds,
             labels: self.labels,
             derived_service: self.derived_service,
+            reuse: self.reuse,
+            prefer,
         })
     }
 }

@@ -25,8 +25,17 @@ pub struct TestDaemon {
     pub socket: PathBuf,
 }
 
+/// A network-namespace claim of its own for each test daemon: many run at once in one namespace
+/// (and test runs of other checkouts beside them), which the default `@portwarden` would refuse.
+pub fn test_netns_lock() -> String {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("@portwarden-test-{}-{n}", std::process::id())
+}
+
 pub fn config(dir: &Path, range: &str, quarantine: Duration) -> Config {
     let mut cfg = Config::defaults();
+    cfg.netns_lock = Some(test_netns_lock());
     cfg.listen = "127.0.0.1:0".parse().unwrap();
     cfg.unix_socket = Some(dir.join("pw.sock"));
     cfg.state = dir.join("state.db");
@@ -105,6 +114,25 @@ pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_portwarden")
 }
 
+/// A path of the binary that uid 65534 can run, and the temp dir holding the copy when one was
+/// needed (keep it alive while the binary runs).
+pub fn bin_for_nobody() -> (Option<tempfile::TempDir>, PathBuf) {
+    nobody::executable_by_nobody(Path::new(bin()))
+}
+
+/// The CLI as uid 65534 (nobody), with the temp dir that holds a copy of the binary when
+/// nobody could not run it where it is (keep it alive while the command runs). Needs root.
+pub fn cli_command_as_nobody() -> (Option<tempfile::TempDir>, Command) {
+    use std::os::unix::process::CommandExt;
+    let (copy, binary) = nobody::executable_by_nobody(Path::new(bin()));
+    let mut cmd = Command::new(binary);
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        cmd.pre_exec(nobody::drop_to_nobody);
+    }
+    (copy, cmd)
+}
+
 impl ChildDaemon {
     /// Starts `portwarden serve` with state in `dir` and waits until it listens.
     pub fn spawn(dir: &Path, range: &str, extra: &[&str]) -> Self {
@@ -142,6 +170,12 @@ impl ChildDaemon {
             .args(
                 (!extra.contains(&"--watchdog-interval"))
                     .then_some(["--watchdog-interval", "200ms"])
+                    .into_iter()
+                    .flatten(),
+            )
+            .args(
+                (!extra.contains(&"--netns-lock"))
+                    .then(|| ["--netns-lock".to_string(), test_netns_lock()])
                     .into_iter()
                     .flatten(),
             )
@@ -190,6 +224,11 @@ impl ChildDaemon {
             socket,
             log,
         }
+    }
+
+    /// Everything the daemon logged so far.
+    pub fn log(&self) -> String {
+        self.log.lock().map(|l| l.clone()).unwrap_or_default()
     }
 
     /// Waits (up to 5 s) until the daemon's log holds `needle`; the whole log on failure.
@@ -480,13 +519,7 @@ pub fn is_root() -> bool {
 
 /// The CLI run as uid 65534 against `addr` (None: its own discovery, without XDG_RUNTIME_DIR).
 pub fn cli_as_nobody(addr: Option<&str>, args: &[&str]) -> std::process::Output {
-    use std::os::unix::process::CommandExt;
-    let (_copy, binary) = nobody::executable_by_nobody(Path::new(bin()));
-    let mut cmd = Command::new(binary);
-    // SAFETY: only async-signal-safe calls between fork and exec.
-    unsafe {
-        cmd.pre_exec(nobody::drop_to_nobody);
-    }
+    let (_copy, mut cmd) = cli_command_as_nobody();
     match addr {
         Some(a) => cmd.env("PORTWARDEN_ADDR", a),
         None => cmd
@@ -522,6 +555,7 @@ pub fn serve_in_mount_namespace(
             .args(["-m", "sh", "-c", &script, bin()])
             .args(["serve", "--listen", "127.0.0.1:0", "--range", range])
             .args(["--unix-socket", "none", "--quarantine", "0s"])
+            .args(["--netns-lock", &test_netns_lock()])
             .arg("--state")
             .arg(state)
             .args(extra)

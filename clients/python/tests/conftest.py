@@ -14,6 +14,7 @@ import signal
 import subprocess
 import tempfile
 import threading
+import itertools
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +29,7 @@ RANGE = (25000, 25010)
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _TCP_LINE = re.compile(r"listening on tcp 127\.0\.0\.1:(\d+)")
 START_TIMEOUT = 20.0
+_DAEMONS = itertools.count()
 
 
 def daemon_binary() -> Path:
@@ -70,6 +72,8 @@ def _start(workdir: str, extra: Sequence[str] = (), port_range=RANGE) -> Daemon:
         "--state", state,
         "--range", f"{port_range[0]}-{port_range[1]}",
         "--quarantine", "0s",
+        # One daemon per network namespace: each test daemon claims a name of its own.
+        "--netns-lock", f"@portwarden-pytest-{os.getpid()}-{next(_DAEMONS)}",
         *extra,
     ]
     # Keep the developer's PORTWARDEN_* settings (config file, ranges, ...) out of the daemon.

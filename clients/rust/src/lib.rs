@@ -44,6 +44,9 @@ pub mod proto {
 /// The TCP address the daemon listens on by default.
 pub const DEFAULT_TCP_ADDR: &str = "http://127.0.0.1:7070";
 
+/// The Unix socket of a daemon run by root (the system service).
+pub const SYSTEM_SOCKET: &str = "/run/portwarden/portwarden.sock";
+
 /// Where a daemon can be reached.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Target {
@@ -178,6 +181,28 @@ impl Target {
         }
         Target::Tcp(DEFAULT_TCP_ADDR.to_string())
     }
+
+    /// Where to look for the daemon, in order: the explicit address or `PORTWARDEN_ADDR` alone
+    /// when given; else this user's default Unix socket, the system daemon's socket (for a user
+    /// other than root: over a Unix socket the daemon knows who is calling), then
+    /// `http://127.0.0.1:7070`. Sockets are listed whether or not their file exists.
+    pub fn candidates(explicit: Option<&str>) -> Vec<Self> {
+        if let Some(a) = explicit.filter(|a| !a.is_empty()) {
+            return vec![Self::parse(a)];
+        }
+        if let Ok(a) = std::env::var("PORTWARDEN_ADDR") {
+            if !a.is_empty() {
+                return vec![Self::parse(&a)];
+            }
+        }
+        let mut out = vec![Target::Unix(default_socket_path())];
+        let system = PathBuf::from(SYSTEM_SOCKET);
+        if !out.contains(&Target::Unix(system.clone())) {
+            out.push(Target::Unix(system));
+        }
+        out.push(Target::Tcp(DEFAULT_TCP_ADDR.to_string()));
+        out
+    }
 }
 
 fn euid() -> u32 {
@@ -189,7 +214,7 @@ fn euid() -> u32 {
 /// `$XDG_RUNTIME_DIR/portwarden.sock`, else `/tmp/portwarden-$UID/portwarden.sock`.
 pub fn default_socket_path() -> PathBuf {
     if euid() == 0 {
-        return PathBuf::from("/run/portwarden/portwarden.sock");
+        return PathBuf::from(SYSTEM_SOCKET);
     }
     match std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {
         Some(dir) => Path::new(&dir).join("portwarden.sock"),

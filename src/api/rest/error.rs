@@ -30,6 +30,10 @@ pub struct ErrorBody {
 #[derive(Debug, Clone, Copy)]
 pub struct ErrorCode(pub Code);
 
+/// The message of an error response, left in the response's extensions for the refusal log.
+#[derive(Debug, Clone)]
+pub struct ErrorMessage(pub String);
+
 /// A refused REST request: a gRPC status, and the HTTP status when it is not the one the code
 /// maps to (415 for a wrong content type, 413 for an oversized body).
 #[derive(Debug)]
@@ -105,6 +109,9 @@ impl IntoResponse for ApiError {
             HeaderValue::from_static("application/json"),
         );
         response.extensions_mut().insert(ErrorCode(code));
+        response
+            .extensions_mut()
+            .insert(ErrorMessage(self.status.message().to_string()));
         response
     }
 }

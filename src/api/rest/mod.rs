@@ -23,7 +23,7 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-pub use error::{http_status, ApiError, ErrorBody, ErrorCode};
+pub use error::{details_json, http_status, ApiError, ErrorBody, ErrorCode, ErrorMessage};
 pub use extract::LEASE_TOKEN_HEADER;
 
 use super::observe::{tag_route, RestRoutes};
@@ -40,6 +40,7 @@ pub struct RestState {
     pub gate: Arc<NetworkGate>,
     pub metrics: Arc<Metrics>,
     pub watchdog: Arc<Watchdog>,
+    pub daemon: Arc<crate::daemon_info::DaemonInfo>,
 }
 
 #[derive(OpenApi)]
@@ -53,7 +54,7 @@ pub struct RestState {
     ),
     tags(
         (name = "ports", description = "Allocations of the managed port ranges"),
-        (name = "network", description = "Network diagnostics (the seed's JSON shapes)"),
+        (name = "network", description = "Network diagnostics (the original API's JSON shapes)"),
         (name = "watchdog", description = "The allocation watchdog"),
         (name = "meta", description = "Metrics and this document"),
     )

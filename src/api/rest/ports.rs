@@ -39,7 +39,11 @@ async fn blocking<T: Send + 'static>(
 #[utoipa::path(get, path = "/api/ports/status", tag = "ports",
     responses((status = 200, description = "The port manager's summary", body = StatusJson)))]
 pub async fn status(State(s): State<RestState>) -> Json<StatusJson> {
-    Json(StatusJson::new(s.allocator.status(), &s.watchdog.status()))
+    Json(StatusJson::new(
+        s.allocator.status(),
+        &s.watchdog.status(),
+        &s.daemon,
+    ))
 }
 
 /// Every allocation with its metadata, optionally only one service's.
@@ -69,6 +73,8 @@ pub async fn list(
     responses(
         (status = 201, description = "Allocated; `Location` names it", body = Allocated,
             headers(("Location" = String, description = "/api/ports/allocations/{port}"))),
+        (status = 200, description = "With `reuse`: the caller's existing allocation", body = Allocated,
+            headers(("Location" = String, description = "/api/ports/allocations/{port}"))),
         (status = 400, description = "A field broke a rule, the port is quarantined or blocked, or the host's network is critical", body = ErrorBody),
         (status = 403, description = "A cross-site request from a web page", body = ErrorBody),
         (status = 409, description = "The requested port is held", body = ErrorBody),
@@ -92,6 +98,8 @@ pub async fn allocate(
         owner_is_caller: body.owner_is_caller.unwrap_or(false),
         owner_identity: None,
         derived_service: false,
+        reuse: body.reuse.unwrap_or(false),
+        prefer: body.prefer,
     };
     let allocator = s.allocator.clone();
     // A stale network snapshot is retaken first (census, DNS): off the async workers.
@@ -108,12 +116,15 @@ pub async fn allocate(
         network_health: a.network_health.clone(),
         warnings: granted.warnings,
         network_report: granted.report.as_ref().map(|r| r.to_seed_json()),
+        reused: granted.reused,
     };
-    Ok((
-        StatusCode::CREATED,
-        [(header::LOCATION, location)],
-        Json(reply),
-    ))
+    // An existing allocation handed back is not a new resource.
+    let code = if granted.reused {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    Ok((code, [(header::LOCATION, location)], Json(reply)))
 }
 
 /// One allocation.
@@ -188,6 +199,7 @@ pub async fn renew(
         ttl_seconds: body.ttl_seconds,
         requests_delta: body.requests_delta.unwrap_or(0),
         errors_delta: body.errors_delta.unwrap_or(0),
+        convert_to_lease: body.convert_to_lease.unwrap_or(false),
     };
     Ok(Json(AllocationJson::from(
         &s.allocator.renew(req, &caller)?,

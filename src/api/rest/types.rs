@@ -42,6 +42,12 @@ pub struct AllocateBody {
     pub labels: Option<BTreeMap<String, String>>,
     /// Over the Unix socket: the calling process becomes the owner.
     pub owner_is_caller: Option<bool>,
+    /// Return the caller's own existing allocation of this service (token included) instead of
+    /// a new port: same uid, same owning process, same kind of owner. Needs the Unix socket.
+    pub reuse: Option<bool>,
+    /// This port when it can be had now, else any free port. Not together with `port`.
+    #[schema(minimum = 1, maximum = 65535)]
+    pub prefer: Option<u32>,
 }
 
 /// Body of `POST /api/ports/allocations/{port}/renew` (optional: an empty body renews).
@@ -55,6 +61,8 @@ pub struct RenewBody {
     pub requests_delta: Option<u64>,
     /// Added to the allocation's error counter.
     pub errors_delta: Option<u64>,
+    /// Allow `ttl_seconds` to turn an allocation without a TTL into a lease (refused otherwise).
+    pub convert_to_lease: Option<bool>,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -237,7 +245,7 @@ pub struct AllocationList {
     pub allocations: Vec<AllocationJson>,
 }
 
-/// The reply to an allocation (HTTP 201).
+/// The reply to an allocation (HTTP 201; 200 when `reuse` handed back an existing one).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Allocated {
     pub allocation: AllocationJson,
@@ -251,6 +259,9 @@ pub struct Allocated {
     /// Those checks in full; null when the daemon runs none.
     #[schema(value_type = Option<ReportDoc>)]
     pub network_report: Option<Value>,
+    /// True when `reuse` returned an existing allocation (no network checks ran: the report is
+    /// null and the warnings empty).
+    pub reused: bool,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -322,10 +333,42 @@ pub struct StatusJson {
     pub warnings: Vec<String>,
     /// The watchdog's summary.
     pub watchdog: WatchdogStatusJson,
+    /// The daemon that answered.
+    pub daemon: DaemonJson,
+}
+
+/// The daemon: version, start, listeners, state file.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Daemon)]
+pub struct DaemonJson {
+    #[schema(example = "0.1.0")]
+    pub version: String,
+    pub pid: u32,
+    /// RFC 3339.
+    pub started_at: String,
+    /// `127.0.0.1:7070`, `unix:/run/portwarden/portwarden.sock`.
+    pub listeners: Vec<String>,
+    pub state_path: String,
+}
+
+impl From<&crate::daemon_info::DaemonInfo> for DaemonJson {
+    fn from(d: &crate::daemon_info::DaemonInfo) -> Self {
+        Self {
+            version: d.version.to_string(),
+            pid: d.pid,
+            started_at: rfc3339(d.started_at_ms),
+            listeners: d.listeners(),
+            state_path: d.state_path.display().to_string(),
+        }
+    }
 }
 
 impl StatusJson {
-    pub fn new(s: RangeStatus, watchdog: &crate::watchdog::WatchdogStatus) -> Self {
+    pub fn new(
+        s: RangeStatus,
+        watchdog: &crate::watchdog::WatchdogStatus,
+        daemon: &crate::daemon_info::DaemonInfo,
+    ) -> Self {
         Self {
             port_range: s.ranges.to_string(),
             ranges: s
@@ -345,6 +388,7 @@ impl StatusJson {
             quarantine_seconds: s.quarantine.as_secs(),
             warnings: s.warnings,
             watchdog: WatchdogStatusJson::new(watchdog),
+            daemon: DaemonJson::from(daemon),
         }
     }
 }
@@ -436,8 +480,8 @@ pub enum CheckStatusDoc {
     Critical,
 }
 
-/// One check: its status, its measured fields (named as in the seed), a note and, when there
-/// is something useful to say, a recommendation.
+/// One check: its status, its measured fields (named as in the original API), a note and,
+/// when there is something useful to say, a recommendation.
 #[derive(Serialize, ToSchema)]
 #[schema(as = Check)]
 #[allow(dead_code)]

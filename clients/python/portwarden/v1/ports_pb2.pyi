@@ -137,7 +137,7 @@ class ProcessStats(_message.Message):
     def __init__(self, name: _Optional[str] = ..., cmdline: _Optional[str] = ..., rss_bytes: _Optional[int] = ..., cpu_percent: _Optional[float] = ...) -> None: ...
 
 class AllocateRequest(_message.Message):
-    __slots__ = ("service", "purpose", "started_by", "pid", "port", "ttl_seconds", "labels", "owner_is_caller")
+    __slots__ = ("service", "purpose", "started_by", "pid", "port", "ttl_seconds", "labels", "owner_is_caller", "reuse", "prefer")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -153,6 +153,8 @@ class AllocateRequest(_message.Message):
     TTL_SECONDS_FIELD_NUMBER: _ClassVar[int]
     LABELS_FIELD_NUMBER: _ClassVar[int]
     OWNER_IS_CALLER_FIELD_NUMBER: _ClassVar[int]
+    REUSE_FIELD_NUMBER: _ClassVar[int]
+    PREFER_FIELD_NUMBER: _ClassVar[int]
     service: str
     purpose: str
     started_by: str
@@ -161,21 +163,25 @@ class AllocateRequest(_message.Message):
     ttl_seconds: int
     labels: _containers.ScalarMap[str, str]
     owner_is_caller: bool
-    def __init__(self, service: _Optional[str] = ..., purpose: _Optional[str] = ..., started_by: _Optional[str] = ..., pid: _Optional[int] = ..., port: _Optional[int] = ..., ttl_seconds: _Optional[int] = ..., labels: _Optional[_Mapping[str, str]] = ..., owner_is_caller: bool = ...) -> None: ...
+    reuse: bool
+    prefer: int
+    def __init__(self, service: _Optional[str] = ..., purpose: _Optional[str] = ..., started_by: _Optional[str] = ..., pid: _Optional[int] = ..., port: _Optional[int] = ..., ttl_seconds: _Optional[int] = ..., labels: _Optional[_Mapping[str, str]] = ..., owner_is_caller: bool = ..., reuse: bool = ..., prefer: _Optional[int] = ...) -> None: ...
 
 class AllocateResponse(_message.Message):
-    __slots__ = ("allocation", "lease_token", "network_health", "warnings", "network_report")
+    __slots__ = ("allocation", "lease_token", "network_health", "warnings", "network_report", "reused")
     ALLOCATION_FIELD_NUMBER: _ClassVar[int]
     LEASE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     NETWORK_HEALTH_FIELD_NUMBER: _ClassVar[int]
     WARNINGS_FIELD_NUMBER: _ClassVar[int]
     NETWORK_REPORT_FIELD_NUMBER: _ClassVar[int]
+    REUSED_FIELD_NUMBER: _ClassVar[int]
     allocation: Allocation
     lease_token: str
     network_health: str
     warnings: _containers.RepeatedScalarFieldContainer[str]
     network_report: _network_pb2.NetworkReport
-    def __init__(self, allocation: _Optional[_Union[Allocation, _Mapping]] = ..., lease_token: _Optional[str] = ..., network_health: _Optional[str] = ..., warnings: _Optional[_Iterable[str]] = ..., network_report: _Optional[_Union[_network_pb2.NetworkReport, _Mapping]] = ...) -> None: ...
+    reused: bool
+    def __init__(self, allocation: _Optional[_Union[Allocation, _Mapping]] = ..., lease_token: _Optional[str] = ..., network_health: _Optional[str] = ..., warnings: _Optional[_Iterable[str]] = ..., network_report: _Optional[_Union[_network_pb2.NetworkReport, _Mapping]] = ..., reused: bool = ...) -> None: ...
 
 class ReleaseRequest(_message.Message):
     __slots__ = ("port", "lease_token")
@@ -194,18 +200,20 @@ class ReleaseResponse(_message.Message):
     def __init__(self, allocation: _Optional[_Union[Allocation, _Mapping]] = ..., quarantined_until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class RenewRequest(_message.Message):
-    __slots__ = ("port", "lease_token", "ttl_seconds", "requests_delta", "errors_delta")
+    __slots__ = ("port", "lease_token", "ttl_seconds", "requests_delta", "errors_delta", "convert_to_lease")
     PORT_FIELD_NUMBER: _ClassVar[int]
     LEASE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     TTL_SECONDS_FIELD_NUMBER: _ClassVar[int]
     REQUESTS_DELTA_FIELD_NUMBER: _ClassVar[int]
     ERRORS_DELTA_FIELD_NUMBER: _ClassVar[int]
+    CONVERT_TO_LEASE_FIELD_NUMBER: _ClassVar[int]
     port: int
     lease_token: str
     ttl_seconds: int
     requests_delta: int
     errors_delta: int
-    def __init__(self, port: _Optional[int] = ..., lease_token: _Optional[str] = ..., ttl_seconds: _Optional[int] = ..., requests_delta: _Optional[int] = ..., errors_delta: _Optional[int] = ...) -> None: ...
+    convert_to_lease: bool
+    def __init__(self, port: _Optional[int] = ..., lease_token: _Optional[str] = ..., ttl_seconds: _Optional[int] = ..., requests_delta: _Optional[int] = ..., errors_delta: _Optional[int] = ..., convert_to_lease: bool = ...) -> None: ...
 
 class RenewResponse(_message.Message):
     __slots__ = ("allocation",)
@@ -250,7 +258,7 @@ class PortRange(_message.Message):
     def __init__(self, start: _Optional[int] = ..., end: _Optional[int] = ...) -> None: ...
 
 class StatusResponse(_message.Message):
-    __slots__ = ("ranges", "total", "allocated", "available", "quarantined", "unavailable", "quarantine_seconds", "warnings")
+    __slots__ = ("ranges", "total", "allocated", "available", "quarantined", "unavailable", "quarantine_seconds", "warnings", "daemon")
     RANGES_FIELD_NUMBER: _ClassVar[int]
     TOTAL_FIELD_NUMBER: _ClassVar[int]
     ALLOCATED_FIELD_NUMBER: _ClassVar[int]
@@ -259,6 +267,7 @@ class StatusResponse(_message.Message):
     UNAVAILABLE_FIELD_NUMBER: _ClassVar[int]
     QUARANTINE_SECONDS_FIELD_NUMBER: _ClassVar[int]
     WARNINGS_FIELD_NUMBER: _ClassVar[int]
+    DAEMON_FIELD_NUMBER: _ClassVar[int]
     ranges: _containers.RepeatedCompositeFieldContainer[PortRange]
     total: int
     allocated: int
@@ -267,7 +276,22 @@ class StatusResponse(_message.Message):
     unavailable: int
     quarantine_seconds: int
     warnings: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, ranges: _Optional[_Iterable[_Union[PortRange, _Mapping]]] = ..., total: _Optional[int] = ..., allocated: _Optional[int] = ..., available: _Optional[int] = ..., quarantined: _Optional[int] = ..., unavailable: _Optional[int] = ..., quarantine_seconds: _Optional[int] = ..., warnings: _Optional[_Iterable[str]] = ...) -> None: ...
+    daemon: DaemonInfo
+    def __init__(self, ranges: _Optional[_Iterable[_Union[PortRange, _Mapping]]] = ..., total: _Optional[int] = ..., allocated: _Optional[int] = ..., available: _Optional[int] = ..., quarantined: _Optional[int] = ..., unavailable: _Optional[int] = ..., quarantine_seconds: _Optional[int] = ..., warnings: _Optional[_Iterable[str]] = ..., daemon: _Optional[_Union[DaemonInfo, _Mapping]] = ...) -> None: ...
+
+class DaemonInfo(_message.Message):
+    __slots__ = ("version", "started_at", "listeners", "state_path", "pid")
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    STARTED_AT_FIELD_NUMBER: _ClassVar[int]
+    LISTENERS_FIELD_NUMBER: _ClassVar[int]
+    STATE_PATH_FIELD_NUMBER: _ClassVar[int]
+    PID_FIELD_NUMBER: _ClassVar[int]
+    version: str
+    started_at: _timestamp_pb2.Timestamp
+    listeners: _containers.RepeatedScalarFieldContainer[str]
+    state_path: str
+    pid: int
+    def __init__(self, version: _Optional[str] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., listeners: _Optional[_Iterable[str]] = ..., state_path: _Optional[str] = ..., pid: _Optional[int] = ...) -> None: ...
 
 class CheckPortsRequest(_message.Message):
     __slots__ = ("ports",)
@@ -276,16 +300,18 @@ class CheckPortsRequest(_message.Message):
     def __init__(self, ports: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class PortCheck(_message.Message):
-    __slots__ = ("port", "state", "reason", "in_managed_range")
+    __slots__ = ("port", "state", "reason", "in_managed_range", "holder")
     PORT_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
     IN_MANAGED_RANGE_FIELD_NUMBER: _ClassVar[int]
+    HOLDER_FIELD_NUMBER: _ClassVar[int]
     port: int
     state: PortState
     reason: str
     in_managed_range: bool
-    def __init__(self, port: _Optional[int] = ..., state: _Optional[_Union[PortState, str]] = ..., reason: _Optional[str] = ..., in_managed_range: bool = ...) -> None: ...
+    holder: str
+    def __init__(self, port: _Optional[int] = ..., state: _Optional[_Union[PortState, str]] = ..., reason: _Optional[str] = ..., in_managed_range: bool = ..., holder: _Optional[str] = ...) -> None: ...
 
 class CheckPortsResponse(_message.Message):
     __slots__ = ("results",)
