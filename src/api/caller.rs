@@ -3,11 +3,13 @@
 //! puts in the request's extensions as `UdsConnectInfo`); over TCP nothing is known yet.
 
 use axum::http::Extensions;
+#[cfg(unix)]
 use tonic::transport::server::UdsConnectInfo;
 
 use crate::ports::Caller;
 
 /// The caller of a request, from the connection information in its extensions.
+#[cfg(unix)]
 pub fn caller_of(extensions: &Extensions) -> Caller {
     extensions
         .get::<UdsConnectInfo>()
@@ -17,4 +19,11 @@ pub fn caller_of(extensions: &Extensions) -> Caller {
             pid: cred.pid(),
         })
         .unwrap_or(Caller::REMOTE)
+}
+
+/// Without Unix sockets no connection carries the caller's credentials: every caller is remote
+/// (a lease token is required to release or renew).
+#[cfg(not(unix))]
+pub fn caller_of(_extensions: &Extensions) -> Caller {
+    Caller::REMOTE
 }

@@ -1,6 +1,6 @@
 //! Rust client for the portwarden daemon: the generated `portwarden.v1` stubs plus the address
-//! discovery every portwarden client follows (`PORTWARDEN_ADDR`, then the Unix socket, then
-//! `http://127.0.0.1:7070`), and [`bind_hardened`]: a listener with the seed's socket hardening.
+//! discovery every portwarden client follows (`PORTWARDEN_ADDR`, then the Unix socket where the
+//! platform has one, then `http://127.0.0.1:7070`), and [`bind_hardened`]: a listener with the seed's socket hardening.
 //!
 //! An `https://` address speaks TLS: the server is checked against `PORTWARDEN_CA` (else the
 //! system's roots), and `PORTWARDEN_CLIENT_CERT` / `PORTWARDEN_CLIENT_KEY` answer a daemon that
@@ -21,12 +21,17 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+#[cfg(unix)]
 use hyper_util::rt::TokioIo;
-use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity, Uri};
+#[cfg(unix)]
+use tonic::transport::Uri;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 
 mod hardening;
 mod watch;
 
+#[cfg(windows)]
+pub use hardening::exclusive_address_use;
 pub use hardening::{
     bind_hardened, bind_hardened_on, harden, harden_accepted, Hardening, SocketOption,
     ACCEPTED_TIMEOUT, BACKLOG, BUFFER_BYTES,
@@ -167,14 +172,18 @@ impl Target {
                 return Self::parse(&a);
             }
         }
-        let sock = default_socket_path();
-        if sock.exists() {
-            return Target::Unix(sock);
+        #[cfg(unix)]
+        {
+            let sock = default_socket_path();
+            if sock.exists() {
+                return Target::Unix(sock);
+            }
         }
         Target::Tcp(DEFAULT_TCP_ADDR.to_string())
     }
 }
 
+#[cfg(unix)]
 fn euid() -> u32 {
     // SAFETY: geteuid has no preconditions and cannot fail.
     unsafe { libc::geteuid() }
@@ -182,6 +191,7 @@ fn euid() -> u32 {
 
 /// The daemon's default Unix socket: `/run/portwarden/portwarden.sock` as root, else
 /// `$XDG_RUNTIME_DIR/portwarden.sock`, else `/tmp/portwarden-$UID/portwarden.sock`.
+#[cfg(unix)]
 pub fn default_socket_path() -> PathBuf {
     if euid() == 0 {
         return PathBuf::from("/run/portwarden/portwarden.sock");
@@ -225,6 +235,12 @@ pub async fn connect_with(target: &Target, tls: &TlsOptions) -> Result<Channel, 
                 .await
                 .map_err(unreachable)
         }
+        #[cfg(not(unix))]
+        Target::Unix(path) => Err(ConnectError::BadAddress {
+            addr: format!("unix:{}", path.display()),
+            reason: "Unix sockets are not available on this platform: use http://host:port".into(),
+        }),
+        #[cfg(unix)]
         Target::Unix(path) => {
             let path = path.clone();
             Endpoint::from_static("http://localhost")
