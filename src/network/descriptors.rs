@@ -165,6 +165,11 @@ pub fn file_descriptors(thresholds: &Thresholds) -> CheckResult {
         .with_field("source", "GetProcessHandleCount")
         .with_field("handle_limit", WINDOWS_HANDLE_LIMIT);
     match open_handles() {
+        // A running process always holds handles: 0 means the count was not kept (Wine).
+        Ok(0) => {
+            result.note = "handle count not reported (GetProcessHandleCount answered 0)".into();
+            result.status = CheckStatus::Info;
+        }
         Ok(count) => {
             let usage = percent(count, WINDOWS_HANDLE_LIMIT);
             result.note = format!("{count} handles (Windows)");
