@@ -54,6 +54,7 @@ impl Daemon {
         // The log goes on after start-up: keep draining it so the daemon never blocks on it.
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                eprintln!("daemon: {line}");
                 if let Some(rest) = line.split("listening on tcp ").nth(1) {
                     let addr = rest
                         .split_whitespace()
