@@ -5,6 +5,7 @@
 //! Which fd is which: a name `tcp` or `unix` (`FileDescriptorName=`) says it; any other name
 //! (one `.socket` unit names all its fds after itself) leaves it to the socket's type.
 
+#[cfg(unix)]
 use std::os::unix::net::UnixListener;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -73,6 +74,7 @@ impl Activated {
 
     /// The Unix socket listener: the fd named `unix`, else the first unnamed-for-us Unix
     /// stream socket.
+    #[cfg(unix)]
     pub fn take_unix(&mut self) -> Result<Option<UnixListener>, ActivationError> {
         self.take(UNIX_NAME, TCP_NAME, "Unix stream", |fds, i| {
             fds.take_unix_listener(i)

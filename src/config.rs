@@ -243,6 +243,11 @@ impl PortserverSocket {
     pub fn parse(v: &str) -> Result<Option<Self>, String> {
         let parsed = match v {
             "" | "none" => return Ok(None),
+            _ if cfg!(not(unix)) => {
+                return Err(
+                    "the portserver protocol is served on a Unix socket, which this platform does not have".into(),
+                )
+            }
             "@" => return Err("'@' needs a name after it (e.g. @portserver)".into()),
             _ => match v.strip_prefix('@') {
                 Some(name) => Self::Abstract(name.to_string()),
@@ -278,7 +283,7 @@ impl Config {
         .unwrap_or_else(|_| unreachable!("the default range is valid"));
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 7070)),
-            unix_socket: Some(portwarden_client::default_socket_path()),
+            unix_socket: default_unix_socket(),
             state: default_state_path(),
             ranges,
             quarantine: DEFAULT_QUARANTINE,
@@ -291,7 +296,7 @@ impl Config {
             log_format: LogFormat::Text,
             tls_client_ca: None,
             insecure_listen: false,
-            netns_lock: Some(crate::netns::DEFAULT_NAME.to_string()),
+            netns_lock: crate::netns::default_name(),
             network: NetworkConfig::default(),
             portserver_socket: None,
         }
@@ -313,6 +318,12 @@ impl Config {
         if let Some(v) = args.unix_socket.as_ref().or(file.unix_socket.as_ref()) {
             cfg.unix_socket = match v.as_str() {
                 "none" | "" => None,
+                _ if cfg!(not(unix)) => {
+                    return Err(ConfigError::Invalid {
+                        key: "unix_socket",
+                        rule: "Unix sockets are not available on this platform: use 'none' (the daemon serves TCP)".into(),
+                    })
+                }
                 path => Some(PathBuf::from(path)),
             };
         }
@@ -562,6 +573,28 @@ fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
     })
 }
 
+#[cfg(unix)]
+fn default_unix_socket() -> Option<PathBuf> {
+    Some(portwarden_client::default_socket_path())
+}
+
+#[cfg(not(unix))]
+fn default_unix_socket() -> Option<PathBuf> {
+    None
+}
+
+/// `%LOCALAPPDATA%\portwarden\state.db` (the user's own application data, as XDG_STATE_HOME).
+#[cfg(windows)]
+fn default_state_path() -> PathBuf {
+    std::env::var_os("LOCALAPPDATA")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join("portwarden")
+        .join("state.db")
+}
+
+#[cfg(unix)]
 fn default_state_path() -> PathBuf {
     // SAFETY: geteuid has no preconditions and cannot fail.
     if unsafe { libc::geteuid() } == 0 {

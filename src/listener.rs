@@ -28,7 +28,9 @@ use std::time::{Duration, Instant};
 
 use futures_util::Stream;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
+use tokio::net::{TcpListener, TcpStream};
+#[cfg(unix)]
+use tokio::net::{UnixListener, UnixStream};
 use tokio::time::Sleep;
 use tonic::transport::server::Connected;
 
@@ -338,11 +340,18 @@ impl<S> Connected for Conn<S> {
 
 /// Whether an accept error means this process is short of something (back off) rather than
 /// one failed connection (go on).
+#[cfg(unix)]
 fn is_starved(e: &io::Error) -> bool {
     matches!(
         e.raw_os_error(),
         Some(libc::EMFILE) | Some(libc::ENFILE) | Some(libc::ENOBUFS) | Some(libc::ENOMEM)
     )
+}
+
+/// WSAEMFILE, WSAENOBUFS.
+#[cfg(windows)]
+fn is_starved(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(10024) | Some(10055))
 }
 
 /// Accepts while back-off, identification and limits say so.
@@ -379,6 +388,7 @@ impl Accept for TcpListener {
     }
 }
 
+#[cfg(unix)]
 impl Accept for UnixListener {
     type Io = UnixStream;
 
@@ -458,6 +468,7 @@ pub fn tcp(
     incoming(listener, limits, census)
 }
 
+#[cfg(unix)]
 pub fn unix(
     listener: UnixListener,
     limits: Limits,

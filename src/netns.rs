@@ -7,12 +7,16 @@
 //! to every connection, and refuses to start, naming them. Daemons in other namespaces
 //! (containers, `ip netns`) each claim their own.
 
+#[cfg(target_os = "linux")]
 use std::io::Read;
+#[cfg(target_os = "linux")]
 use std::os::unix::io::AsRawFd;
+#[cfg(target_os = "linux")]
 use std::os::unix::net::{SocketAddr, UnixListener, UnixStream};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+#[cfg(target_os = "linux")]
 use tokio::task::JoinHandle;
 
 /// The abstract name claimed unless configured otherwise.
@@ -22,6 +26,7 @@ pub const DEFAULT_NAME: &str = "@portwarden";
 const MAX_NAME_BYTES: usize = 107;
 
 /// How long a second daemon waits for the first one's line.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// What the claiming daemon tells whoever connects.
@@ -73,8 +78,20 @@ fn describe(pid: &Option<i32>, holder: Option<&Holder>) -> String {
     }
 }
 
+/// The default: Linux's network namespaces only.
+pub fn default_name() -> Option<String> {
+    cfg!(target_os = "linux").then(|| DEFAULT_NAME.to_string())
+}
+
 /// Checks a configured name: `@name`, at most 107 bytes, no NUL.
 pub fn valid_name(name: &str) -> Result<(), String> {
+    if cfg!(not(target_os = "linux")) {
+        return Err(format!(
+            "'{}': network namespaces and abstract sockets are Linux's; set it to none here (the \
+             state file's lock keeps a second daemon off the same state)",
+            crate::text::printable(name)
+        ));
+    }
     let Some(rest) = name.strip_prefix('@') else {
         return Err(format!(
             "'{}' must be an abstract socket name starting with @ (e.g. {DEFAULT_NAME}), or none",
@@ -89,6 +106,7 @@ pub fn valid_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
+#[cfg(target_os = "linux")]
 fn address(name: &str) -> Result<SocketAddr, ClaimError> {
     valid_name(name).map_err(ClaimError::BadName)?;
     use std::os::linux::net::SocketAddrExt;
@@ -99,11 +117,13 @@ fn address(name: &str) -> Result<SocketAddr, ClaimError> {
 }
 
 /// The claim, held for the daemon's life; dropping it (or [`Claim::release`]) frees the name.
+#[cfg(target_os = "linux")]
 pub struct Claim {
     name: String,
     task: JoinHandle<()>,
 }
 
+#[cfg(target_os = "linux")]
 impl Claim {
     /// Claims `name` for this namespace and answers each connection with what `holder` says
     /// then (as one JSON line). Must run inside a tokio runtime.
@@ -168,6 +188,7 @@ impl Claim {
     }
 }
 
+#[cfg(target_os = "linux")]
 impl Drop for Claim {
     fn drop(&mut self) {
         self.task.abort();
@@ -175,6 +196,7 @@ impl Drop for Claim {
 }
 
 /// Asks the daemon holding `addr` who it is.
+#[cfg(target_os = "linux")]
 fn who_holds(name: &str, addr: &SocketAddr) -> ClaimError {
     let mut pid = None;
     let mut holder = None;
@@ -196,6 +218,7 @@ fn who_holds(name: &str, addr: &SocketAddr) -> ClaimError {
 }
 
 /// The peer's PID as the kernel recorded it at connect time.
+#[cfg(target_os = "linux")]
 fn peer_pid(stream: &UnixStream) -> Option<i32> {
     let mut cred = libc::ucred {
         pid: 0,
@@ -216,7 +239,31 @@ fn peer_pid(stream: &UnixStream) -> Option<i32> {
     (rc == 0 && cred.pid > 0).then_some(cred.pid)
 }
 
-#[cfg(test)]
+/// Off Linux there is nothing to claim; the config refuses a name there ([`valid_name`]).
+#[cfg(not(target_os = "linux"))]
+pub struct Claim(std::convert::Infallible);
+
+#[cfg(not(target_os = "linux"))]
+impl Claim {
+    pub fn take(
+        name: &str,
+        _holder: impl Fn() -> Holder + Send + 'static,
+    ) -> Result<Self, ClaimError> {
+        Err(ClaimError::BadName(
+            valid_name(name).err().unwrap_or_default(),
+        ))
+    }
+
+    pub fn name(&self) -> &str {
+        match self.0 {}
+    }
+
+    pub async fn release(self) {
+        match self.0 {}
+    }
+}
+
+#[cfg(all(test, target_os = "linux"))]
 mod tests {
     use super::*;
 

@@ -3,11 +3,15 @@
 //! shuts everything down in order.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+#[cfg(unix)]
+use std::path::Path;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::{TcpListener, UnixListener};
+use tokio::net::TcpListener;
+#[cfg(unix)]
+use tokio::net::UnixListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tonic::service::Routes;
@@ -250,6 +254,7 @@ pub async fn start(cfg: Config) -> Result<Daemon, ServerError> {
     tracing::info!(addr = %tcp_addr, "listening on tcp {tcp_addr}{scheme}");
     daemon_info.add_listener(tcp_addr.to_string());
 
+    #[cfg(unix)]
     let activated_unix = activated.take_unix()?.map(|l| {
         let path = l
             .local_addr()
@@ -258,10 +263,15 @@ pub async fn start(cfg: Config) -> Result<Daemon, ServerError> {
             .unwrap_or_default();
         (l, path)
     });
+    #[cfg(unix)]
     let owns_socket_file = activated_unix.is_none();
     for fd in activated.leftovers() {
         tracing::warn!("socket activation: {fd} is not used (one TCP and one Unix socket are)");
     }
+    // No Unix socket off Unix (the config refuses one there).
+    #[cfg(not(unix))]
+    let (unix_socket, owns_socket_file) = (None::<PathBuf>, false);
+    #[cfg(unix)]
     let unix_socket = match (activated_unix, &cfg.unix_socket) {
         (Some((listener, path)), _) => {
             let listener = listener
@@ -407,6 +417,7 @@ async fn stopped(mut rx: watch::Receiver<bool>) {
 /// Binds the Unix socket, replacing a stale file but never a live daemon's socket. The socket is
 /// bound and listening under a temporary name first, then renamed into place, so a client that
 /// sees the path can connect (bind and listen are two syscalls; the gap refused connections).
+#[cfg(unix)]
 fn bind_unix(path: &Path) -> Result<UnixListener, ServerError> {
     let listen_err = |source| ServerError::Listen {
         addr: format!("unix:{}", path.display()),
@@ -512,6 +523,7 @@ impl Daemon {
 }
 
 /// Resolves on SIGINT or SIGTERM.
+#[cfg(unix)]
 pub async fn termination_signal() {
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = match signal(SignalKind::terminate()) {
@@ -533,5 +545,24 @@ pub async fn termination_signal() {
                 tracing::info!("SIGHUP received: ignored (settings are read at start-up; restart the daemon to change them)");
             }
         }
+    }
+}
+
+/// Resolves on Ctrl-C or Ctrl-Break, or when the console closes or the system shuts down.
+#[cfg(windows)]
+pub async fn termination_signal() {
+    use tokio::signal::windows::{ctrl_break, ctrl_close, ctrl_shutdown};
+    let (Ok(mut brk), Ok(mut close), Ok(mut shutdown)) =
+        (ctrl_break(), ctrl_close(), ctrl_shutdown())
+    else {
+        tracing::error!("cannot watch console events; only Ctrl-C stops the daemon");
+        let _ = tokio::signal::ctrl_c().await;
+        return;
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => tracing::info!("Ctrl-C received"),
+        _ = brk.recv() => tracing::info!("Ctrl-Break received"),
+        _ = close.recv() => tracing::info!("console closed"),
+        _ = shutdown.recv() => tracing::info!("system shutting down"),
     }
 }

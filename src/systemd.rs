@@ -10,6 +10,23 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use sd_notify::NotifyState;
+#[cfg(not(unix))]
+mod sd_notify {
+    //! There is no systemd off Unix: the notifier is never enabled there, so nothing is sent.
+    #[allow(dead_code)]
+    pub enum NotifyState<'a> {
+        Ready,
+        Status(&'a str),
+        Watchdog,
+        Stopping,
+    }
+    pub fn watchdog_enabled(_: bool, _: &mut u64) -> bool {
+        false
+    }
+    pub fn notify(_: bool, _: &[NotifyState]) -> std::io::Result<()> {
+        Ok(())
+    }
+}
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -34,7 +51,8 @@ impl Notifier {
     /// Reads `NOTIFY_SOCKET`, `WATCHDOG_USEC` and `WATCHDOG_PID` (the environment is left as it
     /// is: changing it in a threaded process is unsound, and the daemon starts no children).
     pub fn from_env() -> Self {
-        let enabled = std::env::var_os("NOTIFY_SOCKET").is_some_and(|s| !s.is_empty());
+        let enabled =
+            cfg!(unix) && std::env::var_os("NOTIFY_SOCKET").is_some_and(|s| !s.is_empty());
         let mut usec = 0;
         let ping_every = (enabled && sd_notify::watchdog_enabled(false, &mut usec) && usec > 0)
             .then(|| Duration::from_micros(usec) / 2);

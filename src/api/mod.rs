@@ -12,6 +12,7 @@ mod network;
 mod observe;
 mod peer;
 mod ports;
+#[cfg(unix)]
 mod portserver;
 pub mod rest;
 mod watchdog;
@@ -24,7 +25,31 @@ pub use error::status_from;
 pub use fallback::unknown_path;
 pub use network::NetworkApi;
 pub use ports::PortsApi;
+#[cfg(unix)]
 pub use portserver::{Portserver, MAX_CONNECTIONS, REQUEST_TIMEOUT};
+
+/// portpicker's protocol is served on a Unix socket. Off Unix the config refuses
+/// `portserver_socket`; reached anyway, starting it says the same.
+#[cfg(not(unix))]
+pub struct Portserver(std::convert::Infallible);
+
+#[cfg(not(unix))]
+impl Portserver {
+    pub fn start(
+        _addr: &crate::config::PortserverSocket,
+        _allocator: Arc<crate::ports::Allocator>,
+        _stop: tokio::sync::watch::Receiver<bool>,
+    ) -> std::io::Result<Self> {
+        Err(std::io::Error::new(
+            std::io::ErrorKind::Unsupported,
+            "the portserver protocol needs a Unix socket, which this platform does not have",
+        ))
+    }
+
+    pub async fn stopped(self) {
+        match self.0 {}
+    }
+}
 pub use watchdog::WatchdogApi;
 
 /// One router for both protocols: the gRPC services (`grpc`, tonic's routes) accept only gRPC,

@@ -3,6 +3,7 @@
 //! socket is root:root 0755)", "nothing listens at http://127.0.0.1:7070"). With `--wait`, the
 //! addresses are tried again until the daemon answers or the time is up.
 
+#[cfg(unix)]
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::time::Duration;
@@ -142,6 +143,7 @@ fn chain(e: &(dyn std::error::Error + 'static)) -> String {
 
 /// "/run/x.sock (you are uid 1000, the socket is root:root 0755)", or the directory that
 /// cannot be entered.
+#[cfg(unix)]
 fn permission_detail(path: &Path) -> String {
     let you = format!("you are uid {}", current_uid());
     match std::fs::metadata(path) {
@@ -171,6 +173,7 @@ fn permission_detail(path: &Path) -> String {
     }
 }
 
+#[cfg(unix)]
 fn searchable(dir: &Path) -> bool {
     use std::os::unix::ffi::OsStrExt;
     let Ok(c) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else {
@@ -181,6 +184,7 @@ fn searchable(dir: &Path) -> bool {
 }
 
 /// "root:root 0755".
+#[cfg(unix)]
 fn ownership(m: &std::fs::Metadata) -> String {
     format!(
         "{}:{} {:04o}",
@@ -191,6 +195,7 @@ fn ownership(m: &std::fs::Metadata) -> String {
 }
 
 /// The name of uid/gid `id` in /etc/passwd or /etc/group, else the number.
+#[cfg(unix)]
 fn name_of(file: &str, id: u32) -> String {
     std::fs::read_to_string(file)
         .ok()
@@ -205,7 +210,14 @@ fn name_of(file: &str, id: u32) -> String {
         .unwrap_or_else(|| id.to_string())
 }
 
+#[cfg(unix)]
 fn current_uid() -> u32 {
     // SAFETY: geteuid has no preconditions and cannot fail.
     unsafe { libc::geteuid() }
+}
+
+/// No Unix sockets here: only the path to name.
+#[cfg(not(unix))]
+fn permission_detail(path: &Path) -> String {
+    path.display().to_string()
 }

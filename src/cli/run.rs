@@ -6,16 +6,24 @@
 //! while CMD runs): released when CMD ends, reclaimed by the daemon if the supervisor is killed.
 //! SIGINT, SIGTERM and SIGHUP are passed on to CMD; the exit status is CMD's (128+N when a signal
 //! N killed it), or 125/126/127 when portwarden or the exec failed, as `env` and `timeout` do.
+//!
+//! Unix only: a Windows process inherits no listening socket by number, so there `run` says so
+//! and exits 125.
+#![cfg_attr(not(unix), allow(dead_code, unused_imports))]
 
 use std::ffi::{CString, OsStr, OsString};
 use std::io;
 use std::net::{IpAddr, SocketAddr, TcpListener};
+#[cfg(unix)]
 use std::os::fd::{AsRawFd, RawFd};
+#[cfg(unix)]
 use std::os::unix::ffi::OsStrExt;
+#[cfg(unix)]
 use std::os::unix::process::ExitStatusExt;
 use std::process::ExitCode;
 use std::time::Duration;
 
+#[cfg(unix)]
 use tokio::signal::unix::{signal, Signal, SignalKind};
 use tonic::transport::Channel;
 use tonic::Code;
@@ -28,6 +36,7 @@ use super::commands::CliError;
 use crate::config::parse_duration;
 use crate::ports::{MAX_SERVICE_LEN, MAX_TEXT_BYTES};
 
+#[cfg(unix)]
 /// The first passed descriptor, by the socket-activation protocol.
 const LISTEN_FD: RawFd = 3;
 /// Ports tried when outside processes keep winning the race to bind them.
@@ -237,6 +246,7 @@ fn command_line(command: &[OsString]) -> String {
 }
 
 /// Runs the command under a port; the exit code is the command's.
+#[cfg(unix)]
 pub async fn run(args: RunArgs) -> ExitCode {
     match supervise(args).await {
         Ok(code) => ExitCode::from(code),
@@ -247,6 +257,18 @@ pub async fn run(args: RunArgs) -> ExitCode {
     }
 }
 
+/// Windows has no descriptor a command inherits by number: say so, as a failure of our own.
+#[cfg(not(unix))]
+pub async fn run(_args: RunArgs) -> ExitCode {
+    eprintln!(
+        "portwarden run: not available on Windows: it hands the listening socket to the command \
+         as descriptor 3, which Windows programs do not inherit. Take a port with \
+         `portwarden allocate SERVICE --quiet` and pass it to the command instead."
+    );
+    ExitCode::from(EXIT_FAILED)
+}
+
+#[cfg(unix)]
 async fn supervise(args: RunArgs) -> Result<u8, RunError> {
     // Watched from the start: a signal before the command exists must not kill the supervisor
     // with its lease unreleased; it is passed on once the command runs.
@@ -317,6 +339,7 @@ async fn supervise(args: RunArgs) -> Result<u8, RunError> {
     result
 }
 
+#[cfg(unix)]
 async fn run_child(
     command: &[OsString],
     service: &str,
@@ -383,6 +406,7 @@ async fn run_child(
     }
 }
 
+#[cfg(unix)]
 /// The next tick, or never without a lease to renew.
 async fn tick(interval: &mut Option<tokio::time::Interval>) {
     match interval {
@@ -393,6 +417,7 @@ async fn tick(interval: &mut Option<tokio::time::Interval>) {
     }
 }
 
+#[cfg(unix)]
 /// SIGINT, SIGTERM and SIGHUP, to pass on.
 struct Signals {
     int: Signal,
@@ -400,6 +425,7 @@ struct Signals {
     hup: Signal,
 }
 
+#[cfg(unix)]
 impl Signals {
     fn new() -> io::Result<Self> {
         Ok(Self {
@@ -418,11 +444,13 @@ impl Signals {
     }
 }
 
+#[cfg(unix)]
 unsafe extern "C" {
     /// The process environment, as execvp reads it.
     static mut environ: *const *const libc::c_char;
 }
 
+#[cfg(unix)]
 /// The child's environment, built whole in the parent: ours plus `LISTEN_FDS=1`,
 /// `LISTEN_FDNAMES`, `PORT` and a `LISTEN_PID=` entry with room for the digits.
 ///
@@ -444,11 +472,15 @@ struct ChildEnv {
 
 // SAFETY: the raw pointers point into `_vars` and `pid_entry`, owned alongside them; the value is
 // only moved into the pre_exec closure and read there (in the child, a private copy).
+#[cfg(unix)]
 unsafe impl Send for ChildEnv {}
+#[cfg(unix)]
 unsafe impl Sync for ChildEnv {}
 
+#[cfg(unix)]
 const PID_PREFIX: &[u8] = b"LISTEN_PID=";
 
+#[cfg(unix)]
 impl ChildEnv {
     fn new(port: u16, fd_name: &str) -> Self {
         let mut vars: Vec<CString> = std::env::vars_os()
@@ -513,6 +545,7 @@ impl ChildEnv {
     }
 }
 
+#[cfg(unix)]
 /// Writes `n` in decimal and a NUL at `out`, without allocating. `out` must have room for 21
 /// bytes.
 unsafe fn write_decimal(out: *mut u8, mut n: u64) {
@@ -535,7 +568,7 @@ unsafe fn write_decimal(out: *mut u8, mut n: u64) {
 }
 
 /// The environment a child would see, as name -> value (for tests).
-#[cfg(test)]
+#[cfg(all(test, unix))]
 fn env_of(env: &ChildEnv) -> std::collections::HashMap<String, String> {
     env.pointers
         .iter()
@@ -549,7 +582,7 @@ fn env_of(env: &ChildEnv) -> std::collections::HashMap<String, String> {
         .collect()
 }
 
-#[cfg(test)]
+#[cfg(all(test, unix))]
 mod tests {
     use super::*;
 

@@ -16,7 +16,7 @@ pub(crate) fn describe_source(result: &mut CheckResult, census: &SocketCensus) {
 
 /// Result for a check whose census could not be taken.
 pub(crate) fn census_failed(name: &str, error: &str) -> CheckResult {
-    if cfg!(not(target_os = "linux")) {
+    if cfg!(not(any(target_os = "linux", windows))) {
         return CheckResult::unsupported(name);
     }
     CheckResult::new(

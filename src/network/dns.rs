@@ -58,7 +58,12 @@ pub fn host_name() -> Option<String> {
         let name = String::from_utf8_lossy(&buffer[..end]).into_owned();
         (!name.is_empty()).then_some(name)
     }
-    #[cfg(not(unix))]
+    // Windows keeps the computer's name in the environment of every process.
+    #[cfg(windows)]
+    {
+        std::env::var("COMPUTERNAME").ok().filter(|n| !n.is_empty())
+    }
+    #[cfg(not(any(unix, windows)))]
     {
         None
     }

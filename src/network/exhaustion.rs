@@ -59,6 +59,11 @@ pub fn port_exhaustion_from(
     .with_field("range_low", low)
     .with_field("range_high", high)
     .with_recommendation(recommendation);
+    #[cfg(windows)]
+    result.set_field(
+        "range_source",
+        super::dynamic_ports::dynamic_port_range().source,
+    );
     describe_source(&mut result, census);
     result
 }

@@ -2,6 +2,15 @@
 //! with the errno classified: EACCES/EPERM mean blocked (privileged port, LSM or
 //! firewall hook: critical), EADDRINUSE means something holds the port, EADDRNOTAVAIL or
 //! EAFNOSUPPORT mean the address family is absent.
+//!
+//! On Windows the probe sets SO_EXCLUSIVEADDRUSE instead of SO_REUSEADDR: there SO_REUSEADDR
+//! would let the probe bind *over* a listening socket and report a taken port free. An exclusive
+//! bind fails (WSAEADDRINUSE) when any socket holds the port on any address, whatever options it
+//! set, so "bindable" means a server binding the port now (plainly or exclusively) succeeds.
+//! WSAEACCES is what Windows answers for a port held exclusively by another process or inside
+//! an excluded port range (Hyper-V and WinNAT reserve some, `netsh int ipv4 show
+//! excludedportrange tcp`): blocked, a finding about that port. Windows does not hold a port for
+//! its TIME_WAIT connections, so as on Linux they do not make a port "in use".
 
 use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -43,7 +52,26 @@ impl BindOutcome {
     }
 }
 
+/// Classifies a bind error (Winsock's codes).
+#[cfg(windows)]
+pub fn classify_bind_error(error: &io::Error) -> BindOutcome {
+    use windows_sys::Win32::Networking::WinSock::{
+        WSAEACCES, WSAEADDRINUSE, WSAEADDRNOTAVAIL, WSAEAFNOSUPPORT, WSAEMFILE, WSAENOBUFS,
+        WSAEPROTONOSUPPORT,
+    };
+    match error.raw_os_error() {
+        Some(WSAEACCES) => BindOutcome::Blocked,
+        Some(WSAEADDRINUSE) => BindOutcome::InUse,
+        Some(WSAEADDRNOTAVAIL) | Some(WSAEAFNOSUPPORT) | Some(WSAEPROTONOSUPPORT) => {
+            BindOutcome::FamilyAbsent
+        }
+        Some(WSAEMFILE) | Some(WSAENOBUFS) => BindOutcome::Unknown,
+        _ => BindOutcome::Failed,
+    }
+}
+
 /// Classifies a bind error.
+#[cfg(not(windows))]
 pub fn classify_bind_error(error: &io::Error) -> BindOutcome {
     match error.raw_os_error() {
         Some(libc::EACCES) | Some(libc::EPERM) => BindOutcome::Blocked,
@@ -68,7 +96,10 @@ pub struct FamilyProbe {
 fn probe_family(domain: Domain, address: SocketAddr) -> FamilyProbe {
     let attempt = || -> io::Result<()> {
         let socket = Socket::new(domain, Type::STREAM, Some(Protocol::TCP))?;
+        #[cfg(not(windows))]
         socket.set_reuse_address(true)?;
+        #[cfg(windows)]
+        portwarden_client::exclusive_address_use(&socket)?;
         if domain == Domain::IPV6 {
             socket.set_only_v6(true)?;
         }
@@ -236,6 +267,18 @@ impl PortProbe {
             result.set_field("errors", errors);
         }
         result.recommendation = recommendation;
+        #[cfg(windows)]
+        {
+            result.set_field("source", "bind with SO_EXCLUSIVEADDRUSE");
+            if matches!(finding, PortFinding::Blocked(_)) {
+                result.note = format!("Binding port {port} is not permitted (WSAEACCES)");
+                result.recommendation = Some(format!(
+                    "Port {port} is held exclusively by another process or inside an excluded \
+                     port range (netsh int ipv4 show excludedportrange tcp), or a firewall \
+                     policy refuses it: pick a port outside those ranges"
+                ));
+            }
+        }
         result
     }
 }
@@ -297,6 +340,19 @@ mod tests {
         ));
     }
 
+    #[cfg(windows)]
+    #[test]
+    fn winsock_errors_are_classified_as_the_design_says() {
+        use windows_sys::Win32::Networking::WinSock::*;
+        let outcome = |code| classify_bind_error(&io::Error::from_raw_os_error(code));
+        assert_eq!(outcome(WSAEACCES), BindOutcome::Blocked);
+        assert_eq!(outcome(WSAEADDRINUSE), BindOutcome::InUse);
+        assert_eq!(outcome(WSAEADDRNOTAVAIL), BindOutcome::FamilyAbsent);
+        assert_eq!(outcome(WSAEMFILE), BindOutcome::Unknown);
+        assert_eq!(outcome(WSAEINVAL), BindOutcome::Failed);
+    }
+
+    #[cfg(not(windows))]
     #[test]
     fn errno_is_classified_as_the_design_says() {
         let outcome = |errno| classify_bind_error(&io::Error::from_raw_os_error(errno));

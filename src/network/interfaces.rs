@@ -1,5 +1,6 @@
 //! Network interfaces: every interface with its flags, operational state and addresses
-//! (getifaddrs + /sys/class/net/*/operstate), and the loopback sanity check (present, up,
+//! (getifaddrs + /sys/class/net/*/operstate; on Windows GetAdaptersAddresses, what `ipconfig`
+//! reads, loopback pseudo-interface included), and the loopback sanity check (present, up,
 //! carrying 127.0.0.1).
 
 use super::check::{names, CheckResult, CheckStatus};
@@ -184,7 +185,134 @@ pub fn network_interfaces() -> CheckResult {
     }
 }
 
-#[cfg(not(target_os = "linux"))]
+#[cfg(windows)]
+mod windows {
+    use std::io;
+    use std::net::{Ipv4Addr, Ipv6Addr};
+
+    use windows_sys::Win32::Foundation::{ERROR_BUFFER_OVERFLOW, ERROR_NO_DATA};
+    use windows_sys::Win32::NetworkManagement::IpHelper::{
+        GetAdaptersAddresses, GAA_FLAG_SKIP_ANYCAST, GAA_FLAG_SKIP_DNS_SERVER,
+        GAA_FLAG_SKIP_MULTICAST, IF_TYPE_SOFTWARE_LOOPBACK, IP_ADAPTER_ADDRESSES_LH,
+    };
+    use windows_sys::Win32::NetworkManagement::Ndis::IfOperStatusUp;
+    use windows_sys::Win32::Networking::WinSock::{
+        AF_INET, AF_INET6, AF_UNSPEC, SOCKADDR, SOCKADDR_IN, SOCKADDR_IN6,
+    };
+
+    use super::InterfaceState;
+
+    /// A NUL-terminated UTF-16 string owned by the adapter list.
+    ///
+    /// # Safety
+    /// `p` is null or points to a NUL-terminated UTF-16 string.
+    unsafe fn wide(p: *const u16) -> String {
+        if p.is_null() {
+            return String::new();
+        }
+        let mut len = 0;
+        // SAFETY: the string is NUL-terminated (the caller's promise).
+        while unsafe { *p.add(len) } != 0 {
+            len += 1;
+        }
+        // SAFETY: `len` units were just read.
+        String::from_utf16_lossy(unsafe { std::slice::from_raw_parts(p, len) })
+    }
+
+    /// # Safety
+    /// `address` is null or points to a socket address of its family's size.
+    unsafe fn address_of(address: *const SOCKADDR) -> Option<String> {
+        if address.is_null() {
+            return None;
+        }
+        // SAFETY: non-null, and the family says which structure it is.
+        unsafe {
+            match (*address).sa_family {
+                AF_INET => {
+                    let v4 = std::ptr::read_unaligned(address.cast::<SOCKADDR_IN>());
+                    Some(Ipv4Addr::from(u32::from_be(v4.sin_addr.S_un.S_addr)).to_string())
+                }
+                AF_INET6 => {
+                    let v6 = std::ptr::read_unaligned(address.cast::<SOCKADDR_IN6>());
+                    Some(Ipv6Addr::from(v6.sin6_addr.u.Byte).to_string())
+                }
+                _ => None,
+            }
+        }
+    }
+
+    pub fn list() -> io::Result<Vec<InterfaceState>> {
+        let flags = GAA_FLAG_SKIP_ANYCAST | GAA_FLAG_SKIP_MULTICAST | GAA_FLAG_SKIP_DNS_SERVER;
+        let mut size: u32 = 16 * 1024;
+        // The list can grow between the call that sizes it and the one that fills it.
+        for _ in 0..4 {
+            // u64 elements: the adapter records need 8-byte alignment.
+            let mut buffer = vec![0u64; (size as usize).div_ceil(8)];
+            // SAFETY: the buffer holds `size` bytes, as the call is told.
+            let rc = unsafe {
+                GetAdaptersAddresses(
+                    u32::from(AF_UNSPEC),
+                    flags,
+                    std::ptr::null(),
+                    buffer.as_mut_ptr().cast(),
+                    &mut size,
+                )
+            };
+            match rc {
+                0 => {}
+                ERROR_BUFFER_OVERFLOW => continue,
+                ERROR_NO_DATA => return Ok(Vec::new()),
+                other => return Err(io::Error::from_raw_os_error(other as i32)),
+            }
+            let mut interfaces = Vec::new();
+            let mut adapter = buffer.as_ptr().cast::<IP_ADAPTER_ADDRESSES_LH>();
+            // SAFETY: a linked list inside `buffer`, as the call wrote it; every pointer it
+            // holds points into the buffer, which outlives the walk.
+            unsafe {
+                while !adapter.is_null() {
+                    let a = &*adapter;
+                    let up = a.OperStatus == IfOperStatusUp;
+                    let mut addresses = Vec::new();
+                    let mut unicast = a.FirstUnicastAddress;
+                    while !unicast.is_null() {
+                        addresses.extend(address_of((*unicast).Address.lpSockaddr));
+                        unicast = (*unicast).Next;
+                    }
+                    interfaces.push(InterfaceState {
+                        name: wide(a.FriendlyName),
+                        up,
+                        running: up,
+                        loopback: a.IfType == IF_TYPE_SOFTWARE_LOOPBACK,
+                        operstate: Some(if up { "up" } else { "down" }.to_string()),
+                        addresses,
+                    });
+                    adapter = a.Next;
+                }
+            }
+            return Ok(interfaces);
+        }
+        Err(io::Error::other("the adapter list kept growing"))
+    }
+}
+
+/// Lists interfaces (GetAdaptersAddresses) and judges them.
+#[cfg(windows)]
+pub fn network_interfaces() -> CheckResult {
+    match windows::list() {
+        Ok(interfaces) => {
+            evaluate_interfaces(&interfaces).with_field("source", "GetAdaptersAddresses")
+        }
+        Err(error) => CheckResult::new(
+            names::NETWORK_INTERFACES,
+            CheckStatus::Warning,
+            format!("cannot list interfaces: {error}"),
+        )
+        .with_field("error", error.to_string())
+        .with_field("source", "GetAdaptersAddresses"),
+    }
+}
+
+#[cfg(not(any(target_os = "linux", windows)))]
 pub fn network_interfaces() -> CheckResult {
     CheckResult::unsupported(names::NETWORK_INTERFACES)
 }

@@ -83,7 +83,63 @@ impl IoStats {
 }
 
 /// Parses /proc/net/dev (two header lines, then `name: 16 counters`).
+/// Reads the interface counters only (no census): `connections` is left empty. Windows: the
+/// interface table (GetIfTable2), filter layers left out (they repeat their adapter's counts).
+#[cfg(windows)]
+pub fn interface_counters() -> IoStats {
+    use windows_sys::Win32::NetworkManagement::IpHelper::{
+        FreeMibTable, GetIfTable2, MIB_IF_TABLE2,
+    };
+    /// `FilterInterface` in the row's flag bits.
+    const FILTER_INTERFACE: u8 = 0b10;
+    let mut stats = IoStats::default();
+    let mut table: *mut MIB_IF_TABLE2 = std::ptr::null_mut();
+    // SAFETY: GetIfTable2 allocates the table, freed below with FreeMibTable.
+    let rc = unsafe { GetIfTable2(&mut table) };
+    if rc != 0 || table.is_null() {
+        stats.errors.push(format!(
+            "GetIfTable2: {}",
+            std::io::Error::from_raw_os_error(rc as i32)
+        ));
+        return stats;
+    }
+    // SAFETY: the table holds NumEntries rows after its header, valid until freed.
+    unsafe {
+        let rows =
+            std::slice::from_raw_parts((*table).Table.as_ptr(), (*table).NumEntries as usize);
+        for row in rows {
+            if row.InterfaceAndOperStatusFlags._bitfield & FILTER_INTERFACE != 0 {
+                continue;
+            }
+            let end = row
+                .Alias
+                .iter()
+                .position(|&c| c == 0)
+                .unwrap_or(row.Alias.len());
+            let name = String::from_utf16_lossy(&row.Alias[..end]);
+            if name.is_empty() || stats.interfaces.contains_key(&name) {
+                continue;
+            }
+            let counters = IoCounters {
+                bytes_sent: row.OutOctets,
+                bytes_recv: row.InOctets,
+                packets_sent: row.OutUcastPkts + row.OutNUcastPkts,
+                packets_recv: row.InUcastPkts + row.InNUcastPkts,
+                errors_in: row.InErrors,
+                errors_out: row.OutErrors,
+                drops_in: row.InDiscards,
+                drops_out: row.OutDiscards,
+            };
+            stats.total.add(&counters);
+            stats.interfaces.insert(name, counters);
+        }
+        FreeMibTable(table.cast());
+    }
+    stats
+}
+
 /// Reads the interface counters only (no census): `connections` is left empty.
+#[cfg(not(windows))]
 pub fn interface_counters() -> IoStats {
     let mut stats = IoStats::default();
     match procfs::read_text(procfs::NET_DEV).and_then(|text| parse_net_dev(&text)) {

@@ -28,6 +28,8 @@ pub mod check;
 pub mod connections;
 pub mod descriptors;
 pub mod dns;
+#[cfg(windows)]
+pub mod dynamic_ports;
 pub mod exhaustion;
 pub mod firewall;
 pub mod gate;
@@ -130,8 +132,12 @@ pub fn system_snapshot_watching(cfg: &NetworkConfig, watch: &[u16]) -> SystemSna
         tracing::warn!(%error, "socket census failed");
         error.to_string()
     });
+    #[cfg(not(windows))]
     let tcp_max_tw_buckets =
         procfs::read_number(procfs::TCP_MAX_TW_BUCKETS).map_err(|error| error.to_string());
+    #[cfg(windows)]
+    let tcp_max_tw_buckets: Result<u64, String> =
+        Err("Windows has no TIME_WAIT bucket limit".into());
     let port_range = procfs::ip_local_port_range().map_err(|error| error.to_string());
     let census_ref = census.as_ref().map_err(String::as_str);
 

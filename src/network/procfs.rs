@@ -31,8 +31,11 @@ impl ProcError {
     }
 }
 
+#[cfg_attr(windows, allow(dead_code))]
 pub(crate) const IP_LOCAL_PORT_RANGE: &str = "/proc/sys/net/ipv4/ip_local_port_range";
+#[cfg_attr(windows, allow(dead_code))]
 pub(crate) const TCP_MAX_TW_BUCKETS: &str = "/proc/sys/net/ipv4/tcp_max_tw_buckets";
+#[cfg_attr(windows, allow(dead_code))]
 pub(crate) const FILE_NR: &str = "/proc/sys/fs/file-nr";
 pub(crate) const NET_NETSTAT: &str = "/proc/net/netstat";
 pub(crate) const NET_DEV: &str = "/proc/net/dev";
@@ -66,7 +69,15 @@ pub fn read_number(path: &str) -> Result<u64, ProcError> {
         .ok_or_else(|| ProcError::format(path, "empty"))
 }
 
+/// Windows' dynamic port range, its counterpart (see `dynamic_ports`).
+#[cfg(windows)]
+pub fn ip_local_port_range() -> Result<(u16, u16), ProcError> {
+    let range = super::dynamic_ports::dynamic_port_range();
+    Ok((range.low, range.high))
+}
+
 /// `net.ipv4.ip_local_port_range` as an inclusive `(low, high)` pair.
+#[cfg(not(windows))]
 pub fn ip_local_port_range() -> Result<(u16, u16), ProcError> {
     let numbers = read_numbers(IP_LOCAL_PORT_RANGE)?;
     let as_port = |value: u64| u16::try_from(value).ok();

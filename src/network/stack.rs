@@ -124,7 +124,11 @@ pub fn socket_reuse() -> CheckResult {
     } else if !reuse_port {
         result.escalate(
             CheckStatus::Info,
-            "SO_REUSEPORT not available; SO_REUSEADDR is",
+            if cfg!(windows) {
+                "SO_REUSEPORT not available (Windows)"
+            } else {
+                "SO_REUSEPORT not available; SO_REUSEADDR is"
+            },
         );
     }
     result

@@ -80,6 +80,7 @@ mod tests {
         assert!(check_claim(&Caller::REMOTE, 70, &of_uid(1000)).is_err());
     }
 
+    #[cfg(unix)]
     #[test]
     fn the_callers_own_process_is_identified_from_its_stat_alone() {
         let me = std::process::id() as i32;

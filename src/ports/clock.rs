@@ -80,7 +80,14 @@ fn boot_clock_ms() -> i64 {
     ts.tv_sec * 1000 + ts.tv_nsec / 1_000_000
 }
 
-#[cfg(not(target_os = "linux"))]
+/// Milliseconds since boot, time asleep or hibernated included (as CLOCK_BOOTTIME).
+#[cfg(windows)]
+fn boot_clock_ms() -> i64 {
+    // SAFETY: no preconditions.
+    unsafe { windows_sys::Win32::System::SystemInformation::GetTickCount64() as i64 }
+}
+
+#[cfg(not(any(target_os = "linux", windows)))]
 fn boot_clock_ms() -> i64 {
     use std::sync::OnceLock;
     use std::time::Instant;

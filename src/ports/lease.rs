@@ -256,7 +256,32 @@ fn fill_random(buf: &mut [u8]) -> std::io::Result<()> {
     }
 }
 
-#[cfg(not(target_os = "linux"))]
+/// The system's preferred generator (BCryptGenRandom), as Rust's own std uses on Windows.
+#[cfg(windows)]
+fn fill_random(buf: &mut [u8]) -> std::io::Result<()> {
+    use windows_sys::Win32::Security::Cryptography::{
+        BCryptGenRandom, BCRYPT_USE_SYSTEM_PREFERRED_RNG,
+    };
+    // SAFETY: the buffer is valid for writes of its length; no algorithm handle is needed
+    // with the system-preferred flag.
+    let status = unsafe {
+        BCryptGenRandom(
+            std::ptr::null_mut(),
+            buf.as_mut_ptr(),
+            buf.len() as u32,
+            BCRYPT_USE_SYSTEM_PREFERRED_RNG,
+        )
+    };
+    if status == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::other(format!(
+            "BCryptGenRandom failed: NTSTATUS {status:#x}"
+        )))
+    }
+}
+
+#[cfg(not(any(target_os = "linux", windows)))]
 fn fill_random(buf: &mut [u8]) -> std::io::Result<()> {
     use std::io::Read;
     std::fs::File::open("/dev/urandom")?.read_exact(buf)

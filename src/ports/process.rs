@@ -9,18 +9,31 @@
 //!
 //! Also what an ownership claim needs to know about a process (its name and uids) and its
 //! command line.
+//!
+//! Windows has no /proc: there the same answers come from sysinfo (the process list and each
+//! process's creation time) under the same rule, see [`windows`].
 
+#[cfg(not(windows))]
 use std::io::{self, Read};
+#[cfg(not(windows))]
 use std::sync::OnceLock;
+
+#[cfg(windows)]
+mod windows;
+#[cfg(windows)]
+pub use windows::{
+    boot_id, command_line, identify_owner_detailed, identify_peer, process_start_time,
+};
 
 /// The process that owns an allocation.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ProcessIdentity {
     pub pid: i32,
-    /// Start time in clock ticks since boot (field 22 of /proc/PID/stat).
+    /// Start time in clock ticks since boot (field 22 of /proc/PID/stat); on Windows the
+    /// creation time in seconds since the Unix epoch.
     pub start_time: u64,
     /// /proc/sys/kernel/random/boot_id of the boot it started in (None for state written
-    /// before boot IDs were recorded).
+    /// before boot IDs were recorded); on Windows the kernel's boot counter, where readable.
     pub boot_id: Option<String>,
 }
 
@@ -57,9 +70,11 @@ pub enum OwnerError {
     Unreadable { pid: i32, reason: String },
 }
 
+#[cfg(not(windows))]
 /// `PF_KTHREAD` in the flags field (9) of /proc/PID/stat.
 const PF_KTHREAD: u64 = 0x0020_0000;
 
+#[cfg(not(windows))]
 /// The fields of /proc/PID/stat we use.
 struct Stat {
     comm: String,
@@ -69,12 +84,14 @@ struct Stat {
     start_time: u64,
 }
 
+#[cfg(not(windows))]
 enum StatRead {
     Found(Stat),
     Gone,
     Failed(String),
 }
 
+#[cfg(not(windows))]
 fn read_stat(pid: i32) -> StatRead {
     if pid <= 0 {
         return StatRead::Gone;
@@ -90,10 +107,12 @@ fn read_stat(pid: i32) -> StatRead {
     )
 }
 
+#[cfg(not(windows))]
 fn is_gone(e: &io::Error) -> bool {
     e.kind() == io::ErrorKind::NotFound || e.raw_os_error() == Some(libc::ESRCH)
 }
 
+#[cfg(not(windows))]
 /// kill(pid, 0): ESRCH is the kernel's own "no such process"; success or EPERM mean it exists
 /// (a /proc hidden by hidepid answers ENOENT for processes that are alive).
 fn exists_by_signal(pid: i32) -> bool {
@@ -102,6 +121,7 @@ fn exists_by_signal(pid: i32) -> bool {
     rc == 0 || io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
 }
 
+#[cfg(not(windows))]
 fn parse_stat(text: &str) -> Option<Stat> {
     // The command name (field 2) is in parentheses and may contain anything: it runs from the
     // first '(' to the last ')'. What follows starts at field 3.
@@ -118,6 +138,7 @@ fn parse_stat(text: &str) -> Option<Stat> {
     })
 }
 
+#[cfg(not(windows))]
 /// What /proc/PID/status says about a process: its thread group (equal to `pid` for a
 /// process, another PID for a thread) and its real and effective uids.
 struct Status {
@@ -126,6 +147,7 @@ struct Status {
     effective_uid: u32,
 }
 
+#[cfg(not(windows))]
 fn read_status(pid: i32) -> Result<Status, String> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/status")).map_err(|e| e.to_string())?;
     let field = |name: &str| {
@@ -148,6 +170,7 @@ fn read_status(pid: i32) -> Result<Status, String> {
     })
 }
 
+#[cfg(not(windows))]
 /// This boot's ID, read once. None when the kernel does not expose it.
 pub fn boot_id() -> Option<&'static str> {
     static BOOT_ID: OnceLock<Option<String>> = OnceLock::new();
@@ -176,6 +199,7 @@ pub fn identify_owner(pid: i32) -> Result<ProcessIdentity, OwnerError> {
     identify_owner_detailed(pid).map(|(id, _)| id)
 }
 
+#[cfg(not(windows))]
 /// The live, exitable process `pid` (its stat read once), or why it cannot own a port.
 fn exitable_stat(pid: i32) -> Result<Stat, OwnerError> {
     if pid == 1 {
@@ -193,6 +217,7 @@ fn exitable_stat(pid: i32) -> Result<Stat, OwnerError> {
     Ok(stat)
 }
 
+#[cfg(not(windows))]
 /// As [`identify_owner`], with the command name and uids a claim is checked against.
 pub fn identify_owner_detailed(pid: i32) -> Result<(ProcessIdentity, ProcessDetails), OwnerError> {
     let stat = exitable_stat(pid)?;
@@ -214,6 +239,7 @@ pub fn identify_owner_detailed(pid: i32) -> Result<(ProcessIdentity, ProcessDeta
     ))
 }
 
+#[cfg(not(windows))]
 /// As [`identify_owner_detailed`] for the process at the other end of a Unix socket, whose
 /// PID and uid the kernel gave (SO_PEERCRED records the process, never a thread): only its stat
 /// is read.
@@ -233,6 +259,7 @@ pub fn identify_peer(pid: i32, uid: u32) -> Result<(ProcessIdentity, ProcessDeta
     ))
 }
 
+#[cfg(not(windows))]
 /// The command line of `pid`, arguments joined by spaces, control and formatting characters
 /// replaced by spaces (so it passes the free-text rule), cut to at most `max_bytes` (on a
 /// character boundary). Empty when it cannot be read.
@@ -263,6 +290,7 @@ fn truncate_on_char(mut s: String, max_bytes: usize) -> String {
     s
 }
 
+#[cfg(not(windows))]
 impl ProcessIdentity {
     /// Whether this process still runs.
     pub fn liveness(&self) -> Liveness {
@@ -284,6 +312,7 @@ impl ProcessIdentity {
     }
 }
 
+#[cfg(not(windows))]
 /// Start time of `pid` in clock ticks since boot, or None when it cannot be read.
 pub fn process_start_time(pid: i32) -> Option<u64> {
     match read_stat(pid) {
@@ -292,7 +321,7 @@ pub fn process_start_time(pid: i32) -> Option<u64> {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(windows)))]
 mod tests {
     use super::*;
 

@@ -5,7 +5,9 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, File, OpenOptions};
+#[cfg(unix)]
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+#[cfg(unix)]
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 
@@ -174,12 +176,14 @@ impl Store {
                     path: dir.into(),
                     source,
                 })?;
+                #[cfg(unix)]
                 let _ = fs::set_permissions(dir, fs::Permissions::from_mode(0o700));
             }
         }
         let lock = lock_file(path)?;
         let conn = Connection::open(path)?;
-        // State holds lease tokens: owner-only.
+        // State holds lease tokens: owner-only (on Windows the user's profile directory is).
+        #[cfg(unix)]
         let _ = fs::set_permissions(path, fs::Permissions::from_mode(0o600));
         conn.pragma_update(None, "journal_mode", "WAL")?;
         // WAL + NORMAL: a commit survives a crash of this process (kill -9); only a power loss
@@ -491,25 +495,36 @@ fn lock_file(db: &Path) -> Result<File, StoreError> {
     let mut path = db.as_os_str().to_owned();
     path.push(".lock");
     let path = PathBuf::from(path);
-    let file = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .mode(0o600)
-        .open(&path)
-        .map_err(|source| StoreError::Lock {
-            path: path.clone(),
-            source,
-        })?;
-    // SAFETY: flock on a valid, owned file descriptor.
-    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-    if rc != 0 {
-        let err = std::io::Error::last_os_error();
-        return Err(if err.raw_os_error() == Some(libc::EWOULDBLOCK) {
-            StoreError::Locked { path: db.into() }
-        } else {
-            StoreError::Lock { path, source: err }
-        });
+    let mut options = OpenOptions::new();
+    options.create(true).truncate(false).write(true);
+    #[cfg(unix)]
+    options.mode(0o600);
+    let file = options.open(&path).map_err(|source| StoreError::Lock {
+        path: path.clone(),
+        source,
+    })?;
+    // Windows: LockFileEx through std, exclusive and without waiting; released when the
+    // process exits, however it exits, as flock is.
+    #[cfg(windows)]
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            return Err(StoreError::Locked { path: db.into() })
+        }
+        Err(std::fs::TryLockError::Error(source)) => return Err(StoreError::Lock { path, source }),
+    }
+    #[cfg(unix)]
+    {
+        // SAFETY: flock on a valid, owned file descriptor.
+        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        if rc != 0 {
+            let err = std::io::Error::last_os_error();
+            return Err(if err.raw_os_error() == Some(libc::EWOULDBLOCK) {
+                StoreError::Locked { path: db.into() }
+            } else {
+                StoreError::Lock { path, source: err }
+            });
+        }
     }
     Ok(file)
 }

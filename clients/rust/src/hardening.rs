@@ -11,6 +11,12 @@
 //! same port and take a share of its connections, the very race a managed port exists to close.
 //! Some platforms lack it; the report says so and nothing fails.
 //!
+//! On Windows `SO_REUSEADDR` means something else: it lets a second socket bind a port that
+//! another socket is listening on and take over its connections. There the listener gets
+//! `SO_EXCLUSIVEADDRUSE` instead (no other socket may bind the port while it is open; a
+//! restarting server does not need `SO_REUSEADDR` there, Windows does not hold a port for its
+//! TIME_WAIT connections), and `SO_REUSEADDR` is reported as not set, with the reason.
+//!
 //! ```no_run
 //! let (listener, applied) = portwarden_client::bind_hardened(8000)?;
 //! println!("{applied}");
@@ -59,10 +65,11 @@ impl Hardening {
         self.options.iter().any(|o| o.name == name && o.applied)
     }
 
-    /// Whether every option of the seed's list was applied (`SO_REUSEPORT` is not on it).
+    /// Whether every option of the seed's list was applied (`SO_REUSEPORT` is not on it; on
+    /// Windows `SO_EXCLUSIVEADDRUSE` stands in for `SO_REUSEADDR`).
     pub fn complete(&self) -> bool {
         [
-            "SO_REUSEADDR",
+            ADDRESS_OPTION,
             "SO_KEEPALIVE",
             "TCP_NODELAY",
             "SO_SNDBUF",
@@ -100,10 +107,23 @@ impl fmt::Display for Hardening {
 /// took. Never fails: an option the platform refuses is reported as not applied.
 pub fn harden(socket: &Socket) -> Hardening {
     let mut h = Hardening::default();
+    #[cfg(not(windows))]
     h.push(
         "SO_REUSEADDR",
         socket.set_reuse_address(true).map(|()| "on".into()),
     );
+    #[cfg(windows)]
+    {
+        h.push(
+            "SO_EXCLUSIVEADDRUSE",
+            exclusive_address_use(socket).map(|()| "on".into()),
+        );
+        h.options.push(SocketOption {
+            name: "SO_REUSEADDR",
+            applied: false,
+            detail: "not set: on Windows it would let another socket take over the port".into(),
+        });
+    }
     h.push(
         "SO_KEEPALIVE",
         socket.set_keepalive(true).map(|()| "on".into()),
@@ -131,11 +151,46 @@ pub fn harden(socket: &Socket) -> Hardening {
         applied: false,
         detail: if reuse_port_available(socket) {
             "available, not set (another socket of this uid could share the port)".into()
+        } else if cfg!(windows) {
+            "not available (Windows)".into()
         } else {
             "not available on this platform".into()
         },
     });
     h
+}
+
+/// The option that keeps other sockets off a listener's port: `SO_REUSEADDR` means that on
+/// Unix (with it two sockets cannot both listen), `SO_EXCLUSIVEADDRUSE` on Windows.
+#[cfg(not(windows))]
+const ADDRESS_OPTION: &str = "SO_REUSEADDR";
+#[cfg(windows)]
+const ADDRESS_OPTION: &str = "SO_EXCLUSIVEADDRUSE";
+
+/// Sets `SO_EXCLUSIVEADDRUSE` (Windows): no other socket may bind this socket's port, on any
+/// address, while it is open, even one that sets `SO_REUSEADDR`. Set it before `bind`.
+#[cfg(windows)]
+pub fn exclusive_address_use(socket: &Socket) -> io::Result<()> {
+    use std::os::windows::io::AsRawSocket;
+    use windows_sys::Win32::Networking::WinSock::{
+        setsockopt, WSAGetLastError, SOCKET, SOCKET_ERROR, SOL_SOCKET, SO_EXCLUSIVEADDRUSE,
+    };
+    let on: i32 = 1;
+    // SAFETY: the socket is open for the duration of the call and `on` is a valid 4-byte BOOL.
+    let rc = unsafe {
+        setsockopt(
+            socket.as_raw_socket() as SOCKET,
+            SOL_SOCKET,
+            SO_EXCLUSIVEADDRUSE,
+            (&on as *const i32).cast(),
+            std::mem::size_of::<i32>() as i32,
+        )
+    };
+    if rc == SOCKET_ERROR {
+        // SAFETY: no preconditions.
+        return Err(io::Error::from_raw_os_error(unsafe { WSAGetLastError() }));
+    }
+    Ok(())
 }
 
 fn buffer_detail(actual: usize) -> String {
@@ -152,7 +207,8 @@ fn buffer_detail(actual: usize) -> String {
     target_os = "illumos",
     target_os = "cygwin",
     target_os = "nuttx",
-    target_os = "wasi"
+    target_os = "wasi",
+    windows
 )))]
 fn reuse_port_available(socket: &Socket) -> bool {
     socket.reuse_port().is_ok()
@@ -163,7 +219,8 @@ fn reuse_port_available(socket: &Socket) -> bool {
     target_os = "illumos",
     target_os = "cygwin",
     target_os = "nuttx",
-    target_os = "wasi"
+    target_os = "wasi",
+    windows
 ))]
 fn reuse_port_available(_: &Socket) -> bool {
     false
@@ -180,10 +237,22 @@ pub fn bind_hardened(port: u16) -> io::Result<(TcpListener, Hardening)> {
     }
 }
 
+#[cfg(not(windows))]
 fn ipv6_missing(e: &io::Error) -> bool {
     matches!(
         e.raw_os_error(),
         Some(libc::EAFNOSUPPORT) | Some(libc::EADDRNOTAVAIL) | Some(libc::EPROTONOSUPPORT)
+    )
+}
+
+#[cfg(windows)]
+fn ipv6_missing(e: &io::Error) -> bool {
+    use windows_sys::Win32::Networking::WinSock::{
+        WSAEADDRNOTAVAIL, WSAEAFNOSUPPORT, WSAEPROTONOSUPPORT,
+    };
+    matches!(
+        e.raw_os_error(),
+        Some(WSAEAFNOSUPPORT) | Some(WSAEADDRNOTAVAIL) | Some(WSAEPROTONOSUPPORT)
     )
 }
 

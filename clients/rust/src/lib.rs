@@ -1,6 +1,6 @@
 //! Rust client for the portwarden daemon: the generated `portwarden.v1` stubs plus the address
-//! discovery every portwarden client follows (`PORTWARDEN_ADDR`, then the Unix socket, then
-//! `http://127.0.0.1:7070`), and [`bind_hardened`]: a listener with the seed's socket hardening.
+//! discovery every portwarden client follows (`PORTWARDEN_ADDR`, then the Unix socket where the
+//! platform has one, then `http://127.0.0.1:7070`), and [`bind_hardened`]: a listener with the seed's socket hardening.
 //!
 //! An `https://` address speaks TLS: the server is checked against `PORTWARDEN_CA` (else the
 //! system's roots), and `PORTWARDEN_CLIENT_CERT` / `PORTWARDEN_CLIENT_KEY` answer a daemon that
@@ -21,15 +21,22 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+#[cfg(unix)]
 use hyper_util::rt::TokioIo;
-use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity, Uri};
+#[cfg(unix)]
+use tonic::transport::Uri;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 
 mod hardening;
+#[cfg(unix)]
 mod private_dir;
 mod watch;
 
+#[cfg(unix)]
 pub use private_dir::{check_private_dir, check_socket, fallback_dir};
 
+#[cfg(windows)]
+pub use hardening::exclusive_address_use;
 pub use hardening::{
     bind_hardened, bind_hardened_on, harden, harden_accepted, Hardening, SocketOption,
     ACCEPTED_TIMEOUT, BACKLOG, BUFFER_BYTES,
@@ -175,9 +182,12 @@ impl Target {
                 return Self::parse(&a);
             }
         }
-        let sock = default_socket_path();
-        if sock.exists() {
-            return Target::Unix(sock);
+        #[cfg(unix)]
+        {
+            let sock = default_socket_path();
+            if sock.exists() {
+                return Target::Unix(sock);
+            }
         }
         Target::Tcp(DEFAULT_TCP_ADDR.to_string())
     }
@@ -195,16 +205,21 @@ impl Target {
                 return vec![Self::parse(&a)];
             }
         }
-        let mut out = vec![Target::Unix(default_socket_path())];
-        let system = PathBuf::from(SYSTEM_SOCKET);
-        if !out.contains(&Target::Unix(system.clone())) {
-            out.push(Target::Unix(system));
+        let mut out = Vec::new();
+        #[cfg(unix)]
+        {
+            out.push(Target::Unix(default_socket_path()));
+            let system = PathBuf::from(SYSTEM_SOCKET);
+            if !out.contains(&Target::Unix(system.clone())) {
+                out.push(Target::Unix(system));
+            }
         }
         out.push(Target::Tcp(DEFAULT_TCP_ADDR.to_string()));
         out
     }
 }
 
+#[cfg(unix)]
 fn euid() -> u32 {
     // SAFETY: geteuid has no preconditions and cannot fail.
     unsafe { libc::geteuid() }
@@ -212,6 +227,7 @@ fn euid() -> u32 {
 
 /// The daemon's default Unix socket: `/run/portwarden/portwarden.sock` as root, else
 /// `$XDG_RUNTIME_DIR/portwarden.sock`, else `/tmp/portwarden-$UID/portwarden.sock`.
+#[cfg(unix)]
 pub fn default_socket_path() -> PathBuf {
     if euid() == 0 {
         return PathBuf::from(SYSTEM_SOCKET);
@@ -255,6 +271,12 @@ pub async fn connect_with(target: &Target, tls: &TlsOptions) -> Result<Channel, 
                 .await
                 .map_err(unreachable)
         }
+        #[cfg(not(unix))]
+        Target::Unix(path) => Err(ConnectError::BadAddress {
+            addr: format!("unix:{}", path.display()),
+            reason: "Unix sockets are not available on this platform: use http://host:port".into(),
+        }),
+        #[cfg(unix)]
         Target::Unix(path) => {
             check_socket(path, euid()).map_err(|reason| ConnectError::UnsafeSocket {
                 path: path.display().to_string(),

@@ -1,10 +1,13 @@
 //! TCP socket census: counts of IPv4 + IPv6 TCP sockets by state, distinct local ports, and
 //! per-port counts, taken from the kernel's sock_diag netlink interface (one state-filtered dump
 //! per family) with a /proc/net/tcp{,6} fallback when netlink is refused. Counting matches
-//! `ss -tan` for the same socket population.
+//! `ss -tan` for the same socket population. On Windows the table comes from
+//! GetExtendedTcpTable through netstat2 (`netstat.rs`).
 
 #[cfg(target_os = "linux")]
 mod netlink;
+#[cfg(windows)]
+mod netstat;
 mod owners;
 mod peer;
 #[cfg(target_os = "linux")]
@@ -19,7 +22,7 @@ pub use state::{StateSet, TcpState};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io;
 use std::time::Duration;
-#[cfg(target_os = "linux")]
+#[cfg(any(target_os = "linux", windows))]
 use std::time::Instant;
 
 use serde::Serialize;
@@ -34,6 +37,8 @@ pub enum CensusSource {
     Netlink,
     /// /proc/net/tcp and /proc/net/tcp6 (what psutil uses).
     Proc,
+    /// GetExtendedTcpTable through netstat2 (Windows).
+    Netstat2,
 }
 
 impl CensusSource {
@@ -41,6 +46,7 @@ impl CensusSource {
         match self {
             CensusSource::Netlink => "netlink",
             CensusSource::Proc => "proc",
+            CensusSource::Netstat2 => "netstat2",
         }
     }
 }
@@ -356,8 +362,19 @@ fn for_each_socket(
     }
 }
 
+/// Visits every socket matching `request`, from GetExtendedTcpTable (netstat2).
+#[cfg(windows)]
+fn for_each_socket(
+    request: &CensusRequest,
+    _notes: &mut Vec<String>,
+    visit: &mut dyn FnMut(SocketEntry),
+) -> Result<CensusSource, CensusError> {
+    netstat::dump_tcp(request, visit)?;
+    Ok(CensusSource::Netstat2)
+}
+
 /// Takes a census of TCP sockets (IPv4 and IPv6) matching `request`.
-#[cfg(target_os = "linux")]
+#[cfg(any(target_os = "linux", windows))]
 pub fn take_census(request: CensusRequest) -> Result<SocketCensus, CensusError> {
     let started = Instant::now();
     let mut census = SocketCensus::empty(request, CensusSource::Netlink);
@@ -370,7 +387,7 @@ pub fn take_census(request: CensusRequest) -> Result<SocketCensus, CensusError> 
 
 /// [`take_census`] that also keeps, for each port of `watch`, its sockets by state and its
 /// listeners: one walk of the table serves the system-wide counts and the per-port view.
-#[cfg(target_os = "linux")]
+#[cfg(any(target_os = "linux", windows))]
 pub fn take_census_watching(
     request: CensusRequest,
     watch: &[u16],
@@ -389,7 +406,7 @@ pub fn take_census_watching(
     Ok(census)
 }
 
-#[cfg(not(target_os = "linux"))]
+#[cfg(not(any(target_os = "linux", windows)))]
 pub fn take_census_watching(
     _request: CensusRequest,
     _watch: &[u16],
@@ -412,6 +429,7 @@ pub fn take_census_from(
         }
         CensusSource::Proc => proc_tables::scan_tcp(&request, &mut |entry| census.record(entry))
             .map_err(CensusError::Proc)?,
+        CensusSource::Netstat2 => return Err(CensusError::Unsupported),
     }
     census.notes = notes;
     census.duration = started.elapsed();
@@ -426,7 +444,7 @@ pub fn take_census_from(
     Err(CensusError::Unsupported)
 }
 
-#[cfg(not(target_os = "linux"))]
+#[cfg(not(any(target_os = "linux", windows)))]
 pub fn take_census(_request: CensusRequest) -> Result<SocketCensus, CensusError> {
     Err(CensusError::Unsupported)
 }
@@ -474,7 +492,7 @@ pub fn listeners_on(_ports: &HashSet<u16>) -> Result<HashMap<u16, Vec<(u64, u32)
 }
 
 /// Local ports of TCP LISTEN sockets, IPv4 and IPv6, from a LISTEN-only dump.
-#[cfg(target_os = "linux")]
+#[cfg(any(target_os = "linux", windows))]
 pub fn listening_ports() -> Result<HashSet<u16>, CensusError> {
     let request = CensusRequest {
         states: StateSet::LISTEN,
@@ -490,14 +508,14 @@ pub fn listening_ports() -> Result<HashSet<u16>, CensusError> {
     Ok(ports)
 }
 
-#[cfg(not(target_os = "linux"))]
+#[cfg(not(any(target_os = "linux", windows)))]
 pub fn listening_ports() -> Result<HashSet<u16>, CensusError> {
     Err(CensusError::Unsupported)
 }
 
 /// Whether `entry` passes the request's filters (used by the /proc fallback, where the kernel
 /// does not filter for us).
-#[cfg(target_os = "linux")]
+#[cfg(any(target_os = "linux", windows))]
 fn matches(request: &CensusRequest, entry: &SocketEntry) -> bool {
     let state_ok = TcpState::from_kernel(entry.state).is_some_and(|state| {
         request.states.contains(state)

@@ -100,7 +100,38 @@ pub fn holders_by_inode(
     found
 }
 
-#[cfg(not(target_os = "linux"))]
+/// Windows: the owning PIDs the socket table gives for the port's listening sockets, named
+/// by sysinfo, lowest PID first (a process that is gone by then is named "").
+#[cfg(windows)]
+pub fn listener_processes(port: u16) -> Result<Vec<ProcessInfo>, CensusError> {
+    use sysinfo::{Pid, ProcessRefreshKind, ProcessesToUpdate, System};
+    let pids = super::netstat::listener_pids(port)?;
+    if pids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let wanted: Vec<Pid> = pids.iter().map(|p| Pid::from_u32(*p)).collect();
+    let system = System::new().ok().map(|mut system| {
+        system.refresh_processes_specifics(
+            ProcessesToUpdate::Some(&wanted),
+            true,
+            ProcessRefreshKind::nothing(),
+        );
+        system
+    });
+    Ok(pids
+        .into_iter()
+        .map(|pid| ProcessInfo {
+            pid: pid as i32,
+            command: system
+                .as_ref()
+                .and_then(|s| s.process(Pid::from_u32(pid)))
+                .map(|p| crate::text::printable(&p.name().to_string_lossy()).into_owned())
+                .unwrap_or_default(),
+        })
+        .collect())
+}
+
+#[cfg(not(any(target_os = "linux", windows)))]
 pub fn listener_processes(_port: u16) -> Result<Vec<ProcessInfo>, CensusError> {
     Err(CensusError::Unsupported)
 }

@@ -7,17 +7,21 @@
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
+#[cfg(target_os = "linux")]
 use super::netlink::{
     open_sock_diag, receive, send_request, INET_DIAG_MSG_UID, NLMSG_HDRLEN, SOCK_DIAG_BY_FAMILY,
 };
 
 /// `struct inet_diag_req_v2`: family, protocol, ext, pad, states, then the socket id.
+#[cfg(target_os = "linux")]
 const INET_DIAG_REQ_V2_LEN: usize = 56;
 /// `INET_DIAG_NOCOOKIE`: match by addresses and ports, not by a socket cookie.
+#[cfg(target_os = "linux")]
 const NO_COOKIE: u32 = u32::MAX;
 
 /// Both ends as IPv4 when they are IPv4-mapped IPv6 addresses (a dual-stack listener sees a
 /// v4 client as ::ffff:a.b.c.d; the client's own socket is AF_INET).
+#[cfg(target_os = "linux")]
 fn canonical(a: SocketAddr) -> SocketAddr {
     match a.ip() {
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
@@ -28,6 +32,7 @@ fn canonical(a: SocketAddr) -> SocketAddr {
     }
 }
 
+#[cfg(target_os = "linux")]
 fn put_addr(out: &mut Vec<u8>, ip: IpAddr) {
     let mut words = [0u8; 16];
     match ip {
