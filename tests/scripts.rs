@@ -384,3 +384,58 @@ fn rest_renew_refuses_a_silent_lease_and_status_names_the_daemon() {
         json!([d.addr.to_string(), format!("unix:{}", d.socket.display())])
     );
 }
+
+/// A token typed on the command line is readable by every local user (ps): it works, with a
+/// warning; the environment and a token file are the quiet ways.
+#[test]
+fn tokens_come_from_the_environment_or_a_file_and_the_command_line_is_warned_about() {
+    let (dir, _d, unix, _tcp) = daemon("27140-27142");
+    let json: Value =
+        serde_json::from_str(&ok(&cli(&unix, &["allocate", "tok", "--json"]))).unwrap();
+    let port = json["port"].to_string();
+    let token = json["lease_token"].as_str().unwrap().to_string();
+    let warning = "can be read by other users";
+
+    let typed = cli(&unix, &["renew", &port, "--token", &token]);
+    ok(&typed);
+    assert!(stderr(&typed).contains(warning), "{}", stderr(&typed));
+
+    let from_env = Command::new(bin())
+        .args(["renew", &port])
+        .env("PORTWARDEN_ADDR", &unix)
+        .env("PORTWARDEN_LEASE_TOKEN", "not-the-token")
+        .output()
+        .unwrap();
+    assert_eq!(
+        from_env.status.code(),
+        Some(6),
+        "the environment's token is sent"
+    );
+    assert!(!stderr(&from_env).contains(warning));
+
+    let file = dir.path().join("token");
+    std::fs::write(&file, format!("{token}\n")).unwrap();
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let from_file = cli(
+        &unix,
+        &["release", &port, "--token-file", file.to_str().unwrap()],
+    );
+    ok(&from_file);
+    assert!(
+        !stderr(&from_file).contains(warning),
+        "{}",
+        stderr(&from_file)
+    );
+
+    std::fs::write(&file, "").unwrap();
+    let empty = cli(
+        &unix,
+        &["release", &port, "--token-file", file.to_str().unwrap()],
+    );
+    assert_eq!(empty.status.code(), Some(64));
+    assert!(
+        stderr(&empty).contains("--token-file"),
+        "{}",
+        stderr(&empty)
+    );
+}

@@ -123,9 +123,8 @@ pub struct AllocateArgs {
 pub struct ReleaseArgs {
     /// The allocated port
     pub port: u32,
-    /// Lease token from allocate (not needed for your own allocations over the Unix socket)
-    #[arg(long, env = "PORTWARDEN_LEASE_TOKEN")]
-    pub token: Option<String>,
+    #[command(flatten)]
+    pub token: super::token::TokenArgs,
     /// Print JSON
     #[arg(long)]
     pub json: bool,
@@ -137,9 +136,8 @@ pub struct ReleaseArgs {
 pub struct RenewArgs {
     /// The allocated port
     pub port: u32,
-    /// Lease token from allocate (not needed for your own allocations over the Unix socket)
-    #[arg(long, env = "PORTWARDEN_LEASE_TOKEN")]
-    pub token: Option<String>,
+    #[command(flatten)]
+    pub token: super::token::TokenArgs,
     /// New lease length with a unit (30s, 5m, 1h)
     #[arg(long, value_name = "DURATION")]
     pub ttl: Option<String>,

@@ -71,7 +71,7 @@ pub async fn run_client(cli: Cli) -> Result<u8, CliError> {
             let reply = PortsServiceClient::new(channel)
                 .release(ReleaseRequest {
                     port: r.port,
-                    lease_token: r.token.unwrap_or_default(),
+                    lease_token: r.token.resolve()?,
                 })
                 .await?
                 .into_inner();
@@ -104,7 +104,7 @@ pub async fn run_client(cli: Cli) -> Result<u8, CliError> {
             let a = PortsServiceClient::new(channel)
                 .renew(RenewRequest {
                     port: r.port,
-                    lease_token: r.token.unwrap_or_default(),
+                    lease_token: r.token.resolve()?,
                     ttl_seconds,
                     requests_delta: r.requests,
                     errors_delta: r.errors,

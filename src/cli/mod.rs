@@ -27,6 +27,7 @@ mod health;
 mod render;
 mod run;
 mod status;
+mod token;
 mod units;
 mod who;
 
@@ -238,6 +239,7 @@ impl Cli {
         let matches = Self::command().try_get_matches()?;
         let mut cli = Self::from_arg_matches(&matches)?;
         cli.merge_client_args(&matches)?;
+        token::warn_if_on_command_line(matches.subcommand().map(|(_, m)| m));
         Ok(cli)
     }
 
