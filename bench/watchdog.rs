@@ -90,13 +90,17 @@ fn free_tcp_addr() -> String {
 /// A `portwarden serve` process from `binary` with its state in `dir`.
 fn daemon(binary: &Path, dir: &Path, range: &str, extra: &[&str]) -> (Guard, Target) {
     let sock = dir.join("pw.sock");
-    let child = Command::new(binary)
-        .args(["serve", "--listen", &free_tcp_addr(), "--range", range])
-        .args(["--quarantine", "0s"])
-        .args([
+    let mut cmd = Command::new(binary);
+    cmd.args(["serve", "--listen", &free_tcp_addr(), "--range", range])
+        .args(["--quarantine", "0s"]);
+    // A build from before the namespace claim has no such flag (and claims nothing).
+    if binary == Path::new(env!("CARGO_BIN_EXE_portwarden")) {
+        cmd.args([
             "--netns-lock",
             &format!("@portwarden-bench-{}-{range}", std::process::id()),
-        ])
+        ]);
+    }
+    let child = cmd
         .arg("--state")
         .arg(dir.join("state.db"))
         .arg("--unix-socket")

@@ -55,6 +55,24 @@ impl Store {
         let tx = self.conn.transaction()?;
         append_event(&tx, e)?;
         tx.commit()?;
+        self.event_index.add(e.sequence, e.port, &e.service);
+        Ok(())
+    }
+
+    /// Builds the in-memory lookups of the log as stored (at open).
+    pub(super) fn index_events(&mut self) -> Result<(), StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT sequence, port, service FROM events ORDER BY sequence")?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            let port: Option<i64> = r.get(1)?;
+            self.event_index.add(
+                r.get::<_, i64>(0)? as u64,
+                port.and_then(|p| u16::try_from(p).ok()),
+                &r.get::<_, String>(2)?,
+            );
+        }
         Ok(())
     }
 
@@ -119,25 +137,41 @@ impl Store {
         before: u64,
         limit: usize,
     ) -> Result<Vec<Event>, StoreError> {
-        let before = if before == 0 { i64::MAX } else { before as i64 };
+        let before = if before == 0 { u64::MAX } else { before };
+        // A port or a service: only its own events are read, by sequence.
+        if let Some(seqs) = self
+            .event_index
+            .candidates(filter.port, filter.service.as_deref())
+        {
+            let mut stmt = self
+                .conn
+                .prepare_cached("SELECT body FROM events WHERE sequence = ?1")?;
+            let mut out = Vec::new();
+            for &sequence in seqs.iter().rev().skip_while(|&&s| s >= before) {
+                if out.len() >= limit {
+                    break;
+                }
+                let body: Option<String> =
+                    stmt.query_row([sequence as i64], |r| r.get(0)).optional()?;
+                // Compacted since the lookup was made: gone, as it would be a moment later.
+                let Some(body) = body else { continue };
+                let e = parse(sequence as i64, &body)?;
+                if filter.matches(&e) {
+                    out.push(e);
+                }
+            }
+            return Ok(out);
+        }
         let kinds: Vec<&str> = filter.kinds.iter().map(|k| k.as_str()).collect();
         let kinds_json = serde_json::to_string(&kinds).unwrap_or_else(|_| "[]".into());
         let mut stmt = self.conn.prepare_cached(
             "SELECT sequence, body FROM events
              WHERE sequence < ?1
-               AND (?2 IS NULL OR port = ?2)
-               AND (?3 IS NULL OR service = ?3)
-               AND (?4 = '[]' OR kind IN (SELECT value FROM json_each(?4)))
-             ORDER BY sequence DESC LIMIT ?5",
+               AND (?2 = '[]' OR kind IN (SELECT value FROM json_each(?2)))
+             ORDER BY sequence DESC LIMIT ?3",
         )?;
         let rows = stmt.query_map(
-            params![
-                before,
-                filter.port,
-                filter.service,
-                kinds_json,
-                limit as i64
-            ],
+            params![before.min(i64::MAX as u64) as i64, kinds_json, limit as i64],
             |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)),
         )?;
         rows.map(|row| {
@@ -177,9 +211,84 @@ impl Store {
             params![META_COMPACTED_THROUGH, through.to_string()],
         )?;
         tx.commit()?;
+        self.event_index.compact(through);
         Ok(LogBounds {
             last: bounds.last,
             compacted_through: through,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::{EventDetail, EventKind};
+
+    fn event(sequence: u64, port: Option<u16>, service: &str, detail: EventDetail) -> Event {
+        Event {
+            sequence,
+            at_ms: sequence as i64,
+            port,
+            service: service.into(),
+            message: format!("event {sequence}"),
+            allocation: None,
+            detail,
+        }
+    }
+
+    fn seqs(events: Vec<Event>) -> Vec<u64> {
+        events.iter().map(|e| e.sequence).collect()
+    }
+
+    #[test]
+    fn history_by_port_and_service_survives_reopening_and_compaction() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        let filter = |port: Option<u16>, service: Option<&str>, kinds: &[EventKind]| EventFilter {
+            port,
+            service: service.map(Into::into),
+            kinds: kinds.to_vec(),
+        };
+        {
+            let mut store = Store::open(&path).unwrap();
+            store
+                .append(&event(1, Some(8000), "web", EventDetail::Allocated))
+                .unwrap();
+            store
+                .append(&event(2, Some(8001), "api", EventDetail::Allocated))
+                .unwrap();
+            store
+                .append(&event(3, Some(8000), "web", EventDetail::Released))
+                .unwrap();
+            store
+                .append(&event(4, Some(8000), "api", EventDetail::Allocated))
+                .unwrap();
+            store
+                .append(&event(5, None, "", EventDetail::SquatterGone))
+                .unwrap();
+        }
+        let mut store = Store::open(&path).unwrap();
+        let h =
+            |s: &Store, f: &EventFilter, before, limit| seqs(s.history(f, before, limit).unwrap());
+        assert_eq!(h(&store, &filter(Some(8000), None, &[]), 0, 10), [4, 3, 1]);
+        assert_eq!(h(&store, &filter(None, Some("api"), &[]), 0, 10), [4, 2]);
+        assert_eq!(
+            h(&store, &filter(Some(8000), Some("web"), &[]), 0, 10),
+            [3, 1]
+        );
+        assert_eq!(h(&store, &filter(Some(8000), None, &[]), 4, 1), [3]);
+        let released = [EventKind::Released];
+        assert_eq!(h(&store, &filter(Some(8000), None, &released), 0, 10), [3]);
+        assert_eq!(h(&store, &filter(None, None, &[]), 0, 2), [5, 4]);
+        assert_eq!(
+            h(&store, &filter(Some(9999), None, &[]), 0, 10),
+            Vec::<u64>::new()
+        );
+        store.compact_events(2, 0).unwrap();
+        assert_eq!(h(&store, &filter(Some(8000), None, &[]), 0, 10), [4]);
+        store
+            .append(&event(6, Some(8000), "web", EventDetail::Allocated))
+            .unwrap();
+        assert_eq!(h(&store, &filter(None, Some("web"), &[]), 0, 10), [6]);
     }
 }

@@ -9,6 +9,7 @@ mod claim;
 mod clock;
 mod counters;
 mod error;
+mod event_index;
 mod events_store;
 mod exhausted;
 mod holders;

@@ -157,6 +157,10 @@ const MIGRATIONS: &[&str] = &[
         SELECT service, owner_uid FROM allocations
         WHERE owner_uid IS NOT NULL AND service NOT LIKE 'portpicker.%'
         ORDER BY allocated_at_ms;",
+    // 5: the event log's lookups by port and service moved to memory (`event_index.rs`): each
+    // of these wrote one more page per commit.
+    "DROP INDEX IF EXISTS events_by_port;
+    DROP INDEX IF EXISTS events_by_service;",
 ];
 
 /// `meta` key: the boot ID the stored boot-clock values (`*_mono_ms`) were taken in.
@@ -164,6 +168,8 @@ const META_CLOCK_BOOT: &str = "clock_boot_id";
 
 pub struct Store {
     pub(super) conn: Connection,
+    /// Which events concern each port and service (`history`), for the committed log.
+    pub(super) event_index: super::event_index::EventIndex,
     // Held for the life of the store: the flock is released when the file closes.
     _lock: File,
 }
@@ -196,8 +202,13 @@ impl Store {
         // Checkpoints fsync; at the default (1,000 pages) they land on every few hundred
         // allocations. 4,000 pages (16 MiB of WAL) makes them rare.
         conn.pragma_update(None, "wal_autocheckpoint", 4000)?;
-        let mut store = Self { conn, _lock: lock };
+        let mut store = Self {
+            conn,
+            event_index: Default::default(),
+            _lock: lock,
+        };
         store.migrate()?;
+        store.index_events()?;
         Ok(store)
     }
 
@@ -379,6 +390,8 @@ impl Store {
             .execute(params![a.service, uid])?;
         }
         tx.commit()?;
+        self.event_index
+            .add(event.sequence, event.port, &event.service);
         Ok(())
     }
 
@@ -401,6 +414,8 @@ impl Store {
         ])?;
         append_event(&tx, event)?;
         tx.commit()?;
+        self.event_index
+            .add(event.sequence, event.port, &event.service);
         Ok(())
     }
 
@@ -425,6 +440,8 @@ impl Store {
         ])?;
         append_event(&tx, event)?;
         tx.commit()?;
+        self.event_index
+            .add(event.sequence, event.port, &event.service);
         Ok(())
     }
 }
