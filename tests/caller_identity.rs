@@ -4,17 +4,9 @@
 
 mod common;
 
-use std::process::{Command, Output};
+use std::process::Output;
 
-use common::{bin, cli_as_nobody, ChildDaemon};
-
-fn cli(addr: &str, args: &[&str]) -> Output {
-    Command::new(bin())
-        .args(args)
-        .env("PORTWARDEN_ADDR", addr)
-        .output()
-        .expect("run the CLI")
-}
+use common::{cli, cli_as_nobody, ChildDaemon};
 
 fn json(o: &Output) -> serde_json::Value {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));

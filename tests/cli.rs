@@ -4,15 +4,7 @@ mod common;
 
 use std::process::{Command, Output};
 
-use common::{bin, ChildDaemon};
-
-fn cli(addr: &str, args: &[&str]) -> Output {
-    Command::new(bin())
-        .args(args)
-        .env("PORTWARDEN_ADDR", addr)
-        .output()
-        .expect("run portwarden")
-}
+use common::{bin, cli, ChildDaemon};
 
 fn stdout(o: &Output) -> String {
     assert!(

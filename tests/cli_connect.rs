@@ -7,21 +7,15 @@ use std::os::unix::fs::PermissionsExt;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{bin, bin_for_nobody, cli_command_as_nobody, ChildDaemon};
+use common::{bin, bin_for_nobody, can_unshare, cli_command_as_nobody, is_root, ChildDaemon};
 
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
-fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
-}
-
 #[test]
 fn permission_denied_is_told_apart_from_nothing_listening() {
     if !is_root() {
-        eprintln!("needs root (to run the client as another user): skipped");
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -65,8 +59,7 @@ fn permission_denied_is_told_apart_from_nothing_listening() {
 /// without PORTWARDEN_ADDR is told every address that was tried.
 #[test]
 fn every_address_tried_is_named() {
-    if !is_root() || Command::new("unshare").arg("--version").output().is_err() {
-        eprintln!("needs root and unshare: skipped");
+    if !can_unshare() {
         return;
     }
     let runtime = tempfile::tempdir().unwrap();

@@ -11,11 +11,7 @@ use std::time::Duration;
 use common::{bin, ChildDaemon};
 
 fn cli(addr: &str, args: &[&str]) -> String {
-    let o = Command::new(bin())
-        .args(args)
-        .env("PORTWARDEN_ADDR", addr)
-        .output()
-        .expect("run portwarden");
+    let o = common::cli(addr, args);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     String::from_utf8_lossy(&o.stdout).into_owned()
 }

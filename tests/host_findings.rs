@@ -12,19 +12,10 @@ use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{bin, ChildDaemon};
+use common::{bin, can_unshare, ChildDaemon};
 use portwarden_client::proto::ports_service_client::PortsServiceClient;
 use portwarden_client::proto::{AllocateRequest, GetRequest};
 use portwarden_client::{connect, Target};
-
-fn can_unshare() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    let root = unsafe { libc::geteuid() == 0 };
-    root && Command::new("unshare")
-        .args(["-n", "true"])
-        .status()
-        .is_ok_and(|s| s.success())
-}
 
 /// A daemon alone in a new network namespace whose ephemeral range is 40000-40009.
 struct NsDaemon {
@@ -180,7 +171,6 @@ fn req(service: &str) -> AllocateRequest {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ephemeral_exhaustion_is_reported_and_logged_once_but_does_not_refuse() {
     if !can_unshare() {
-        eprintln!("needs root, unshare and nsenter: skipped");
         return;
     }
     let d = NsDaemon::start("27380-27389", &["--log-format", "json"]);
@@ -267,7 +257,6 @@ async fn ephemeral_exhaustion_is_reported_and_logged_once_but_does_not_refuse() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_listed_check_refuses_with_its_numbers_and_its_fix() {
     if !can_unshare() {
-        eprintln!("needs root, unshare and nsenter: skipped");
         return;
     }
     let d = NsDaemon::start(

@@ -7,16 +7,7 @@ mod common;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{bin, ChildDaemon};
-
-fn can_unshare() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    let root = unsafe { libc::geteuid() == 0 };
-    root && Command::new("unshare")
-        .args(["-n", "true"])
-        .status()
-        .is_ok_and(|s| s.success())
-}
+use common::{bin, can_unshare, ChildDaemon};
 
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
@@ -51,7 +42,6 @@ impl Drop for Kill {
 #[test]
 fn a_second_daemon_in_the_namespace_is_refused_and_another_namespace_is_unaffected() {
     if !can_unshare() {
-        eprintln!("needs root and unshare -n: skipped");
         return;
     }
     let lock = format!("@portwarden-netns-test-{}", std::process::id());
@@ -125,7 +115,6 @@ fn a_second_daemon_in_the_namespace_is_refused_and_another_namespace_is_unaffect
 #[test]
 fn the_default_claim_is_one_per_namespace() {
     if !can_unshare() {
-        eprintln!("needs root and unshare -n: skipped");
         return;
     }
     // Two daemons with their defaults, different state files, in a namespace of their own

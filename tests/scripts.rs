@@ -11,16 +11,8 @@ mod http;
 use std::os::unix::fs::PermissionsExt;
 use std::process::{Command, Output};
 
-use common::{bin, cli_command_as_nobody, ChildDaemon, Owner};
+use common::{bin, cli, cli_command_as_nobody, ChildDaemon, Owner};
 use serde_json::{json, Value};
-
-fn cli(addr: &str, args: &[&str]) -> Output {
-    Command::new(bin())
-        .args(args)
-        .env("PORTWARDEN_ADDR", addr)
-        .output()
-        .expect("run portwarden")
-}
 
 fn ok(o: &Output) -> String {
     assert!(

@@ -517,6 +517,15 @@ pub fn is_root() -> bool {
     root
 }
 
+/// The CLI against the daemon at `addr`.
+pub fn cli(addr: &str, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(bin())
+        .args(args)
+        .env("PORTWARDEN_ADDR", addr)
+        .output()
+        .expect("run portwarden")
+}
+
 /// The CLI run as uid 65534 against `addr` (None: its own discovery, without XDG_RUNTIME_DIR).
 pub fn cli_as_nobody(addr: Option<&str>, args: &[&str]) -> std::process::Output {
     let (_copy, mut cmd) = cli_command_as_nobody();
@@ -585,13 +594,16 @@ pub fn serve_in_mount_namespace(
     (child, addr)
 }
 
-/// Whether `unshare` is here and this runs as root (mount namespaces need both).
+/// Whether this runs as root and `unshare` can make network and mount namespaces here.
 pub fn can_unshare() -> bool {
     // SAFETY: geteuid has no preconditions.
     let ok = unsafe { libc::geteuid() } == 0
-        && Command::new("unshare").arg("--version").output().is_ok();
+        && Command::new("unshare")
+            .args(["-n", "-m", "true"])
+            .status()
+            .is_ok_and(|s| s.success());
     if !ok {
-        eprintln!("needs root and unshare (a mount namespace of its own): skipped");
+        eprintln!("needs root and unshare (namespaces of its own): skipped");
     }
     ok
 }
