@@ -14,6 +14,7 @@ pub mod netns;
 pub mod network;
 pub mod ports;
 pub mod server;
+pub mod signals;
 pub mod systemd;
 pub mod text;
 pub mod tls;

@@ -35,6 +35,7 @@ fn main() -> ExitCode {
             };
             logging::init(cfg.log_format);
             runtime.block_on(async {
+                let stop = portwarden::signals::StopSignals::install();
                 let daemon = match server::start(cfg).await {
                     Ok(d) => d,
                     Err(e) => {
@@ -46,7 +47,7 @@ fn main() -> ExitCode {
                         };
                     }
                 };
-                server::termination_signal().await;
+                stop.wait().await;
                 match daemon.shutdown().await {
                     Ok(()) => ExitCode::SUCCESS,
                     Err(e) => {

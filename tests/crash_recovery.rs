@@ -430,3 +430,65 @@ async fn a_damaged_write_ahead_log_after_kill_9_is_detected() {
     assert_eq!(code, 2, "{log}");
     assert!(log.contains("committed changes are missing"), "{log}");
 }
+
+/// Whether the process `pid` catches `signal` (its SigCgt mask in /proc).
+fn catches(pid: u32, signal: i32) -> bool {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let mask = status
+        .lines()
+        .find_map(|l| l.strip_prefix("SigCgt:"))
+        .map(|m| u64::from_str_radix(m.trim(), 16).unwrap())
+        .unwrap();
+    mask & (1 << (signal - 1)) != 0
+}
+
+#[test]
+fn a_stop_signal_during_start_up_is_a_clean_stop() {
+    // A SIGTERM that arrives while the daemon starts (systemd stopping a unit that has just
+    // started, a test that stops the daemon as soon as it says it is ready) must be a clean
+    // stop: the handlers are in place before the first log line, not after start-up.
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(bin())
+        .args(["serve", "--listen", "127.0.0.1:0", "--range", "30310-30312"])
+        .arg("--netns-lock")
+        .arg(format!(
+            "@portwarden-test-{}-early-stop",
+            std::process::id()
+        ))
+        .arg("--state")
+        .arg(dir.path().join("state.db"))
+        .arg("--unix-socket")
+        .arg(dir.path().join("pw.sock"))
+        .env("RUST_LOG", "info")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let first = lines.next().expect("a log line").unwrap();
+    let pid = child.id();
+    let caught: Vec<_> = [libc::SIGTERM, libc::SIGINT, libc::SIGHUP]
+        .into_iter()
+        .filter(|&s| catches(pid, s))
+        .collect();
+    // SAFETY: sending a signal to our own child.
+    unsafe { libc::kill(pid as i32, libc::SIGTERM) };
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no exit after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(
+        caught,
+        [libc::SIGTERM, libc::SIGINT, libc::SIGHUP],
+        "handled at the first log line ({first})"
+    );
+    assert!(status.success(), "a clean stop: {status:?}");
+}
