@@ -138,6 +138,8 @@ fn every_path_answers_in_the_seed_shapes() {
     assert_eq!(hc["by_health"]["allocated"], 1);
     assert_eq!(hc["ports"][0]["port"], 29000);
     assert_eq!(hc["ports"][0]["state"], "allocated");
+    // The same holder gRPC's CheckPorts names.
+    assert_eq!(hc["ports"][0]["holder"], "service grace_backend");
 
     let health = get(&a, "/api/ports/network/health").json();
     assert_eq!(

@@ -431,6 +431,9 @@ pub struct PortHealthJson {
     pub state: PortStateJson,
     pub reason: String,
     pub in_managed_range: bool,
+    /// Who holds the port: "service S (pid N)", or the outside process when the caller may know.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub holder: Option<String>,
 }
 
 impl PortHealthJson {
@@ -442,6 +445,7 @@ impl PortHealthJson {
             state: v.state.into(),
             reason: v.reason.clone(),
             in_managed_range: v.in_managed_range,
+            holder: v.holder.clone(),
         }
     }
 }
