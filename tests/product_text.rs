@@ -118,6 +118,27 @@ fn no_internal_words_reach_users() {
         ("docs/openapi.json".to_string(), repo("docs/openapi.json")),
         ("portwarden --help".to_string(), help(&[])),
     ];
+    // What client users read: the clients' READMEs, docstrings and doc comments, the example.
+    for file in [
+        "clients/python/README.md",
+        "clients/python/examples/serve.py",
+        "clients/rust/src/lib.rs",
+        "clients/rust/src/hardening.rs",
+    ] {
+        texts.push((file.to_string(), repo(file)));
+    }
+    let package =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("clients/python/portwarden");
+    for entry in std::fs::read_dir(&package).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "py") {
+            let name = format!(
+                "clients/python/portwarden/{}",
+                path.file_name().unwrap().to_string_lossy()
+            );
+            texts.push((name, std::fs::read_to_string(&path).unwrap()));
+        }
+    }
     for cmd in cli.get_subcommands() {
         let name = cmd.get_name();
         if name != "help" {

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""The seed's serve.py start-up, on portwarden: a small HTTP service that allocates its port from
-the managed range (with its service name and purpose), prints the seed's lines, listens on a
+"""A serve.py start-up on portwarden: a small HTTP service that allocates its port from
+the managed range (with its service name and purpose), prints the usual start-up lines, listens on a
 hardened socket, serves, and gives the port back when it stops (Ctrl-C or SIGTERM). If it is
 killed outright, the daemon takes the port back: it is owned by this process.
 
@@ -98,7 +98,7 @@ def print_allocation(pw: portwarden.Client, got: portwarden.AllocateResult, serv
 
 def handler_for(service: str, port: int):
     class Handler(BaseHTTPRequestHandler):
-        # The seed's 30 s timeout, on each accepted connection (socketserver applies it).
+        # The 30 s timeout of the hardening list, on each accepted connection (socketserver applies it).
         timeout = portwarden.ACCEPTED_TIMEOUT
         server_version = "serve.py"
 

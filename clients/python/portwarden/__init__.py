@@ -1,5 +1,5 @@
 """Python client for the portwarden daemon: generated ``portwarden.v1`` stubs plus a friendly
-:class:`Client`, portpicker's API (``import portwarden as portpicker``) and the seed's socket
+:class:`Client`, portpicker's API (``import portwarden as portpicker``) and the socket
 hardening. See README.md for usage.
 
 ``import portwarden`` loads only portpicker's API: a one-shot ``pick_unused_port()`` costs no more

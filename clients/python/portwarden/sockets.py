@@ -1,4 +1,4 @@
-"""The seed's socket hardening for a server's listening socket, and a hardened bind.
+"""The socket hardening list for a server's listening socket, and a hardened bind.
 
     sock, applied = portwarden.bind_hardened(8000)     # [::]:8000 for IPv6 and IPv4
     print(applied)                                     # what took, option by option
@@ -9,7 +9,7 @@ Applied: ``SO_REUSEADDR`` (restart without waiting out TIME_WAIT), ``SO_KEEPALIV
 peers), ``TCP_NODELAY`` (no Nagle delay) and 64 KiB send and receive buffers. On Linux accepted
 connections inherit all four from the listener.
 
-The seed's 30 s timeout belongs to accepted connections, not to the listener: on a listener it
+The list's 30 s timeout belongs to accepted connections, not to the listener: on a listener it
 would make ``accept()`` raise after 30 idle seconds. Use :func:`harden_accepted` (or
 ``conn.settimeout(30)``; ``socketserver`` handlers: ``timeout = 30``).
 
@@ -40,15 +40,15 @@ __all__ = [
     "harden_accepted",
 ]
 
-#: Send and receive buffer size requested (the seed's 64 KB).
+#: Send and receive buffer size requested (64 KiB).
 BUFFER_BYTES = 64 * 1024
-#: The seed's timeout, in seconds, for accepted connections.
+#: The timeout, in seconds, for accepted connections.
 ACCEPTED_TIMEOUT = 30.0
 #: Pending connections the kernel queues for ``accept()`` (capped by net.core.somaxconn).
 BACKLOG = 1024
 
-#: The seed's list; SO_REUSEPORT is reported but not on it.
-SEED_OPTIONS = ("SO_REUSEADDR", "SO_KEEPALIVE", "TCP_NODELAY", "SO_SNDBUF", "SO_RCVBUF")
+#: The hardening list; SO_REUSEPORT is reported but not on it.
+HARDENING_OPTIONS = ("SO_REUSEADDR", "SO_KEEPALIVE", "TCP_NODELAY", "SO_SNDBUF", "SO_RCVBUF")
 
 
 class SocketOption(namedtuple("SocketOption", "name applied detail")):
@@ -79,8 +79,8 @@ class Hardening:
 
     @property
     def complete(self) -> bool:
-        """Every option of the seed's list was applied."""
-        return all(self.applied(n) for n in SEED_OPTIONS)
+        """Every option of the hardening list was applied."""
+        return all(self.applied(n) for n in HARDENING_OPTIONS)
 
     def as_dict(self) -> Dict[str, bool]:
         """``{"SO_REUSEADDR": True, ..., "SO_REUSEPORT": False}``."""
@@ -171,6 +171,6 @@ def bind_hardened(
 
 
 def harden_accepted(conn: socket.socket, timeout: float = ACCEPTED_TIMEOUT) -> None:
-    """The seed's 30 s timeout on an accepted connection: a read or write stalled longer raises
+    """The 30 s timeout on an accepted connection: a read or write stalled longer raises
     ``socket.timeout`` instead of hanging the server."""
     conn.settimeout(timeout)

@@ -1,9 +1,9 @@
-//! The seed's socket hardening for a server's listening socket: `SO_REUSEADDR` (restart without
+//! The socket hardening list for a server's listening socket: `SO_REUSEADDR` (restart without
 //! waiting out TIME_WAIT), `SO_KEEPALIVE` (find dead peers), `TCP_NODELAY` (no Nagle delay) and
 //! 64 KiB send and receive buffers. On Linux accepted connections inherit all four from the
 //! listener.
 //!
-//! The seed's 30 s timeout belongs to accepted connections, not to the listener: on a listener
+//! The list's 30 s timeout belongs to accepted connections, not to the listener: on a listener
 //! `SO_RCVTIMEO` would make a blocking `accept()` fail after 30 idle seconds. Give each accepted
 //! stream its timeout with [`harden_accepted`] (or `set_read_timeout`/`set_write_timeout`).
 //!
@@ -35,9 +35,9 @@ use std::time::Duration;
 
 use socket2::{Domain, Protocol, Socket, Type};
 
-/// Send and receive buffer size requested (the seed's 64 KB).
+/// Send and receive buffer size requested (64 KiB).
 pub const BUFFER_BYTES: usize = 64 * 1024;
-/// The seed's timeout, for accepted connections.
+/// The timeout for accepted connections.
 pub const ACCEPTED_TIMEOUT: Duration = Duration::from_secs(30);
 /// Pending connections the kernel queues for `accept()` (capped by net.core.somaxconn).
 pub const BACKLOG: i32 = 1024;
@@ -65,7 +65,7 @@ impl Hardening {
         self.options.iter().any(|o| o.name == name && o.applied)
     }
 
-    /// Whether every option of the seed's list was applied (`SO_REUSEPORT` is not on it; on
+    /// Whether every option of the hardening list was applied (`SO_REUSEPORT` is not on it; on
     /// Windows `SO_EXCLUSIVEADDRUSE` stands in for `SO_REUSEADDR`).
     pub fn complete(&self) -> bool {
         [
@@ -268,7 +268,7 @@ pub fn bind_hardened_on(addr: SocketAddr) -> io::Result<(TcpListener, Hardening)
     Ok((socket.into(), hardening))
 }
 
-/// The seed's 30 s timeout on an accepted connection: reads and writes that stall longer fail
+/// The 30 s timeout on an accepted connection: reads and writes that stall longer fail
 /// with `WouldBlock`/`TimedOut` instead of hanging the server.
 pub fn harden_accepted(stream: &TcpStream) -> io::Result<()> {
     stream.set_read_timeout(Some(ACCEPTED_TIMEOUT))?;
@@ -281,7 +281,7 @@ mod tests {
     use std::io::{Read, Write};
 
     #[test]
-    fn a_hardened_listener_applies_the_seed_list_and_its_connections_inherit_it() {
+    fn a_hardened_listener_applies_the_list_and_its_connections_inherit_it() {
         let (listener, applied) = bind_hardened(0).expect("bind");
         assert!(applied.complete(), "{applied}");
         assert!(!applied.applied("SO_REUSEPORT"));

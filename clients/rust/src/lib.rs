@@ -1,6 +1,6 @@
 //! Rust client for the portwarden daemon: the generated `portwarden.v1` stubs plus the address
 //! discovery every portwarden client follows (`PORTWARDEN_ADDR`, then the Unix socket where the
-//! platform has one, then `http://127.0.0.1:7070`), and [`bind_hardened`]: a listener with the seed's socket hardening.
+//! platform has one, then `http://127.0.0.1:7070`), and [`bind_hardened`]: a listener with the socket hardening list applied.
 //!
 //! An `https://` address speaks TLS: the server is checked against `PORTWARDEN_CA` (else the
 //! system's roots), and `PORTWARDEN_CLIENT_CERT` / `PORTWARDEN_CLIENT_KEY` answer a daemon that
