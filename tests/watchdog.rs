@@ -16,6 +16,37 @@ fn kinds(k: &[EventKind]) -> Vec<i32> {
     k.iter().map(|k| *k as i32).collect()
 }
 
+/// A Watch of these kinds of event only.
+async fn watch_kinds(d: &TestDaemon, k: &[EventKind]) -> tonic::Streaming<WatchResponse> {
+    watch(
+        d.tcp_channel().await,
+        WatchRequest {
+            kinds: kinds(k),
+            ..Default::default()
+        },
+    )
+    .await
+}
+
+/// Allocates a port owned by `owner`'s process, which then starts on it.
+async fn allocate_for(
+    c: &mut ports_service_client::PortsServiceClient<tonic::transport::Channel>,
+    service: &str,
+    owner: &mut Owner,
+) -> Allocation {
+    let a = allocate(
+        c,
+        AllocateRequest {
+            service: service.into(),
+            pid: Some(owner.pid()),
+            ..Default::default()
+        },
+    )
+    .await;
+    owner.start_on(a.port);
+    a
+}
+
 async fn get(
     c: &mut ports_service_client::PortsServiceClient<tonic::transport::Channel>,
     port: u32,
@@ -32,29 +63,17 @@ async fn get(
 async fn a_killed_owner_is_reclaimed_within_a_reaper_tick_and_watchers_see_it_in_order() {
     let d = TestDaemon::start("29100-29104", Duration::ZERO).await;
     let mut c = d.tcp().await;
-    let mut events = watch(
-        d.tcp_channel().await,
-        WatchRequest {
-            kinds: kinds(&[
-                EventKind::Allocated,
-                EventKind::HealthChanged,
-                EventKind::Reclaimed,
-            ]),
-            ..Default::default()
-        },
+    let mut events = watch_kinds(
+        &d,
+        &[
+            EventKind::Allocated,
+            EventKind::HealthChanged,
+            EventKind::Reclaimed,
+        ],
     )
     .await;
     let mut owner = Owner::spawn(true, false);
-    let a = allocate(
-        &mut c,
-        AllocateRequest {
-            service: "web".into(),
-            pid: Some(owner.pid()),
-            ..Default::default()
-        },
-    )
-    .await;
-    owner.start_on(a.port);
+    let a = allocate_for(&mut c, "web", &mut owner).await;
     let active = events_until(&mut events, Duration::from_secs(5), |seen| {
         seen.iter().any(|e| e.health == Health::Active as i32)
     })
@@ -129,30 +148,18 @@ async fn a_lease_not_renewed_is_reclaimed_and_one_renewed_in_time_stays() {
 async fn a_squatter_makes_the_port_unhealthy_and_its_leaving_is_seen() {
     let d = TestDaemon::start("29120-29124", Duration::ZERO).await;
     let mut c = d.tcp().await;
-    let mut events = watch(
-        d.tcp_channel().await,
-        WatchRequest {
-            kinds: kinds(&[
-                EventKind::SquatterSeen,
-                EventKind::SquatterGone,
-                EventKind::HealthChanged,
-            ]),
-            ..Default::default()
-        },
+    let mut events = watch_kinds(
+        &d,
+        &[
+            EventKind::SquatterSeen,
+            EventKind::SquatterGone,
+            EventKind::HealthChanged,
+        ],
     )
     .await;
     // The owner runs but does not listen; this test process takes the port instead.
     let mut owner = Owner::spawn(false, false);
-    let a = allocate(
-        &mut c,
-        AllocateRequest {
-            service: "api".into(),
-            pid: Some(owner.pid()),
-            ..Default::default()
-        },
-    )
-    .await;
-    owner.start_on(a.port);
+    let a = allocate_for(&mut c, "api", &mut owner).await;
     let squatter = TcpListener::bind(("0.0.0.0", a.port as u16)).unwrap();
     let seen = events_until(&mut events, Duration::from_secs(5), |s| {
         s.iter().any(|e| e.kind == EventKind::SquatterSeen as i32)
@@ -209,26 +216,10 @@ fn ss_close_wait(port: u32) -> usize {
 async fn close_wait_build_up_is_counted_like_ss_and_reported() {
     let d = TestDaemon::start("29130-29134", Duration::ZERO).await;
     let mut c = d.tcp().await;
-    let mut events = watch(
-        d.tcp_channel().await,
-        WatchRequest {
-            kinds: kinds(&[EventKind::ConnectionsLeaking]),
-            ..Default::default()
-        },
-    )
-    .await;
+    let mut events = watch_kinds(&d, &[EventKind::ConnectionsLeaking]).await;
     // A server that accepts and never closes what it accepted.
     let mut owner = Owner::spawn(true, true);
-    let a = allocate(
-        &mut c,
-        AllocateRequest {
-            service: "leaky".into(),
-            pid: Some(owner.pid()),
-            ..Default::default()
-        },
-    )
-    .await;
-    owner.start_on(a.port);
+    let a = allocate_for(&mut c, "leaky", &mut owner).await;
     // Let one pass see the port before the leak, so growth is measured from zero.
     assert!(
         eventually(Duration::from_secs(5), || {
@@ -279,15 +270,12 @@ async fn close_wait_build_up_is_counted_like_ss_and_reported() {
 async fn an_outside_listener_on_a_free_port_is_reported_once_and_never_handed_out() {
     let d = TestDaemon::start("29140-29141", Duration::ZERO).await;
     let mut c = d.tcp().await;
-    let mut events = watch(
-        d.tcp_channel().await,
-        WatchRequest {
-            kinds: kinds(&[
-                EventKind::OutsideListenerSeen,
-                EventKind::OutsideListenerGone,
-            ]),
-            ..Default::default()
-        },
+    let mut events = watch_kinds(
+        &d,
+        &[
+            EventKind::OutsideListenerSeen,
+            EventKind::OutsideListenerGone,
+        ],
     )
     .await;
     let outsider = TcpListener::bind("0.0.0.0:29141").unwrap();
@@ -326,16 +314,7 @@ async fn get_and_list_show_the_owner_process_and_status_counts_passes() {
     let d = TestDaemon::start("29150-29151", Duration::ZERO).await;
     let mut c = d.tcp().await;
     let mut owner = Owner::spawn(true, false);
-    let a = allocate(
-        &mut c,
-        AllocateRequest {
-            service: "py".into(),
-            pid: Some(owner.pid()),
-            ..Default::default()
-        },
-    )
-    .await;
-    owner.start_on(a.port);
+    let a = allocate_for(&mut c, "py", &mut owner).await;
     assert!(
         eventually(Duration::from_secs(5), || {
             let mut c = c.clone();
