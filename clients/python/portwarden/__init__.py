@@ -122,38 +122,7 @@ def __dir__() -> List[str]:
 
 
 __all__ = [
-    # gRPC client
-    "Client",
-    "Target",
-    "AllocateResult",
-    "Lease",
-    "Watch",
-    "tls_credentials",
-    "DEFAULT_TCP_ADDR",
-    "default_socket_path",
-    "tls_credentials",
-    "PortwardenError",
-    "Aborted",
-    "AlreadyExists",
-    "Cancelled",
-    "DataLoss",
-    "DeadlineExceeded",
-    "FailedPrecondition",
-    "Internal",
-    "InvalidArgument",
-    "NotFound",
-    "OutOfRange",
-    "PermissionDenied",
-    "ResourceExhausted",
-    "Unauthenticated",
-    "Unavailable",
-    "Unimplemented",
-    "Unknown",
-    "from_rpc_error",
-    "ports_pb2",
-    "network_pb2",
-    "watchdog_pb2",
-    # portpicker's API
+    # portpicker's API, loaded with the package
     "NoFreePortFoundError",
     "add_reserved_port",
     "bind",
@@ -161,12 +130,6 @@ __all__ = [
     "is_port_free",
     "pick_unused_port",
     "return_port",
-    # socket hardening
-    "ACCEPTED_TIMEOUT",
-    "BUFFER_BYTES",
-    "Hardening",
-    "SocketOption",
-    "bind_hardened",
-    "harden",
-    "harden_accepted",
+    # the gRPC client and the socket hardening, loaded on first use
+    *_LAZY,
 ]
