@@ -5,10 +5,14 @@
 //! processes on this machine and talk over loopback/Unix sockets only; every loop is bounded.
 //! Prints a markdown table (copied into BENCHMARKS.md).
 
+#[path = "support/common.rs"]
+mod common;
+use common::{free_tcp_addr, median, python_and_portserver, wait_for, Guard, Stats};
+
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use portwarden_client::proto::ports_service_client::PortsServiceClient;
@@ -22,38 +26,6 @@ const SEQ: usize = 2000;
 const REPS: usize = 5;
 const CLIENTS: usize = 32;
 const PER_CLIENT: usize = 150;
-
-struct Stats {
-    n: usize,
-    secs: f64,
-    p50_ms: f64,
-    p99_ms: f64,
-}
-
-impl Stats {
-    fn from(mut lat: Vec<Duration>, total: Duration) -> Self {
-        lat.sort();
-        let pick =
-            |q: f64| lat[((lat.len() as f64 - 1.0) * q).round() as usize].as_secs_f64() * 1e3;
-        Self {
-            n: lat.len(),
-            secs: total.as_secs_f64(),
-            p50_ms: pick(0.5),
-            p99_ms: pick(0.99),
-        }
-    }
-    fn rate(&self) -> f64 {
-        self.n as f64 / self.secs
-    }
-}
-
-struct Guard(Child);
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// A `Vm*`/`Rss*` line of /proc/PID/status, in kB.
 fn status_kb(pid: u32, key: &str) -> u64 {
@@ -71,18 +43,6 @@ fn status_kb(pid: u32, key: &str) -> u64 {
 
 fn rss_kb(pid: u32) -> u64 {
     status_kb(pid, "VmRSS")
-}
-
-fn wait_for(path: &Path) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !path.exists() {
-        assert!(
-            Instant::now() < deadline,
-            "{} never appeared",
-            path.display()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 /// One portserver request: connect, send our pid, read the port.
@@ -202,19 +162,6 @@ async fn pw_concurrent(target: &Target) -> Stats {
     Stats::from(lat, start.elapsed())
 }
 
-/// A free loopback port for the daemon's TCP listener (its log goes to /dev/null, like
-/// portserver's, so the address cannot be read from it).
-fn free_tcp_addr() -> String {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr").to_string()
-}
-
-/// The run with the median rate.
-fn median(mut runs: Vec<Stats>) -> Stats {
-    runs.sort_by(|a, b| a.rate().total_cmp(&b.rate()));
-    runs.swap_remove(runs.len() / 2)
-}
-
 fn row(name: &str, s: &Stats, anchor: &Stats) -> String {
     format!(
         "| {name} | {} | {:.0}/s | {:.3} | {:.3} | {:.1}x |",
@@ -230,18 +177,7 @@ fn main() {
     if std::env::args().any(|a| a == "--list") {
         return; // `cargo bench -- --list` probes harness=false targets
     }
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let python = std::env::var_os("PORTWARDEN_BENCH_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or(root.join(".venv/bin/python"));
-    let portserver = root.join(".venv/bin/portserver.py");
-    if !portserver.exists() {
-        eprintln!(
-            "portserver not found at {}: python3 -m venv .venv && .venv/bin/pip install portpicker",
-            portserver.display()
-        );
-        std::process::exit(2);
-    }
+    let (python, portserver) = python_and_portserver();
     let dir = tempfile::tempdir().expect("tempdir");
     let ps_sock = dir.path().join("portserver.sock");
     let ps = Guard(

@@ -12,8 +12,12 @@
 //! `./scripts/test` makes it). Both servers are separate processes on this machine; every loop
 //! is bounded. Prints markdown tables (copied into BENCHMARKS.md).
 
+#[path = "support/common.rs"]
+mod common;
+use common::{median, python_and_portserver, wait_for, Guard, Stats};
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// Sequential picks per run, runs per server (interleaved; the median run is reported).
@@ -80,59 +84,6 @@ assert len(lats) == procs * per
 print(total, *[x.decode() for x in lats])
 "#;
 
-struct Stats {
-    n: usize,
-    secs: f64,
-    p50_ms: f64,
-    p99_ms: f64,
-}
-
-impl Stats {
-    fn parse(out: &str) -> Self {
-        let mut nums = out
-            .split_whitespace()
-            .map(|x| x.parse::<f64>().expect("a number"));
-        let secs = nums.next().expect("total");
-        let mut lat: Vec<f64> = nums.collect();
-        lat.sort_by(f64::total_cmp);
-        let pick = |q: f64| lat[((lat.len() as f64 - 1.0) * q).round() as usize] * 1e3;
-        Self {
-            n: lat.len(),
-            secs,
-            p50_ms: pick(0.5),
-            p99_ms: pick(0.99),
-        }
-    }
-    fn rate(&self) -> f64 {
-        self.n as f64 / self.secs
-    }
-}
-
-fn median(mut runs: Vec<Stats>) -> Stats {
-    runs.sort_by(|a, b| a.rate().total_cmp(&b.rate()));
-    runs.swap_remove(runs.len() / 2)
-}
-
-struct Guard(Child);
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn wait_for(path: &Path) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !path.exists() {
-        assert!(
-            Instant::now() < deadline,
-            "{} never appeared",
-            path.display()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 fn python_run(python: &Path, script: &str, args: &[String], portserver: &Path) -> Stats {
     let out = Command::new(python)
         .arg("-c")
@@ -143,7 +94,13 @@ fn python_run(python: &Path, script: &str, args: &[String], portserver: &Path) -
         .output()
         .expect("run the python client");
     assert!(out.status.success(), "python client failed");
-    Stats::parse(&String::from_utf8_lossy(&out.stdout))
+    // The script prints the total seconds, then each pick's latency in seconds.
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut nums = text
+        .split_whitespace()
+        .map(|x| x.parse::<f64>().expect("a number"));
+    let secs = nums.next().expect("total");
+    Stats::from_secs(nums.collect(), secs)
 }
 
 /// Waits until the daemon holds no allocation (the last run's processes exited and were swept).
@@ -219,18 +176,7 @@ fn main() {
     if std::env::args().any(|a| a == "--list") {
         return; // `cargo bench -- --list` probes harness=false targets
     }
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let python = std::env::var_os("PORTWARDEN_BENCH_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or(root.join(".venv/bin/python"));
-    let portserver_py = root.join(".venv/bin/portserver.py");
-    if !portserver_py.exists() {
-        eprintln!(
-            "portserver not found at {}: run ./scripts/test once (it makes .venv)",
-            portserver_py.display()
-        );
-        std::process::exit(2);
-    }
+    let (python, portserver_py) = python_and_portserver();
     let portwarden = PathBuf::from(env!("CARGO_BIN_EXE_portwarden"));
     let dir = tempfile::tempdir().expect("tempdir");
     let ps_sock = dir.path().join("portserver.sock");

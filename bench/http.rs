@@ -11,10 +11,13 @@
 //!   connection, tonic client on a single-threaded runtime), both over TCP; 5 interleaved runs
 //!   of 2,000, the median run reported.
 
+#[path = "support/common.rs"]
+mod common;
+use common::{free_tcp_addr, median, wait_for, Guard, Stats};
+
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::net::TcpStream;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use portwarden_client::proto::ports_service_client::PortsServiceClient;
@@ -25,31 +28,6 @@ const WRK_SECONDS: u32 = 10;
 const WRK_CONNECTIONS: u32 = 32;
 const ROUND_TRIPS: usize = 2000;
 const REPS: usize = 5;
-
-struct Guard(Child);
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_tcp_addr() -> String {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr").to_string()
-}
-
-fn wait_for(path: &Path) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !path.exists() {
-        assert!(
-            Instant::now() < deadline,
-            "{} never appeared",
-            path.display()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
 
 struct WrkResult {
     rps: f64,
@@ -154,33 +132,6 @@ impl Http1 {
     }
 }
 
-struct Stats {
-    n: usize,
-    secs: f64,
-    p50_ms: f64,
-    p99_ms: f64,
-}
-
-impl Stats {
-    fn from(mut lat: Vec<Duration>, total: Duration) -> Self {
-        lat.sort();
-        let pick =
-            |q: f64| lat[((lat.len() as f64 - 1.0) * q).round() as usize].as_secs_f64() * 1e3;
-        Self {
-            n: lat.len(),
-            secs: total.as_secs_f64(),
-            p50_ms: pick(0.5),
-            p99_ms: pick(0.99),
-        }
-    }
-    fn rate(&self) -> f64 {
-        self.n as f64 / self.secs
-    }
-    fn mean_us(&self) -> f64 {
-        self.secs * 1e6 / self.n as f64
-    }
-}
-
 fn rest_round_trips(c: &mut Http1, n: usize) -> Stats {
     let body = br#"{"service":"bench-rest"}"#;
     let mut lat = Vec::with_capacity(n);
@@ -234,11 +185,6 @@ async fn grpc_round_trips(
         lat.push(t.elapsed());
     }
     Stats::from(lat, start.elapsed())
-}
-
-fn median(mut runs: Vec<Stats>) -> Stats {
-    runs.sort_by(|a, b| a.rate().total_cmp(&b.rate()));
-    runs.swap_remove(runs.len() / 2)
 }
 
 fn main() {

@@ -9,13 +9,17 @@
 //! (`bench/event-log-off` builds this commit without the event log's durable write; a build of
 //! an older commit works too).
 
+#[path = "support/common.rs"]
+mod common;
+use common::{free_tcp_addr, Guard};
+
 #[path = "support/population.rs"]
 mod population;
 
 use std::collections::HashMap;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -34,14 +38,6 @@ const PASSES: usize = 15;
 const WATCHERS: usize = 1000;
 const STREAMS_PER_CONNECTION: usize = 50;
 const FANOUT_EVENTS: usize = 200;
-
-struct Guard(Child);
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// CPU time (user + system) of this process so far.
 fn own_cpu() -> Duration {
@@ -81,11 +77,6 @@ fn rss_mb(pid: u32) -> f64 {
 
 fn pick(sorted: &[Duration], q: f64) -> f64 {
     sorted[((sorted.len() as f64 - 1.0) * q).round() as usize].as_secs_f64() * 1e3
-}
-
-fn free_tcp_addr() -> String {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr").to_string()
 }
 
 fn supports_netns_lock(binary: &Path) -> bool {
