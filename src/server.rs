@@ -232,7 +232,7 @@ pub async fn start(cfg: Config) -> Result<Daemon, ServerError> {
     if let Some(tls) = tls {
         tcp_server = tcp_server
             .tls_config(tls)
-            .map_err(|e| crate::tls::TlsError::Unusable(crate::tls::error_chain(&e)))?;
+            .map_err(|e| crate::tls::TlsError::Unusable(portwarden_client::error_chain(&e)))?;
     }
     // Connections are admitted under limits, and each caller identified once (see listener.rs).
     let census = Arc::new(crate::listener::Census::default());
@@ -272,7 +272,7 @@ pub async fn start(cfg: Config) -> Result<Daemon, ServerError> {
     #[cfg(not(unix))]
     let (unix_socket, owns_socket_file) = (None::<PathBuf>, false);
     #[cfg(unix)]
-    let unix_socket = match (activated_unix, &cfg.unix_socket) {
+    let unix_listener = match (activated_unix, &cfg.unix_socket) {
         (Some((listener, path)), _) => {
             let listener = listener
                 .set_nonblocking(true)
@@ -281,32 +281,24 @@ pub async fn start(cfg: Config) -> Result<Daemon, ServerError> {
                     addr: format!("unix:{}", path.display()),
                     source,
                 })?;
-            tasks.push(tokio::spawn(
-                server_builder()
-                    .add_routes(routes)
-                    .serve_with_incoming_shutdown(
-                        crate::listener::unix(listener, cfg.limits, census.clone()),
-                        stopped(stop_rx.clone()),
-                    ),
-            ));
-            tracing::info!(path = %path.display(), "listening on unix:{} (passed by systemd)", path.display());
-            Some(path)
+            Some((listener, path, " (passed by systemd)"))
         }
-        (None, Some(path)) => {
-            let listener = bind_unix(path)?;
-            tasks.push(tokio::spawn(
-                server_builder()
-                    .add_routes(routes)
-                    .serve_with_incoming_shutdown(
-                        crate::listener::unix(listener, cfg.limits, census.clone()),
-                        stopped(stop_rx.clone()),
-                    ),
-            ));
-            tracing::info!(path = %path.display(), "listening on unix:{}", path.display());
-            Some(path.clone())
-        }
+        (None, Some(path)) => Some((bind_unix(path)?, path.clone(), "")),
         (None, None) => None,
     };
+    #[cfg(unix)]
+    let unix_socket = unix_listener.map(|(listener, path, how)| {
+        tasks.push(tokio::spawn(
+            server_builder()
+                .add_routes(routes)
+                .serve_with_incoming_shutdown(
+                    crate::listener::unix(listener, cfg.limits, census.clone()),
+                    stopped(stop_rx.clone()),
+                ),
+        ));
+        tracing::info!(path = %path.display(), "listening on unix:{}{how}", path.display());
+        path
+    });
 
     let portserver = match &cfg.portserver_socket {
         Some(addr) => {

@@ -93,22 +93,6 @@ fn read_pem(
     Ok(bytes)
 }
 
-/// The error and every source under it, on one line (tonic's own message is only "transport
-/// error").
-pub fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        // Wrappers often repeat their source's message; say it once.
-        if !out.ends_with(&text) {
-            out += &format!(": {text}");
-        }
-        source = s.source();
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

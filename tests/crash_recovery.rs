@@ -9,7 +9,7 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{bin, ChildDaemon};
+use common::{bin, churn, ChildDaemon};
 use portwarden_client::proto::*;
 
 /// What the clients were told before the daemon died.
@@ -397,22 +397,7 @@ async fn a_damaged_write_ahead_log_after_kill_9_is_detected() {
         let mut d = ChildDaemon::spawn(dir.path(), range, &["--quarantine", "0s"]);
         let mut c = d.tcp().await;
         // Many committed changes, all in the write-ahead log (not yet checkpointed).
-        for i in 0..150 {
-            let r = c
-                .allocate(AllocateRequest {
-                    service: format!("w{i}"),
-                    ..Default::default()
-                })
-                .await
-                .unwrap()
-                .into_inner();
-            c.release(ReleaseRequest {
-                port: r.allocation.unwrap().port,
-                lease_token: r.lease_token,
-            })
-            .await
-            .unwrap();
-        }
+        churn(&mut c, "w", 150).await;
         // The reaper writes the marker within a second.
         tokio::time::sleep(Duration::from_millis(1500)).await;
         d.kill9();

@@ -9,35 +9,14 @@ use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
 use common::{
-    allocate, events_until, eventually, list, next_event, watch, ChildDaemon, TestDaemon,
+    allocate, churn, events_until, eventually, list, next_event, watch, ChildDaemon, TestDaemon,
 };
-use portwarden_client::proto::ports_service_client::PortsServiceClient;
 use portwarden_client::proto::watchdog_service_client::WatchdogServiceClient;
 use portwarden_client::proto::*;
 use tonic::transport::Channel;
 
 fn changes() -> Vec<i32> {
     vec![EventKind::Allocated as i32, EventKind::Released as i32]
-}
-
-/// Allocates and releases `n` times (2n events); returns the services used.
-async fn churn(c: &mut PortsServiceClient<Channel>, tag: &str, n: usize) {
-    for i in 0..n {
-        let r = c
-            .allocate(AllocateRequest {
-                service: format!("{tag}{i}"),
-                ..Default::default()
-            })
-            .await
-            .unwrap()
-            .into_inner();
-        c.release(ReleaseRequest {
-            port: r.allocation.unwrap().port,
-            lease_token: r.lease_token,
-        })
-        .await
-        .unwrap();
-    }
 }
 
 async fn watchdog_status(channel: Channel) -> WatchdogStatusResponse {

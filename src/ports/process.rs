@@ -225,18 +225,7 @@ pub fn identify_owner_detailed(pid: i32) -> Result<(ProcessIdentity, ProcessDeta
     if status.tgid != pid {
         return Err(OwnerError::Thread(pid, status.tgid));
     }
-    Ok((
-        ProcessIdentity {
-            pid,
-            start_time: stat.start_time,
-            boot_id: boot_id().map(str::to_string),
-        },
-        ProcessDetails {
-            comm: stat.comm,
-            real_uid: status.real_uid,
-            effective_uid: status.effective_uid,
-        },
-    ))
+    Ok(identified(pid, stat, status.real_uid, status.effective_uid))
 }
 
 #[cfg(not(windows))]
@@ -244,8 +233,17 @@ pub fn identify_owner_detailed(pid: i32) -> Result<(ProcessIdentity, ProcessDeta
 /// PID and uid the kernel gave (SO_PEERCRED records the process, never a thread): only its stat
 /// is read.
 pub fn identify_peer(pid: i32, uid: u32) -> Result<(ProcessIdentity, ProcessDetails), OwnerError> {
-    let stat = exitable_stat(pid)?;
-    Ok((
+    Ok(identified(pid, exitable_stat(pid)?, uid, uid))
+}
+
+#[cfg(not(windows))]
+fn identified(
+    pid: i32,
+    stat: Stat,
+    real_uid: u32,
+    effective_uid: u32,
+) -> (ProcessIdentity, ProcessDetails) {
+    (
         ProcessIdentity {
             pid,
             start_time: stat.start_time,
@@ -253,10 +251,10 @@ pub fn identify_peer(pid: i32, uid: u32) -> Result<(ProcessIdentity, ProcessDeta
         },
         ProcessDetails {
             comm: stat.comm,
-            real_uid: uid,
-            effective_uid: uid,
+            real_uid,
+            effective_uid,
         },
-    ))
+    )
 }
 
 #[cfg(not(windows))]

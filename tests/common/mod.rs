@@ -349,6 +349,26 @@ pub async fn allocate(
         .expect("an allocation in the reply")
 }
 
+/// Allocates and releases `n` times, services `{tag}0`.. (2n events).
+pub async fn churn(c: &mut PortsServiceClient<Channel>, tag: &str, n: usize) {
+    for i in 0..n {
+        let r = c
+            .allocate(portwarden_client::proto::AllocateRequest {
+                service: format!("{tag}{i}"),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        c.release(portwarden_client::proto::ReleaseRequest {
+            port: r.allocation.unwrap().port,
+            lease_token: r.lease_token,
+        })
+        .await
+        .unwrap();
+    }
+}
+
 /// Every allocation the daemon holds.
 pub async fn list(
     c: &mut PortsServiceClient<Channel>,

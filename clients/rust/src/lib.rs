@@ -79,7 +79,7 @@ pub enum ConnectError {
 }
 
 /// The error and its sources on one line: tonic's own message is only "transport error".
-fn error_chain(e: &dyn std::error::Error) -> String {
+pub fn error_chain(e: &dyn std::error::Error) -> String {
     let mut out = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {

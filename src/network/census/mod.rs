@@ -16,7 +16,7 @@ mod state;
 
 pub use owners::{holders_by_inode, listener_processes, processes_holding, ProcessInfo};
 pub use peer::{is_loopback, peer_uid};
-use state::STATE_SLOTS;
+use state::StateCounts;
 pub use state::{StateSet, TcpState};
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -119,9 +119,9 @@ impl CensusRequest {
 pub struct SocketCensus {
     pub source: CensusSource,
     pub request: CensusRequest,
-    by_state: [u64; STATE_SLOTS],
+    by_state: StateCounts,
     /// Sockets whose *local* port is the requested port, by state (only with `request.port`).
-    local_by_state: [u64; STATE_SLOTS],
+    local_by_state: StateCounts,
     pub ipv4_sockets: u64,
     pub ipv6_sockets: u64,
     local_ports: PortSet,
@@ -139,7 +139,7 @@ pub struct SocketCensus {
 /// The sockets whose local port is one watched port.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PortSockets {
-    by_state: [u64; STATE_SLOTS],
+    by_state: StateCounts,
     /// Listening sockets: (inode, owning uid).
     pub listeners: Vec<(u64, u32)>,
 }
@@ -147,25 +147,12 @@ pub struct PortSockets {
 impl PortSockets {
     /// Sockets in `state` (SYN_RECV includes request sockets).
     pub fn count(&self, state: TcpState) -> u64 {
-        match state {
-            TcpState::SynRecv | TcpState::NewSynRecv => {
-                self.by_state[TcpState::SynRecv as usize]
-                    + self.by_state[TcpState::NewSynRecv as usize]
-            }
-            other => self.by_state[other as usize],
-        }
+        self.by_state.count(state)
     }
 
     /// Non-zero counts keyed by psutil state name, listeners excluded.
     pub fn connections(&self) -> BTreeMap<&'static str, u64> {
-        let mut map = BTreeMap::new();
-        for state in TcpState::ALL {
-            let count = self.by_state[state as usize];
-            if count > 0 && state != TcpState::Listen {
-                *map.entry(state.psutil_name()).or_insert(0) += count;
-            }
-        }
-        map
+        self.by_state.named(&[TcpState::Listen])
     }
 }
 
@@ -175,8 +162,8 @@ impl SocketCensus {
         SocketCensus {
             source,
             request,
-            by_state: [0; STATE_SLOTS],
-            local_by_state: [0; STATE_SLOTS],
+            by_state: StateCounts::default(),
+            local_by_state: StateCounts::default(),
             ipv4_sockets: 0,
             ipv6_sockets: 0,
             local_ports: PortSet::new(),
@@ -191,11 +178,10 @@ impl SocketCensus {
 
     #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     fn record(&mut self, entry: SocketEntry) {
-        let slot = usize::from(entry.state);
-        if slot >= STATE_SLOTS {
+        if !StateCounts::knows(entry.state) {
             return;
         }
-        self.by_state[slot] += 1;
+        self.by_state.add(entry.state);
         if entry.ipv6 {
             self.ipv6_sockets += 1;
         } else {
@@ -209,7 +195,7 @@ impl SocketCensus {
             *remote = remote.saturating_add(1);
         }
         if self.request.port == Some(entry.local_port) {
-            self.local_by_state[slot] += 1;
+            self.local_by_state.add(entry.state);
         }
         if self
             .watched
@@ -217,7 +203,7 @@ impl SocketCensus {
             .is_some_and(|w| w.contains(entry.local_port))
         {
             let port = self.per_port.entry(entry.local_port).or_default();
-            port.by_state[slot] += 1;
+            port.by_state.add(entry.state);
             if entry.state == TcpState::Listen as u8 {
                 port.listeners.push((entry.inode, entry.uid));
             }
@@ -239,35 +225,22 @@ impl SocketCensus {
 
     /// Sockets in `state` (SYN_RECV includes request sockets).
     pub fn count(&self, state: TcpState) -> u64 {
-        match state {
-            TcpState::SynRecv | TcpState::NewSynRecv => {
-                self.by_state[TcpState::SynRecv as usize]
-                    + self.by_state[TcpState::NewSynRecv as usize]
-            }
-            other => self.by_state[other as usize],
-        }
+        self.by_state.count(state)
     }
 
     /// Sockets in `state` whose local port is the requested port.
     pub fn count_local(&self, state: TcpState) -> u64 {
-        self.local_by_state[state as usize]
+        self.local_by_state.count(state)
     }
 
     /// All sockets counted (what `ss -tan` lists, header excluded).
     pub fn total(&self) -> u64 {
-        self.by_state.iter().sum()
+        self.by_state.total()
     }
 
     /// Non-zero counts keyed by psutil state name (`ESTABLISHED`, `TIME_WAIT`, ...).
     pub fn by_status(&self) -> BTreeMap<&'static str, u64> {
-        let mut map = BTreeMap::new();
-        for state in TcpState::ALL {
-            let count = self.by_state[state as usize];
-            if count > 0 {
-                *map.entry(state.psutil_name()).or_insert(0) += count;
-            }
-        }
-        map
+        self.by_state.named(&[])
     }
 
     /// TIME_WAIT sockets with `port` as their local end and as their remote end (a

@@ -1,6 +1,8 @@
 //! TCP states as the kernel numbers them, their names in psutil and in `ss`, and state sets
 //! used as the kernel-side filter of a dump.
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 
 /// Kernel TCP states (values of `include/net/tcp_states.h`).
@@ -23,7 +25,51 @@ pub enum TcpState {
 }
 
 /// Number of slots in per-state count arrays (index = kernel state value).
-pub(crate) const STATE_SLOTS: usize = 13;
+const STATE_SLOTS: usize = 13;
+
+/// Sockets counted by state.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StateCounts([u64; STATE_SLOTS]);
+
+impl StateCounts {
+    /// Whether `raw` is a state the kernel reports (a slot exists for it).
+    pub(crate) fn knows(raw: u8) -> bool {
+        usize::from(raw) < STATE_SLOTS
+    }
+
+    /// Counts a socket in the kernel's state `raw` (an unknown value is ignored).
+    pub(crate) fn add(&mut self, raw: u8) {
+        if let Some(n) = self.0.get_mut(usize::from(raw)) {
+            *n += 1;
+        }
+    }
+
+    /// Sockets in `state` (SYN_RECV includes request sockets).
+    pub fn count(&self, state: TcpState) -> u64 {
+        match state {
+            TcpState::SynRecv | TcpState::NewSynRecv => {
+                self.0[TcpState::SynRecv as usize] + self.0[TcpState::NewSynRecv as usize]
+            }
+            other => self.0[other as usize],
+        }
+    }
+
+    pub fn total(&self) -> u64 {
+        self.0.iter().sum()
+    }
+
+    /// Non-zero counts keyed by psutil state name, without the states in `except`.
+    pub fn named(&self, except: &[TcpState]) -> BTreeMap<&'static str, u64> {
+        let mut map = BTreeMap::new();
+        for state in TcpState::ALL {
+            let count = self.0[state as usize];
+            if count > 0 && !except.contains(&state) {
+                *map.entry(state.psutil_name()).or_insert(0) += count;
+            }
+        }
+        map
+    }
+}
 
 impl TcpState {
     pub const ALL: [TcpState; 12] = [
