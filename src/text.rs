@@ -12,6 +12,28 @@ pub fn is_unsafe(c: char) -> bool {
         || matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{feff}')
 }
 
+/// `s` on one line, at most `max_bytes` long: unsafe characters (which the free-text rule
+/// refuses) become spaces, and the cut falls on a character boundary.
+pub fn single_line(s: &str, max_bytes: usize) -> String {
+    let clean = s
+        .chars()
+        .map(|c| if is_unsafe(c) { ' ' } else { c })
+        .collect();
+    truncate_on_char(clean, max_bytes)
+}
+
+/// `s` cut to at most `max_bytes`, on a character boundary.
+pub fn truncate_on_char(mut s: String, max_bytes: usize) -> String {
+    if s.len() > max_bytes {
+        let mut cut = max_bytes;
+        while !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        s.truncate(cut);
+    }
+    s
+}
+
 /// `s` with every unsafe character escaped; borrowed when there is none.
 pub fn printable(s: &str) -> Cow<'_, str> {
     if !s.chars().any(is_unsafe) {

@@ -113,7 +113,7 @@ fn diagnose(target: &Target, error: &(dyn std::error::Error + 'static)) -> Strin
         (Target::Tcp(addr), Some(std::io::ErrorKind::ConnectionRefused)) => {
             format!("nothing listens at {addr} (connection refused)")
         }
-        (_, _) => format!("{target}: {}", chain(error)),
+        (_, _) => format!("{target}: {}", portwarden_client::error_chain(error)),
     }
 }
 
@@ -126,19 +126,6 @@ fn io_error<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a std::io:
         cur = err.source();
     }
     None
-}
-
-fn chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = e.to_string();
-    let mut cur = e.source();
-    while let Some(s) = cur {
-        let text = s.to_string();
-        if !out.ends_with(&text) {
-            out += &format!(": {text}");
-        }
-        cur = s.source();
-    }
-    out
 }
 
 /// "/run/x.sock (you are uid 1000, the socket is root:root 0755)", or the directory that

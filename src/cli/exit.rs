@@ -31,7 +31,7 @@ impl CliError {
                 Code::PermissionDenied | Code::Unauthenticated => DENIED,
                 Code::InvalidArgument | Code::OutOfRange => USAGE,
                 Code::Unavailable => UNREACHABLE,
-                Code::FailedPrecondition if reason(s) == Some("NETWORK_CRITICAL") => CRITICAL,
+                Code::FailedPrecondition if network_critical(s) => CRITICAL,
                 _ => WARNING,
             },
         }
@@ -86,16 +86,11 @@ impl CliError {
     }
 }
 
-fn reason(s: &Status) -> Option<&'static str> {
-    let d = s.get_error_details();
-    let info = d.error_info()?;
-    [
-        "NETWORK_CRITICAL",
-        "LEASE_NOT_AUTHORIZED",
-        "RANGE_EXHAUSTED",
-    ]
-    .into_iter()
-    .find(|r| info.reason == *r)
+/// A refusal because the host's network is critical (an exit code of its own).
+fn network_critical(s: &Status) -> bool {
+    s.get_error_details()
+        .error_info()
+        .is_some_and(|i| i.reason == "NETWORK_CRITICAL")
 }
 
 /// "error: invalid request\n  service: must match ..." — the message, the fields, the holder

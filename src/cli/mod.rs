@@ -133,15 +133,6 @@ pub fn write_stdout(args: std::fmt::Arguments<'_>) {
 }
 
 impl ClientArgs {
-    pub fn options(&self) -> portwarden_client::TlsOptions {
-        portwarden_client::TlsOptions {
-            ca: self.ca.clone(),
-            cert: self.client_cert.clone(),
-            key: self.client_key.clone(),
-            server_name: self.tls_server_name.clone(),
-        }
-    }
-
     fn any(&self) -> bool {
         self.addr.is_some()
             || self.wait.is_some()

@@ -324,11 +324,7 @@ pub fn proto_report(r: &proto::NetworkReport) -> String {
         };
         s += &check_line(status, &c.name, &c.note);
     }
-    let status = match r.status() {
-        proto::OverallStatus::Healthy => "healthy",
-        proto::OverallStatus::Warning => "warning",
-        _ => "critical",
-    };
+    let status = super::status::network_status(r);
     s + &status_line(status, r.critical_issues.len(), r.warnings.len())
 }
 

@@ -227,22 +227,12 @@ fn default_service(program: &OsStr) -> String {
 /// The command line as `started_by`: control and formatting characters (which the free-text
 /// rule refuses) become spaces.
 fn command_line(command: &[OsString]) -> String {
-    let mut line: String = command
+    let line = command
         .iter()
         .map(|a| a.to_string_lossy())
         .collect::<Vec<_>>()
-        .join(" ")
-        .chars()
-        .map(|c| if crate::text::is_unsafe(c) { ' ' } else { c })
-        .collect();
-    if line.len() > MAX_TEXT_BYTES {
-        let mut cut = MAX_TEXT_BYTES;
-        while !line.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        line.truncate(cut);
-    }
-    line
+        .join(" ");
+    crate::text::single_line(&line, MAX_TEXT_BYTES)
 }
 
 /// Runs the command under a port; the exit code is the command's.

@@ -82,7 +82,8 @@ fn ranges(st: &StatusResponse) -> String {
         .join(", ")
 }
 
-fn network_status(r: &NetworkReport) -> &'static str {
+/// The report's overall status as the text output names it.
+pub(super) fn network_status(r: &NetworkReport) -> &'static str {
     match r.status() {
         proto::OverallStatus::Healthy => "healthy",
         proto::OverallStatus::Warning => "warning",

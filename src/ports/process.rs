@@ -269,23 +269,7 @@ pub fn command_line(pid: i32, max_bytes: usize) -> String {
         return String::new();
     }
     let text = String::from_utf8_lossy(&raw);
-    let clean: String = text
-        .trim_end_matches('\0')
-        .chars()
-        .map(|c| if crate::text::is_unsafe(c) { ' ' } else { c })
-        .collect();
-    truncate_on_char(clean, max_bytes)
-}
-
-fn truncate_on_char(mut s: String, max_bytes: usize) -> String {
-    if s.len() > max_bytes {
-        let mut cut = max_bytes;
-        while !s.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        s.truncate(cut);
-    }
-    s
+    crate::text::single_line(text.trim_end_matches('\0'), max_bytes)
 }
 
 #[cfg(not(windows))]
@@ -395,7 +379,7 @@ mod tests {
 
     #[test]
     fn command_lines_are_cleaned_and_cut_on_a_character() {
-        assert_eq!(truncate_on_char("héllo".into(), 2), "h");
+        assert_eq!(crate::text::truncate_on_char("héllo".into(), 2), "h");
         let line = command_line(me(), 256);
         assert!(!line.is_empty() && line.len() <= 256 && !line.contains('\0'));
     }

@@ -55,19 +55,14 @@ impl ProcessMonitor {
             .iter()
             .filter_map(|pid| {
                 let p = system.process(*pid)?;
-                let mut cmdline = p
-                    .cmd()
-                    .iter()
-                    .map(|a| a.to_string_lossy())
-                    .collect::<Vec<_>>()
-                    .join(" ");
-                if cmdline.len() > MAX_CMDLINE {
-                    let mut cut = MAX_CMDLINE;
-                    while !cmdline.is_char_boundary(cut) {
-                        cut -= 1;
-                    }
-                    cmdline.truncate(cut);
-                }
+                let cmdline = crate::text::truncate_on_char(
+                    p.cmd()
+                        .iter()
+                        .map(|a| a.to_string_lossy())
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                    MAX_CMDLINE,
+                );
                 // Names and command lines are the process's own choice: escape what could
                 // forge a log line or drive a terminal.
                 Some((

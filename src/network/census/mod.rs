@@ -349,13 +349,7 @@ fn for_each_socket(
 /// Takes a census of TCP sockets (IPv4 and IPv6) matching `request`.
 #[cfg(any(target_os = "linux", windows))]
 pub fn take_census(request: CensusRequest) -> Result<SocketCensus, CensusError> {
-    let started = Instant::now();
-    let mut census = SocketCensus::empty(request, CensusSource::Netlink);
-    let mut notes = Vec::new();
-    census.source = for_each_socket(&request, &mut notes, &mut |entry| census.record(entry))?;
-    census.notes = notes;
-    census.duration = started.elapsed();
-    Ok(census)
+    take(request, None)
 }
 
 /// [`take_census`] that also keeps, for each port of `watch`, its sockets by state and its
@@ -365,13 +359,18 @@ pub fn take_census_watching(
     request: CensusRequest,
     watch: &[u16],
 ) -> Result<SocketCensus, CensusError> {
-    let started = Instant::now();
-    let mut census = SocketCensus::empty(request, CensusSource::Netlink);
     let mut set = PortSet::new();
     for p in watch {
         set.insert(*p);
     }
-    census.watched = Some(set);
+    take(request, Some(set))
+}
+
+#[cfg(any(target_os = "linux", windows))]
+fn take(request: CensusRequest, watched: Option<PortSet>) -> Result<SocketCensus, CensusError> {
+    let started = Instant::now();
+    let mut census = SocketCensus::empty(request, CensusSource::Netlink);
+    census.watched = watched;
     let mut notes = Vec::new();
     census.source = for_each_socket(&request, &mut notes, &mut |entry| census.record(entry))?;
     census.notes = notes;

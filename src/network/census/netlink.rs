@@ -12,7 +12,7 @@ pub(super) const SOCK_DIAG_BY_FAMILY: u16 = 20;
 /// shared TCP hash tables are walked once instead of once per family.
 const TCPDIAG_GETSOCK: u16 = 18;
 pub(super) const NLMSG_HDRLEN: usize = 16;
-const INET_DIAG_REQ_V2_LEN: usize = 56;
+pub(super) const INET_DIAG_REQ_V2_LEN: usize = 56;
 /// `struct inet_diag_req` (the legacy request): family, lengths, ext, sockid, states, dbs.
 const INET_DIAG_REQ_LEN: usize = 60;
 /// `inet_diag_msg` up to and including the ports of `inet_diag_sockid`.
@@ -291,11 +291,11 @@ enum Batch {
     Failed(i32),
 }
 
-fn read_u16(bytes: &[u8], at: usize) -> u16 {
+pub(super) fn read_u16(bytes: &[u8], at: usize) -> u16 {
     u16::from_ne_bytes([bytes[at], bytes[at + 1]])
 }
 
-fn read_u32(bytes: &[u8], at: usize) -> u32 {
+pub(super) fn read_u32(bytes: &[u8], at: usize) -> u32 {
     u32::from_ne_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
 }
 

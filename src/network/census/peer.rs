@@ -9,12 +9,9 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 #[cfg(target_os = "linux")]
 use super::netlink::{
-    open_sock_diag, receive, send_request, INET_DIAG_MSG_UID, NLMSG_HDRLEN, SOCK_DIAG_BY_FAMILY,
+    open_sock_diag, read_u16, read_u32, receive, send_request, INET_DIAG_MSG_UID,
+    INET_DIAG_REQ_V2_LEN, NLMSG_HDRLEN, SOCK_DIAG_BY_FAMILY,
 };
-
-/// `struct inet_diag_req_v2`: family, protocol, ext, pad, states, then the socket id.
-#[cfg(target_os = "linux")]
-const INET_DIAG_REQ_V2_LEN: usize = 56;
 /// `INET_DIAG_NOCOOKIE`: match by addresses and ports, not by a socket cookie.
 #[cfg(target_os = "linux")]
 const NO_COOKIE: u32 = u32::MAX;
@@ -78,12 +75,12 @@ pub fn peer_uid(ours: SocketAddr, peer: SocketAddr) -> io::Result<Option<u32>> {
     if data.len() < NLMSG_HDRLEN {
         return Err(io::Error::other("short sock_diag reply"));
     }
-    let kind = u16::from_ne_bytes([data[4], data[5]]);
+    let kind = read_u16(data, 4);
     let payload = &data[NLMSG_HDRLEN..];
     if i32::from(kind) == libc::NLMSG_ERROR {
         let code = payload
             .get(..4)
-            .map(|b| i32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
+            .map(|b| read_u32(b, 0) as i32)
             .unwrap_or(-libc::EIO);
         return match -code {
             0 | libc::ENOENT => Ok(None),
@@ -93,13 +90,7 @@ pub fn peer_uid(ours: SocketAddr, peer: SocketAddr) -> io::Result<Option<u32>> {
     if kind != SOCK_DIAG_BY_FAMILY || payload.len() < INET_DIAG_MSG_UID + 4 {
         return Err(io::Error::other("unexpected sock_diag reply"));
     }
-    let uid = u32::from_ne_bytes([
-        payload[INET_DIAG_MSG_UID],
-        payload[INET_DIAG_MSG_UID + 1],
-        payload[INET_DIAG_MSG_UID + 2],
-        payload[INET_DIAG_MSG_UID + 3],
-    ]);
-    Ok(Some(uid))
+    Ok(Some(read_u32(payload, INET_DIAG_MSG_UID)))
 }
 
 #[cfg(not(target_os = "linux"))]

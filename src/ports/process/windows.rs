@@ -186,12 +186,7 @@ pub fn command_line(pid: i32, max_bytes: usize) -> String {
     let Lookup::Found { cmd, .. } = lookup(pid, true) else {
         return String::new();
     };
-    let clean: String = cmd
-        .join(" ")
-        .chars()
-        .map(|c| if crate::text::is_unsafe(c) { ' ' } else { c })
-        .collect();
-    super::truncate_on_char(clean, max_bytes)
+    crate::text::single_line(&cmd.join(" "), max_bytes)
 }
 
 /// Creation time of `pid` in seconds since the Unix epoch, or None when it cannot be read.
