@@ -190,7 +190,7 @@ pub fn announce(
             let line = match gate.latest() {
                 Some(snap) => {
                     let report = Report::from_checks(snap.checks.clone(), snap.duration);
-                    status_line(allocator.list(None).len(), &ranges, &report)
+                    status_line(allocator.allocated_ports().len(), &ranges, &report)
                 }
                 None => continue,
             };

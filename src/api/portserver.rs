@@ -207,11 +207,20 @@ async fn accept_loop(
         // wait for readiness; anything else (a partial line, silence) gets its own task.
         let mut request = Request::default();
         match request.read_ready(&stream) {
-            Some(parsed) => {
+            // Answered here only when the allocation will not wait for a fresh network
+            // snapshot (census, DNS): a slow answer must not stop the accepting.
+            Some(parsed) if endpoint.allocator.is_fast() => {
                 let port = answer(&endpoint, parsed, &caller_of(&stream)).await;
                 if !send_now(&stream, port) {
                     conns.spawn(write_answer(stream, port));
                 }
+            }
+            Some(parsed) => {
+                let (endpoint, caller) = (endpoint.clone(), caller_of(&stream));
+                conns.spawn(async move {
+                    let port = answer(&endpoint, parsed, &caller).await;
+                    write_answer(stream, port).await
+                });
             }
             None => {
                 conns.spawn(serve_one(stream, request, endpoint.clone()));

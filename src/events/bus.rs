@@ -81,16 +81,12 @@ impl EventBus {
         tokio::spawn(forward(
             self.sender.subscribe(),
             self.closing.subscribe(),
-            filter.clone(),
+            filter,
             queue,
             behind.clone(),
             slot,
         ));
-        Ok(Subscription {
-            events,
-            behind,
-            filter,
-        })
+        Ok(Subscription { events, behind })
     }
 
     /// Watchers connected now.
@@ -164,14 +160,9 @@ pub enum Next {
 pub struct Subscription {
     events: mpsc::Receiver<Arc<Event>>,
     behind: Arc<AtomicU64>,
-    filter: EventFilter,
 }
 
 impl Subscription {
-    pub fn filter(&self) -> &EventFilter {
-        &self.filter
-    }
-
     /// The next live event that passes the filter.
     pub async fn next(&mut self) -> Next {
         match self.events.recv().await {

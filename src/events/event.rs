@@ -109,18 +109,6 @@ impl EventKind {
     pub fn parse(s: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|k| k.as_str() == s)
     }
-
-    /// Whether events of this kind change an allocation (and are written with the change).
-    pub fn is_allocation_change(self) -> bool {
-        matches!(
-            self,
-            EventKind::Allocated
-                | EventKind::Released
-                | EventKind::Renewed
-                | EventKind::Reclaimed
-                | EventKind::HealthChanged
-        )
-    }
 }
 
 impl EventDetail {

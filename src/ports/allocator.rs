@@ -219,6 +219,11 @@ impl Allocator {
         Ok((allocator, report))
     }
 
+    /// The ports allocated now (without copying the allocations).
+    pub fn allocated_ports(&self) -> std::collections::HashSet<u16> {
+        self.lock().leases.keys().copied().collect()
+    }
+
     /// Records how far the state got beside the database (when it moved since the last time):
     /// the watchdog's reaper calls it every second, and it runs once more at shutdown.
     pub fn write_marker(&self) {
@@ -464,12 +469,25 @@ impl Allocator {
         // quarantine exemption of a service taking its own port back.
         let service = (!v.derived_service).then_some(v.service.as_str());
         let preferred = match v.prefer {
-            Some(p) => self.claim_preferred(&mut st, p, service, caller.uid, now, snap)?,
+            Some(p) => self.claim_preferred(&mut st, p, service, now, snap)?,
             None => None,
         };
         let (port, report) = match (v.port, preferred) {
             (_, Some(found)) => found,
-            (Some(p), None) => self.claim_requested(&mut st, p, service, caller.uid, now, snap)?,
+            (Some(p), None) => match self.claim_requested(&mut st, p, service, now, snap) {
+                Ok(found) => found,
+                Err(PortsError::InUse { port, detail, .. }) => {
+                    drop(st);
+                    // Naming the holder walks /proc: not under the lock every call waits on.
+                    let holder = super::holders::holders(&[port], caller.uid).remove(&port);
+                    return Err(PortsError::InUse {
+                        port,
+                        detail,
+                        holder,
+                    });
+                }
+                Err(e) => return Err(e),
+            },
             (None, None) => match self.pick_free(&mut st, service, now, snap) {
                 Ok(found) => found,
                 Err(_) if !self.sweep_locked(&mut st, now)?.is_empty() => {
@@ -501,11 +519,10 @@ impl Allocator {
         st: &mut State,
         port: u16,
         service: Option<&str>,
-        viewer: Option<u32>,
         now: Now,
         snap: Option<&SystemSnapshot>,
     ) -> Result<Option<(u16, Option<Report>)>, PortsError> {
-        match self.claim_requested(st, port, service, viewer, now, snap) {
+        match self.claim_requested(st, port, service, now, snap) {
             Ok(found) => Ok(Some(found)),
             Err(e @ (PortsError::Unavailable { .. } | PortsError::Store(_))) => Err(e),
             Err(_) => Ok(None),
@@ -535,7 +552,6 @@ impl Allocator {
         st: &mut State,
         port: u16,
         service: Option<&str>,
-        viewer: Option<u32>,
         now: Now,
         snap: Option<&SystemSnapshot>,
     ) -> Result<(u16, Option<Report>), PortsError> {
@@ -566,10 +582,11 @@ impl Allocator {
         let boxed = || report.clone().map(Box::new);
         match outcome {
             PortFinding::Bindable => Ok((port, report.clone())),
+            // The holder is named by the caller, outside the lock.
             PortFinding::InUse(detail) => Err(PortsError::InUse {
                 port,
                 detail,
-                holder: super::holders::holders(&[port], viewer).remove(&port),
+                holder: None,
             }),
             // Refused for a reason other than a listener: the host will not let it be bound.
             PortFinding::Blocked(detail) | PortFinding::Unusable(detail) => {

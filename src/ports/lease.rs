@@ -96,16 +96,6 @@ impl ReclaimReason {
             ReclaimReason::LeaseExpired => "lease_expired",
         }
     }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "owner_exited" => ReclaimReason::OwnerExited,
-            "pid_reused" => ReclaimReason::PidReused,
-            "rebooted" => ReclaimReason::Rebooted,
-            "lease_expired" => ReclaimReason::LeaseExpired,
-            _ => return None,
-        })
-    }
 }
 
 impl From<DeathCause> for ReclaimReason {

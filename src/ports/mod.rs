@@ -39,8 +39,8 @@ pub use events_store::LogBounds;
 pub use lease::{Allocation, Caller, Health, OwnerKind, ReclaimReason, Vitality};
 pub use observe::{Applied, Listener, Observation, ProcessStats};
 pub use process::{
-    boot_id, command_line, identify_owner, identify_owner_detailed, identify_peer,
-    process_start_time, OwnerError, ProcessDetails, ProcessIdentity,
+    boot_id, command_line, identify_owner, identify_owner_detailed, identify_peer, OwnerError,
+    ProcessDetails, ProcessIdentity,
 };
 pub use quota::{Quotas, Share};
 pub use range::{ephemeral_warnings, PortRange, RangeSet};

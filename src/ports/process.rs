@@ -21,9 +21,7 @@ use std::sync::OnceLock;
 #[cfg(windows)]
 mod windows;
 #[cfg(windows)]
-pub use windows::{
-    boot_id, command_line, identify_owner_detailed, identify_peer, process_start_time,
-};
+pub use windows::{boot_id, command_line, identify_owner_detailed, identify_peer};
 
 /// The process that owns an allocation.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -291,15 +289,6 @@ impl ProcessIdentity {
             StatRead::Found(_) => Liveness::Alive,
             StatRead::Failed(reason) => Liveness::Unknown(reason),
         }
-    }
-}
-
-#[cfg(not(windows))]
-/// Start time of `pid` in clock ticks since boot, or None when it cannot be read.
-pub fn process_start_time(pid: i32) -> Option<u64> {
-    match read_stat(pid) {
-        StatRead::Found(s) => Some(s.start_time),
-        _ => None,
     }
 }
 

@@ -170,7 +170,7 @@ impl Watchdog {
         census: &SocketCensus,
     ) -> Result<u64, PortsError> {
         let ranges = self.allocator.ranges();
-        let allocated: HashSet<u16> = self.allocator.list(None).iter().map(|a| a.port).collect();
+        let allocated = self.allocator.allocated_ports();
         let now: HashSet<u16> = census
             .watched_listening()
             .filter(|p| ranges.contains(*p) && !allocated.contains(p))

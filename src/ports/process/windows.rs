@@ -189,14 +189,6 @@ pub fn command_line(pid: i32, max_bytes: usize) -> String {
     crate::text::single_line(&cmd.join(" "), max_bytes)
 }
 
-/// Creation time of `pid` in seconds since the Unix epoch, or None when it cannot be read.
-pub fn process_start_time(pid: i32) -> Option<u64> {
-    match lookup(pid, false) {
-        Lookup::Found { start_time, .. } => Some(start_time),
-        _ => None,
-    }
-}
-
 impl ProcessIdentity {
     /// Whether this process still runs.
     pub fn liveness(&self) -> Liveness {
