@@ -156,9 +156,8 @@ pub async fn start(cfg: Config) -> Result<Daemon, ServerError> {
         .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()?
         .max_decoding_message_size(MAX_MESSAGE_BYTES);
-    let ports =
-        PortsServiceServer::new(PortsApi::new(allocator.clone()).with_daemon(daemon_info.clone()))
-            .max_decoding_message_size(MAX_MESSAGE_BYTES);
+    let ports = PortsServiceServer::new(PortsApi::new(allocator.clone(), daemon_info.clone()))
+        .max_decoding_message_size(MAX_MESSAGE_BYTES);
     let network = NetworkServiceServer::new(NetworkApi::new(gate.clone()))
         .max_decoding_message_size(MAX_MESSAGE_BYTES);
     let watchdog_service =
@@ -225,7 +224,7 @@ pub async fn start(cfg: Config) -> Result<Daemon, ServerError> {
     // Checked again on the real address: a socket systemd passed may differ from `listen`.
     crate::tls::check_exposure(tcp_addr, tls.is_some(), cfg.insecure_listen)
         .map_err(ServerError::Exposed)?;
-    if tls.is_none() && !crate::tls::is_loopback(&tcp_addr) {
+    if tls.is_none() && !crate::network::is_loopback(tcp_addr.ip()) {
         tracing::warn!(addr = %tcp_addr, "serving plaintext gRPC to the network (--insecure-listen)");
     }
     let mut tcp_server = server_builder();

@@ -32,17 +32,9 @@ pub enum TlsError {
     Unusable(String),
 }
 
-/// Whether only this host can reach `addr` (127.0.0.0/8, ::1, and ::ffff:127.x).
-pub fn is_loopback(addr: &SocketAddr) -> bool {
-    match addr {
-        SocketAddr::V4(a) => a.ip().is_loopback(),
-        SocketAddr::V6(a) => a.ip().to_canonical().is_loopback(),
-    }
-}
-
 /// Refuses a plaintext listener that other hosts can reach, unless `insecure` says so.
 pub fn check_exposure(addr: SocketAddr, tls: bool, insecure: bool) -> Result<(), String> {
-    if tls || insecure || is_loopback(&addr) {
+    if tls || insecure || crate::network::is_loopback(addr.ip()) {
         return Ok(());
     }
     Err(format!(

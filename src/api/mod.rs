@@ -55,6 +55,21 @@ pub use watchdog::WatchdogApi;
 /// One router for both protocols: the gRPC services (`grpc`, tonic's routes) accept only gRPC,
 /// the REST routes are merged beside them, unknown paths get [`unknown_path`], and every
 /// request is counted for `/metrics` on the way out.
+/// Allocates on this task when no network snapshot must be retaken first, else on the
+/// blocking pool (a snapshot takes the census and DNS: up to the DNS timeout), never on an
+/// async worker other clients share. gRPC, REST and the portserver all allocate through it.
+async fn allocate_off_runtime(
+    allocator: &Arc<crate::ports::Allocator>,
+    req: crate::ports::AllocateRequest,
+    caller: crate::ports::Caller,
+) -> Result<Result<crate::ports::Granted, crate::ports::PortsError>, tokio::task::JoinError> {
+    if allocator.is_fast() {
+        return Ok(allocator.allocate(req, &caller));
+    }
+    let allocator = allocator.clone();
+    tokio::task::spawn_blocking(move || allocator.allocate(req, &caller)).await
+}
+
 pub fn http_router(grpc: axum::Router, rest: rest::RestState) -> axum::Router {
     let observer = Arc::new(observe::Observer::new(rest.metrics.clone()));
     grpc.route_layer(from_fn(grpc_status::client_errors))

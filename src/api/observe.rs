@@ -85,7 +85,8 @@ pub async fn count(State(obs): State<Arc<Observer>>, req: Request, next: Next) -
             .copied()
             .unwrap_or(UNKNOWN)
     });
-    let peer = super::peer::describe(req.extensions());
+    // Described (a formatted string) only if the request is refused.
+    let peer = super::caller::peer_of(req.extensions()).cloned();
     let response = next.run(req).await;
     // gRPC puts a unary error's code in the headers; our JSON errors carry theirs.
     let code = response
@@ -115,7 +116,12 @@ pub async fn count(State(obs): State<Arc<Observer>>, req: Request, next: Next) -
         }
     };
     if code != Code::Ok {
-        log_refusal(method, code, &response, &peer);
+        log_refusal(
+            method,
+            code,
+            &response,
+            &super::peer::describe(peer.as_ref()),
+        );
     }
     response
 }

@@ -2,11 +2,15 @@
 //! the Unix socket (SO_PEERCRED), "127.0.0.1:53422 (uid 1000)" over loopback TCP (the socket
 //! table names the uid), the address alone for a remote caller.
 
-use axum::http::Extensions;
+use crate::listener::Peer;
+use crate::ports::Caller;
 
-pub fn describe(extensions: &Extensions) -> String {
-    let caller = super::caller::caller_of(extensions);
-    let addr = super::caller::peer_of(extensions).and_then(|p| p.addr);
+pub fn describe(peer: Option<&Peer>) -> String {
+    let caller = peer.map_or(Caller::REMOTE, |p| Caller {
+        uid: p.uid,
+        pid: p.pid,
+    });
+    let addr = peer.and_then(|p| p.addr);
     let who = crate::ports::describe_caller(&caller);
     match (addr, caller.uid.is_some() || caller.pid.is_some()) {
         (Some(addr), true) => format!("{addr} ({who})"),

@@ -15,21 +15,13 @@ use crate::proto::*;
 #[derive(Clone)]
 pub struct PortsApi {
     allocator: Arc<Allocator>,
-    daemon: Option<Arc<DaemonInfo>>,
+    /// Status also describes the daemon (version, start, listeners, state file).
+    daemon: Arc<DaemonInfo>,
 }
 
 impl PortsApi {
-    pub fn new(allocator: Arc<Allocator>) -> Self {
-        Self {
-            allocator,
-            daemon: None,
-        }
-    }
-
-    /// Status also describes the daemon (version, start, listeners, state file).
-    pub fn with_daemon(mut self, daemon: Arc<DaemonInfo>) -> Self {
-        self.daemon = Some(daemon);
-        self
+    pub fn new(allocator: Arc<Allocator>, daemon: Arc<DaemonInfo>) -> Self {
+        Self { allocator, daemon }
     }
 }
 
@@ -63,18 +55,10 @@ impl PortsService for PortsApi {
             reuse: r.reuse,
             prefer: r.prefer,
         };
-        // Inline while the network snapshot is fresh (~25 µs); a stale one is retaken first
-        // (a socket census and DNS lookups, up to the DNS timeout): that waits on the blocking
-        // pool, never on an async worker other clients share.
-        let granted = if self.allocator.is_fast() {
-            self.allocator.allocate(domain, &caller)
-        } else {
-            let allocator = self.allocator.clone();
-            tokio::task::spawn_blocking(move || allocator.allocate(domain, &caller))
-                .await
-                .map_err(|e| Status::internal(format!("allocation task failed: {e}")))?
-        }
-        .map_err(status_from)?;
+        let granted = super::allocate_off_runtime(&self.allocator, domain, caller)
+            .await
+            .map_err(|e| Status::internal(format!("allocation task failed: {e}")))?
+            .map_err(status_from)?;
         let a = &granted.allocation;
         Ok(Response::new(AllocateResponse {
             allocation: Some(convert::allocation(a)),
@@ -165,7 +149,7 @@ impl PortsService for PortsApi {
             unavailable: s.unavailable as u32,
             quarantine_seconds: s.quarantine.as_secs(),
             warnings: s.warnings,
-            daemon: self.daemon.as_deref().map(convert::daemon_info),
+            daemon: Some(convert::daemon_info(&self.daemon)),
         }))
     }
 

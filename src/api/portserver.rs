@@ -414,20 +414,10 @@ async fn allocate_for(endpoint: &Arc<Endpoint>, pid: i32, caller: &Caller) -> Re
         derived_service: true,
         ..Default::default()
     };
-    let allocator = &endpoint.allocator;
-    let run = {
-        let (allocator, caller) = (allocator.clone(), *caller);
-        move || allocator.allocate(req, &caller)
-    };
-    // A stale network snapshot is retaken first (census, DNS): off the async workers.
-    let granted = if allocator.is_fast() {
-        run()
-    } else {
-        tokio::task::spawn_blocking(run)
-            .await
-            .map_err(|e| format!("allocation task failed: {e}"))?
-    }
-    .map_err(|e| e.to_string())?;
+    let granted = super::allocate_off_runtime(&endpoint.allocator, req, *caller)
+        .await
+        .map_err(|e| format!("allocation task failed: {e}"))?
+        .map_err(|e| e.to_string())?;
     Ok(granted.allocation.port)
 }
 

@@ -171,15 +171,6 @@ impl DnsProbe {
     }
 }
 
-fn is_loopback(address: &IpAddr) -> bool {
-    match address {
-        IpAddr::V4(v4) => v4.is_loopback(),
-        IpAddr::V6(v6) => {
-            v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
-        }
-    }
-}
-
 fn addresses_json(resolution: &Resolution) -> serde_json::Value {
     match &resolution.addresses {
         Ok(addresses) => addresses
@@ -210,7 +201,8 @@ fn judge(
                 .map(ToString::to_string)
                 .unwrap_or_default();
             result.set_field("localhost", first);
-            let all_loopback = !addresses.is_empty() && addresses.iter().all(is_loopback);
+            let all_loopback =
+                !addresses.is_empty() && addresses.iter().all(|a| super::is_loopback(*a));
             result.set_field("localhost_is_loopback", all_loopback);
             if !all_loopback {
                 result.escalate(

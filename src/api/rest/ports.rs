@@ -101,13 +101,9 @@ pub async fn allocate(
         reuse: body.reuse.unwrap_or(false),
         prefer: body.prefer,
     };
-    let allocator = s.allocator.clone();
-    // A stale network snapshot is retaken first (census, DNS): off the async workers.
-    let granted = if allocator.is_fast() {
-        allocator.allocate(req, &caller)
-    } else {
-        blocking(move || allocator.allocate(req, &caller)).await?
-    }?;
+    let granted = super::super::allocate_off_runtime(&s.allocator, req, caller)
+        .await
+        .map_err(|e| ApiError::new(tonic::Status::internal(format!("task failed: {e}"))))??;
     let a = &granted.allocation;
     let location = format!("/api/ports/allocations/{}", a.port);
     let reply = Allocated {
