@@ -34,8 +34,24 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio::time::Sleep;
 use tonic::transport::server::Connected;
 
+use crate::network::LoopbackPeer;
+
 /// Response bytes a connection may leave unread before its new requests are refused.
 pub const MAX_UNREAD: u64 = 1024 * 1024;
+
+const CLOSED_BEFORE_ACCEPT: &str =
+    "closing a loopback connection whose client closed it before it was accepted";
+
+/// A loopback connection closed unserved: its client closed it before it was accepted.
+#[derive(Debug, thiserror::Error)]
+#[error("{CLOSED_BEFORE_ACCEPT}")]
+struct ClosedBeforeAccept;
+
+impl ClosedBeforeAccept {
+    fn is(e: &io::Error) -> bool {
+        e.get_ref().is_some_and(|r| r.is::<Self>())
+    }
+}
 
 /// The limits on connections (see the module documentation).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -368,13 +384,21 @@ impl Accept for TcpListener {
         let _ = stream.set_nodelay(true);
         let _ = socket2::SockRef::from(&stream).set_keepalive(true);
         // A local caller is identified by the socket table, as the Unix socket's are by the
-        // kernel; a failed lookup leaves it unknown (a remote caller's standing).
+        // kernel; a failed lookup leaves it unknown (a remote caller's standing). A loopback
+        // client whose socket is already closed can be answered by nobody and named by nobody:
+        // its queued request is not served (see `network::census::peer`).
         let uid = match stream.local_addr() {
             Ok(ours) if crate::network::is_loopback(addr.ip()) => {
-                crate::network::peer_uid(ours, addr).unwrap_or_else(|e| {
-                    tracing::debug!(error = %e, %addr, "cannot identify a loopback caller");
-                    None
-                })
+                match crate::network::peer_uid(ours, addr) {
+                    Ok(LoopbackPeer::Uid(uid)) => Some(uid),
+                    Ok(LoopbackPeer::Gone) => {
+                        return Err(io::Error::other(ClosedBeforeAccept));
+                    }
+                    Err(e) => {
+                        tracing::debug!(error = %e, %addr, "cannot identify a loopback caller");
+                        None
+                    }
+                }
             }
             _ => None,
         };
@@ -443,6 +467,10 @@ fn incoming<L: Accept>(
                             (backoff * 2).clamp(Duration::from_millis(10), Duration::from_secs(1));
                         tokio::time::sleep(backoff).await;
                     }
+                    Err(e) if ClosedBeforeAccept::is(&e) => census
+                        .log_once_a_second(CLOSED_BEFORE_ACCEPT, || {
+                            format!("nobody to answer or act for ({} open)", census.open())
+                        }),
                     // One connection failed (reset before accept, ...): go on.
                     Err(e) => tracing::debug!(error = %e, "accept failed"),
                 }

@@ -51,7 +51,7 @@ pub use blocking::BlockingChecks;
 pub use census::{
     holders_by_inode, is_loopback, listener_processes, listeners_on, listening_ports, peer_uid,
     processes_holding, take_census, take_census_watching, CensusError, CensusRequest, CensusSource,
-    PortSockets, ProcessInfo, SocketCensus, StateSet, TcpState,
+    LoopbackPeer, PortSockets, ProcessInfo, SocketCensus, StateSet, TcpState,
 };
 pub use check::{names, CheckResult, CheckStatus};
 pub use exhaustion::port_exhaustion;

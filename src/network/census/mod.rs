@@ -15,7 +15,7 @@ mod proc_tables;
 mod state;
 
 pub use owners::{holders_by_inode, listener_processes, processes_holding, ProcessInfo};
-pub use peer::{is_loopback, peer_uid};
+pub use peer::{is_loopback, peer_uid, Peer as LoopbackPeer};
 use state::StateCounts;
 pub use state::{StateSet, TcpState};
 

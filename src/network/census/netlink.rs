@@ -20,7 +20,7 @@ const INET_DIAG_MSG_MIN: usize = 8;
 /// Offset of `idiag_uid` in struct inet_diag_msg.
 pub(super) const INET_DIAG_MSG_UID: usize = 64;
 /// Offset of `idiag_inode` in struct inet_diag_msg.
-const INET_DIAG_MSG_INODE: usize = 68;
+pub(super) const INET_DIAG_MSG_INODE: usize = 68;
 const INET_DIAG_REQ_BYTECODE: u16 = 1;
 const INET_DIAG_BC_JMP: u8 = 1;
 const INET_DIAG_BC_S_GE: u8 = 2;

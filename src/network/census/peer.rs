@@ -9,8 +9,8 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 #[cfg(target_os = "linux")]
 use super::netlink::{
-    open_sock_diag, read_u16, read_u32, receive, send_request, INET_DIAG_MSG_UID,
-    INET_DIAG_REQ_V2_LEN, NLMSG_HDRLEN, SOCK_DIAG_BY_FAMILY,
+    open_sock_diag, read_u16, read_u32, receive, send_request, INET_DIAG_MSG_INODE,
+    INET_DIAG_MSG_UID, INET_DIAG_REQ_V2_LEN, NLMSG_HDRLEN, SOCK_DIAG_BY_FAMILY,
 };
 /// `INET_DIAG_NOCOOKIE`: match by addresses and ports, not by a socket cookie.
 #[cfg(target_os = "linux")]
@@ -39,16 +39,42 @@ fn put_addr(out: &mut Vec<u8>, ip: IpAddr) {
     out.extend_from_slice(&words);
 }
 
-/// The uid owning the socket whose local end is `peer` and remote end is `ours` (the client's
-/// side of a connection we accepted). None when there is no such socket in this network
-/// namespace (the connection is gone, or came through a proxy or another namespace).
+/// What the kernel says of the client's end of a loopback connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Peer {
+    /// A live socket held by a process of this uid.
+    Uid(u32),
+    /// No live socket at the four-tuple: the client closed or reset before we looked (or the
+    /// connection came through a proxy or another namespace). Nobody can be named.
+    Gone,
+}
+
+/// TCP states (include/net/tcp_states.h) in which the client's socket may still be held by the
+/// process that made the connection.
 #[cfg(target_os = "linux")]
-pub fn peer_uid(ours: SocketAddr, peer: SocketAddr) -> io::Result<Option<u32>> {
+const TCP_ESTABLISHED: u8 = 1;
+#[cfg(target_os = "linux")]
+const TCP_FIN_WAIT1: u8 = 4;
+#[cfg(target_os = "linux")]
+const TCP_FIN_WAIT2: u8 = 5;
+
+/// Whether a sock_diag answer describes a socket a process still holds: its uid is then that
+/// process's. A TIME_WAIT or orphaned socket (closed by its process: inode 0) says uid 0,
+/// which is nobody's word.
+#[cfg(target_os = "linux")]
+fn is_held(state: u8, inode: u32) -> bool {
+    inode != 0 && matches!(state, TCP_ESTABLISHED | TCP_FIN_WAIT1 | TCP_FIN_WAIT2)
+}
+
+/// Who holds the socket whose local end is `peer` and remote end is `ours` (the client's side
+/// of a connection we accepted). An error is "cannot tell", never a verdict.
+#[cfg(target_os = "linux")]
+pub fn peer_uid(ours: SocketAddr, peer: SocketAddr) -> io::Result<Peer> {
     let (ours, peer) = (canonical(ours), canonical(peer));
     let family = match (peer.ip(), ours.ip()) {
         (IpAddr::V4(_), IpAddr::V4(_)) => libc::AF_INET,
         (IpAddr::V6(_), IpAddr::V6(_)) => libc::AF_INET6,
-        _ => return Ok(None),
+        _ => return Ok(Peer::Gone),
     };
     let socket = open_sock_diag()?;
     let mut m = Vec::with_capacity(NLMSG_HDRLEN + INET_DIAG_REQ_V2_LEN);
@@ -83,19 +109,26 @@ pub fn peer_uid(ours: SocketAddr, peer: SocketAddr) -> io::Result<Option<u32>> {
             .map(|b| read_u32(b, 0) as i32)
             .unwrap_or(-libc::EIO);
         return match -code {
-            0 | libc::ENOENT => Ok(None),
+            0 | libc::ENOENT => Ok(Peer::Gone),
             errno => Err(io::Error::from_raw_os_error(errno)),
         };
     }
-    if kind != SOCK_DIAG_BY_FAMILY || payload.len() < INET_DIAG_MSG_UID + 4 {
+    if kind != SOCK_DIAG_BY_FAMILY || payload.len() < INET_DIAG_MSG_INODE + 4 {
         return Err(io::Error::other("unexpected sock_diag reply"));
     }
-    Ok(Some(read_u32(payload, INET_DIAG_MSG_UID)))
+    // inet_diag_msg: family, state, timer, retrans, then the socket id ... uid, inode.
+    let (state, inode) = (payload[1], read_u32(payload, INET_DIAG_MSG_INODE));
+    if !is_held(state, inode) {
+        return Ok(Peer::Gone);
+    }
+    Ok(Peer::Uid(read_u32(payload, INET_DIAG_MSG_UID)))
 }
 
+/// Elsewhere a loopback caller cannot be looked up: it is told apart from a remote one by
+/// nothing.
 #[cfg(not(target_os = "linux"))]
-pub fn peer_uid(_ours: SocketAddr, _peer: SocketAddr) -> io::Result<Option<u32>> {
-    Ok(None)
+pub fn peer_uid(_ours: SocketAddr, _peer: SocketAddr) -> io::Result<Peer> {
+    Err(io::Error::from(io::ErrorKind::Unsupported))
 }
 
 /// Whether `ip` is this host's loopback (127.0.0.0/8, ::1, ::ffff:127.x).
@@ -120,11 +153,48 @@ mod tests {
         let ours = server.local_addr().unwrap();
         // SAFETY: geteuid has no preconditions.
         let me = unsafe { libc::geteuid() };
-        assert_eq!(peer_uid(ours, peer).unwrap(), Some(me));
+        assert_eq!(peer_uid(ours, peer).unwrap(), Peer::Uid(me));
         // Same ports, another loopback address: not that socket.
         let other = SocketAddr::new("127.0.0.2".parse().unwrap(), peer.port());
-        assert_eq!(peer_uid(ours, other).unwrap(), None);
+        assert_eq!(peer_uid(ours, other).unwrap(), Peer::Gone);
         drop(client);
+    }
+
+    /// The client sends and closes before we accept: what is left at the four-tuple (an
+    /// orphan, then a TIME_WAIT minisock) reports uid 0, and must name nobody. Run as root,
+    /// the client is uid 65534, so uid 0 would be a lie the test sees.
+    #[test]
+    fn a_client_that_closed_before_accept_is_nobody() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        // SAFETY: geteuid has no preconditions.
+        let root = unsafe { libc::geteuid() } == 0;
+        for linger_zero in [false, true] {
+            let mut cmd = std::process::Command::new("python3");
+            cmd.arg("-c").arg(format!(
+                "import socket,struct\n\
+                 s=socket.create_connection(('127.0.0.1',{}))\n\
+                 s.sendall(b'GET / HTTP/1.1\\r\\n\\r\\n')\n\
+                 {}s.close()\n",
+                addr.port(),
+                if linger_zero {
+                    "s.setsockopt(socket.SOL_SOCKET,socket.SO_LINGER,struct.pack('ii',1,0))\n"
+                } else {
+                    ""
+                }
+            ));
+            if root {
+                use std::os::unix::process::CommandExt;
+                cmd.uid(65534).gid(65534);
+            }
+            let Ok(status) = cmd.status() else {
+                return; // no python3 here
+            };
+            assert!(status.success());
+            let (server, peer) = listener.accept().unwrap();
+            let who = peer_uid(server.local_addr().unwrap(), peer).unwrap();
+            assert_eq!(who, Peer::Gone, "linger 0: {linger_zero}");
+        }
     }
 
     #[test]
@@ -140,7 +210,7 @@ mod tests {
         let me = unsafe { libc::geteuid() };
         assert_eq!(
             peer_uid(server.local_addr().unwrap(), peer).unwrap(),
-            Some(me)
+            Peer::Uid(me)
         );
     }
 }
