@@ -112,8 +112,10 @@ pub struct ServeArgs {
     /// Serve plaintext on a TCP address other hosts can reach (refused without this flag)
     #[arg(long, env = "PORTWARDEN_INSECURE_LISTEN")]
     pub insecure_listen: bool,
-    /// Also serve portpicker's portserver protocol on this Unix socket: a path, or @NAME in the
-    /// abstract namespace (what PORTSERVER_ADDRESS names); `none` disables it [default: none]
+    /// Serve portpicker's portserver protocol on this Unix socket: a path, or @NAME in the
+    /// abstract namespace (what PORTSERVER_ADDRESS names); `none` disables it [default:
+    /// @portwarden-portserver, i.e. the --netns-lock name followed by -portserver; off with
+    /// --netns-lock none]
     #[arg(long, env = "PORTWARDEN_PORTSERVER_SOCKET", value_name = "PATH|@NAME")]
     pub portserver_socket: Option<String>,
     /// Checks whose critical finding refuses every allocation (comma-separated; `none`: never
@@ -238,7 +240,21 @@ pub enum PortserverSocket {
 /// leading NUL).
 const MAX_SUN_PATH: usize = 107;
 
+/// The portserver endpoint's default name: the namespace claim's, followed by this.
+pub const PORTSERVER_SUFFIX: &str = "-portserver";
+
 impl PortserverSocket {
+    /// The default endpoint beside the namespace claim `lock` (`@portwarden` ->
+    /// `@portwarden-portserver`), so that it is as unique as the claim and never the claim
+    /// itself. None without a claim: such a daemon may be one of several in its namespace, and
+    /// a fixed name would refuse the second.
+    pub fn beside(lock: Option<&str>) -> Option<Self> {
+        let name = lock?.strip_prefix('@')?;
+        let name = format!("{name}{PORTSERVER_SUFFIX}");
+        // The claim's name may already use all 107 bytes: then there is no default.
+        (name.len() < MAX_SUN_PATH).then_some(Self::Abstract(name))
+    }
+
     /// `none` or empty: off; `@name`: abstract; else a path.
     pub fn parse(v: &str) -> Result<Option<Self>, String> {
         let parsed = match v {
@@ -298,7 +314,7 @@ impl Config {
             insecure_listen: false,
             netns_lock: crate::netns::default_name(),
             network: NetworkConfig::default(),
-            portserver_socket: None,
+            portserver_socket: PortserverSocket::beside(crate::netns::default_name().as_deref()),
         }
     }
 
@@ -453,17 +469,16 @@ impl Config {
         if let Some(v) = args.log_format.or(file.log_format) {
             cfg.log_format = v;
         }
-        if let Some(v) = args
+        let portserver_socket = args
             .portserver_socket
             .as_ref()
             .or(file.portserver_socket.as_ref())
-        {
-            cfg.portserver_socket =
-                PortserverSocket::parse(v).map_err(|rule| ConfigError::Invalid {
-                    key: "portserver_socket",
-                    rule,
-                })?;
-        }
+            .map(|v| PortserverSocket::parse(v))
+            .transpose()
+            .map_err(|rule| ConfigError::Invalid {
+                key: "portserver_socket",
+                rule,
+            })?;
         let net = file.network.unwrap_or_default();
         let tls_cert = one_key("tls_cert", file.tls_cert, net.tls_cert)?;
         let tls_key = one_key("tls_key", file.tls_key, net.tls_key)?;
@@ -538,6 +553,24 @@ impl Config {
                     Some(name.to_string())
                 }
             };
+        }
+        cfg.portserver_socket = match portserver_socket {
+            Some(explicit) => explicit,
+            None => PortserverSocket::beside(cfg.netns_lock.as_deref()),
+        };
+        if let (Some(PortserverSocket::Abstract(name)), Some(lock)) =
+            (&cfg.portserver_socket, &cfg.netns_lock)
+        {
+            if lock.strip_prefix('@') == Some(name.as_str()) {
+                return Err(ConfigError::Invalid {
+                    key: "portserver_socket",
+                    rule: format!(
+                        "{lock} is the namespace claim (netns_lock), which answers no portserver \
+                         request: give the portserver endpoint a name of its own, e.g. \
+                         {lock}{PORTSERVER_SUFFIX}"
+                    ),
+                });
+            }
         }
         Ok(cfg)
     }
@@ -736,7 +769,9 @@ mod tests {
             })
             .map(|c| c.portserver_socket)
         };
-        assert_eq!(Config::defaults().portserver_socket, None);
+        let on_linux = cfg!(target_os = "linux")
+            .then(|| PortserverSocket::Abstract("portwarden-portserver".into()));
+        assert_eq!(Config::defaults().portserver_socket, on_linux);
         assert_eq!(
             parse("@pw").unwrap(),
             Some(PortserverSocket::Abstract("pw".into()))
@@ -749,6 +784,38 @@ mod tests {
         for bad in ["@", &format!("/{}", "a".repeat(120))] {
             let err = parse(bad).unwrap_err().to_string();
             assert!(err.contains("'portserver_socket'"), "{err}");
+        }
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_portserver_endpoint_sits_beside_the_namespace_claim_and_is_never_the_claim() {
+        let resolve = |lock: Option<&str>, portserver: Option<&str>| {
+            Config::resolve(&ServeArgs {
+                netns_lock: lock.map(Into::into),
+                portserver_socket: portserver.map(Into::into),
+                ..Default::default()
+            })
+        };
+        let abs = |n: &str| Some(PortserverSocket::Abstract(n.into()));
+        let of = |c: Config| c.portserver_socket;
+        assert_eq!(
+            of(resolve(None, None).unwrap()),
+            abs("portwarden-portserver")
+        );
+        assert_eq!(
+            of(resolve(Some("@mine"), None).unwrap()),
+            abs("mine-portserver")
+        );
+        assert_eq!(of(resolve(Some("none"), None).unwrap()), None);
+        assert_eq!(of(resolve(Some("none"), Some("@ps")).unwrap()), abs("ps"));
+        assert_eq!(of(resolve(None, Some("none")).unwrap()), None);
+        for (lock, portserver) in [(None, "@portwarden"), (Some("@mine"), "@mine")] {
+            let err = resolve(lock, Some(portserver)).unwrap_err().to_string();
+            assert!(
+                err.contains("'portserver_socket'") && err.contains("namespace claim"),
+                "{err}"
+            );
         }
     }
 

@@ -219,7 +219,7 @@ fn who_holds(name: &str, addr: &SocketAddr) -> ClaimError {
 
 /// The peer's PID as the kernel recorded it at connect time.
 #[cfg(target_os = "linux")]
-fn peer_pid(stream: &UnixStream) -> Option<i32> {
+pub(crate) fn peer_pid(stream: &UnixStream) -> Option<i32> {
     let mut cred = libc::ucred {
         pid: 0,
         uid: 0,

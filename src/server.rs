@@ -39,6 +39,11 @@ pub enum ServerError {
     },
     #[error("another daemon is already serving the Unix socket {0}")]
     SocketBusy(PathBuf),
+    #[error("cannot serve the portserver protocol on {addr}: {source}; choose another address with --portserver-socket (PORTWARDEN_PORTSERVER_SOCKET, portserver_socket), or none")]
+    Portserver {
+        addr: String,
+        source: std::io::Error,
+    },
     #[error("{0}")]
     Ports(#[from] PortsError),
     #[error("reflection: {0}")]
@@ -63,6 +68,7 @@ impl ServerError {
         matches!(
             self,
             Self::Exposed(_)
+                | Self::Portserver { .. }
                 | Self::Tls(_)
                 | Self::Activation(_)
                 | Self::Namespace(_)
@@ -189,6 +195,19 @@ pub async fn start(cfg: Config) -> Result<Daemon, ServerError> {
         .await;
 
     let (stop, stop_rx) = watch::channel(false);
+    // Every listener is bound before any serves: a failure below drops `stop`, which ends
+    // whatever was already started.
+    let portserver = match &cfg.portserver_socket {
+        Some(addr) => Some(
+            crate::api::Portserver::start(addr, allocator.clone(), stop_rx.clone()).map_err(
+                |source| ServerError::Portserver {
+                    addr: addr.to_string(),
+                    source,
+                },
+            )?,
+        ),
+        None => None,
+    };
     tokio::spawn(storage_health(
         Arc::downgrade(&allocator),
         health.clone(),
@@ -299,20 +318,11 @@ pub async fn start(cfg: Config) -> Result<Daemon, ServerError> {
         path
     });
 
-    let portserver = match &cfg.portserver_socket {
-        Some(addr) => {
-            let started = crate::api::Portserver::start(addr, allocator.clone(), stop_rx.clone())
-                .map_err(|source| ServerError::Listen {
-                addr: format!("portserver {addr}"),
-                source,
-            })?;
-            daemon_info.add_listener(format!("portserver {addr}"));
-            Some(started)
-        }
-        None => None,
-    };
     if let Some(path) = &unix_socket {
         daemon_info.add_listener(format!("unix:{}", path.display()));
+    }
+    if let Some(addr) = &cfg.portserver_socket {
+        daemon_info.add_listener(format!("portserver {addr}"));
     }
 
     let notifier = Arc::new(crate::systemd::Notifier::from_env());

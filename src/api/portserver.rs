@@ -112,10 +112,25 @@ fn bind_abstract(name: &str) -> io::Result<std::os::unix::net::UnixListener> {
     std::os::unix::net::UnixListener::bind_addr(&addr).map_err(|e| match e.kind() {
         io::ErrorKind::AddrInUse => io::Error::new(
             e.kind(),
-            format!("@{name} is already served by another process"),
+            format!("@{name} is already served by {}", holder_of(&addr)),
         ),
         _ => e,
     })
+}
+
+/// Who holds an abstract name, as the kernel tells a client that connects to it.
+#[cfg(target_os = "linux")]
+fn holder_of(addr: &std::os::unix::net::SocketAddr) -> String {
+    let pid = std::os::unix::net::UnixStream::connect_addr(addr)
+        .ok()
+        .and_then(|s| crate::netns::peer_pid(&s));
+    match pid {
+        Some(pid) => format!(
+            "another process (pid {pid}, {})",
+            crate::text::printable(&ports::command_line(pid, 120))
+        ),
+        None => "another process".into(),
+    }
 }
 
 #[cfg(not(target_os = "linux"))]

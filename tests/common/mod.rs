@@ -36,6 +36,8 @@ pub fn test_netns_lock() -> String {
 pub fn config(dir: &Path, range: &str, quarantine: Duration) -> Config {
     let mut cfg = Config::defaults();
     cfg.netns_lock = Some(test_netns_lock());
+    // The portserver endpoint beside that claim, as `serve` derives it.
+    cfg.portserver_socket = portwarden::config::PortserverSocket::beside(cfg.netns_lock.as_deref());
     cfg.listen = "127.0.0.1:0".parse().unwrap();
     cfg.unix_socket = Some(dir.join("pw.sock"));
     cfg.state = dir.join("state.db");

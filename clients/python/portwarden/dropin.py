@@ -8,9 +8,10 @@ Where the port comes from, in order:
 1. a port given back earlier with :func:`return_port` (or :func:`add_reserved_port`), as
    portpicker does;
 2. the portserver protocol at ``portserver_address``, else ``PORTSERVER_ADDRESS``, else
-   ``PORTWARDEN_PORTSERVER_SOCKET`` (the daemon's own setting): a Unix socket path, or ``@name``
-   in the abstract namespace. One connection, one line each way; no grpc import, so a one-shot
-   script costs no more than with portpicker;
+   ``PORTWARDEN_PORTSERVER_SOCKET`` (the daemon's own setting), else the daemon's default
+   endpoint ``@portwarden-portserver`` (Linux): a Unix socket path, or ``@name`` in the abstract
+   namespace. One connection, one line each way; no grpc import, so a one-shot script costs no
+   more than with portpicker;
 3. the daemon over gRPC when one is configured (``PORTWARDEN_ADDR`` set, or its default Unix
    socket exists), or when ``service`` is given: the port is then allocated for that service
    (the portserver protocol carries no name);
@@ -50,6 +51,8 @@ _random_ports: Set[int] = set()
 
 #: Seconds a portserver exchange may take.
 PORTSERVER_TIMEOUT = 10.0
+#: Where the daemon serves the portserver protocol unless configured otherwise.
+DEFAULT_PORTSERVER = "@portwarden-portserver"
 #: started_by holds at most this many bytes (the daemon's limit).
 MAX_TEXT_BYTES = 256
 
@@ -103,9 +106,12 @@ def is_port_free(port: int) -> bool:
     return bool(bind(port, *_PROTOS[0]) and bind(port, *_PROTOS[1]))
 
 
-def get_port_from_port_server(portserver_address: str, pid: Optional[int] = None) -> Optional[int]:
+def get_port_from_port_server(
+    portserver_address: str, pid: Optional[int] = None, *, quiet_if_absent: bool = False
+) -> Optional[int]:
     """Asks a portserver (portwarden's, or portpicker's own) for a port owned by ``pid``
-    (default: this process): the port, or None when it has none or cannot be reached."""
+    (default: this process): the port, or None when it has none or cannot be reached. With
+    ``quiet_if_absent``, nothing listening there is not worth a note."""
     if not portserver_address:
         return None
     if pid is None:
@@ -122,6 +128,10 @@ def get_port_from_port_server(portserver_address: str, pid: Optional[int] = None
                 if not chunk:
                     break
                 answer += chunk
+    except (ConnectionRefusedError, FileNotFoundError) as e:
+        if not quiet_if_absent:
+            print(f"portwarden: cannot reach the portserver at {portserver_address}: {e}", file=sys.stderr)
+        return None
     except OSError as e:
         print(f"portwarden: cannot reach the portserver at {portserver_address}: {e}", file=sys.stderr)
         return None
@@ -155,13 +165,20 @@ def pick_unused_port(
         _owned_ports.add(port)
         return port
     if service is None:
-        for address in (
-            portserver_address,
-            os.environ.get("PORTSERVER_ADDRESS"),
-            os.environ.get("PORTWARDEN_PORTSERVER_SOCKET"),
-        ):
-            if address and address != "none":
-                port = get_port_from_port_server(address, pid)
+        configured = [
+            a
+            for a in (
+                portserver_address,
+                os.environ.get("PORTSERVER_ADDRESS"),
+                os.environ.get("PORTWARDEN_PORTSERVER_SOCKET"),
+            )
+            if a
+        ]
+        # Nothing configured: the daemon's default endpoint, if a daemon serves it.
+        fallback = [DEFAULT_PORTSERVER] if not configured and sys.platform == "linux" else []
+        for address in configured or fallback:
+            if address != "none":
+                port = get_port_from_port_server(address, pid, quiet_if_absent=not configured)
                 if port:
                     return port
     port = _from_daemon(pid, service)

@@ -13,6 +13,7 @@ import time
 import pytest
 
 import portwarden
+from conftest import daemon_binary
 
 pytest.importorskip("portpicker")
 
@@ -123,3 +124,76 @@ def test_200_concurrent_pickers_get_distinct_ports_each_reclaimed_when_it_exits(
         parent.communicate("", timeout=30)
     assert _wait_until(lambda: not _allocated(d)), "ports still allocated after every picker exited"
 
+
+
+def test_the_endpoint_is_on_by_default_beside_the_namespace_claim(start_daemon):
+    """No --portserver-socket: the daemon serves portpicker at its claim's name followed by
+    -portserver (@portwarden-portserver for the default claim), and says where in its log."""
+    d = start_daemon(port_range=(26410, 26414))
+    lock = next(a for a in d.proc.args if a.startswith("@portwarden-pytest-"))
+    address = f"{lock}-portserver"
+    assert f"portserver protocol on {address}" in d.log_text(), d.log_text()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER], env=_env(address), stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    port, pid = map(int, holder.stdout.readline().split())
+    assert 26410 <= port <= 26414, "portpicker fell back to a port portwarden does not manage"
+    assert _allocated(d)[port].pid == pid
+    holder.communicate("", timeout=10)
+
+
+def test_the_namespace_claim_is_refused_as_a_portserver_address(start_daemon, tmp_path):
+    """The claim's own name answers no portserver request: the daemon refuses it at start-up
+    (exit 2, naming the key) instead of leaving portpicker to fall back silently."""
+    lock = f"@portwarden-pytest-{os.getpid()}-claim"
+    proc = subprocess.run(
+        [
+            str(daemon_binary()), "serve", "--listen", "127.0.0.1:0",
+            "--unix-socket", str(tmp_path / "pw.sock"), "--state", str(tmp_path / "s.db"),
+            "--range", "26415-26416", "--netns-lock", lock, "--portserver-socket", lock,
+        ],
+        capture_output=True, text=True, timeout=30,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert "'portserver_socket'" in proc.stderr and "namespace claim" in proc.stderr, proc.stderr
+
+
+def test_a_taken_portserver_address_stops_the_start_with_exit_2_naming_the_holder(start_daemon, tmp_path):
+    import socket
+
+    address = f"@pw-test-{os.getpid()}-taken"
+    squatter = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    squatter.bind("\0" + address[1:])
+    squatter.listen(1)
+    try:
+        proc = subprocess.run(
+            [
+                str(daemon_binary()), "serve", "--listen", "127.0.0.1:0",
+                "--unix-socket", str(tmp_path / "pw.sock"), "--state", str(tmp_path / "s.db"),
+                "--range", "26417-26418", "--netns-lock", f"@portwarden-pytest-{os.getpid()}-taken",
+                "--portserver-socket", address,
+            ],
+            capture_output=True, text=True, timeout=30,
+        )
+    finally:
+        squatter.close()
+    assert proc.returncode == 2, proc.stderr
+    assert f"{address} is already served by another process (pid {os.getpid()}" in proc.stderr, proc.stderr
+    assert "--portserver-socket" in proc.stderr, proc.stderr
+    # Nothing was left listening: the Unix socket was never created.
+    assert not (tmp_path / "pw.sock").exists()
+
+
+def test_the_drop_in_asks_the_default_endpoint_when_nothing_is_configured(start_daemon, monkeypatch):
+    """``import portwarden as portpicker`` with no PORTSERVER_ADDRESS: the daemon's default
+    endpoint is asked (here the test daemon's, standing in for @portwarden-portserver)."""
+    from portwarden import dropin
+
+    d = start_daemon(port_range=(26419, 26420))
+    lock = next(a for a in d.proc.args if a.startswith("@portwarden-pytest-"))
+    for var in ("PORTSERVER_ADDRESS", "PORTWARDEN_PORTSERVER_SOCKET", "PORTWARDEN_ADDR"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setattr(dropin, "DEFAULT_PORTSERVER", f"{lock}-portserver")
+    port = dropin.pick_unused_port()
+    assert 26419 <= port <= 26420
+    assert _allocated(d)[port].pid == os.getpid()
