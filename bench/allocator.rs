@@ -18,6 +18,7 @@ const N: usize = 5000;
 fn open(state: &Path) -> Allocator {
     let cfg = AllocatorConfig {
         ranges: RangeSet::new(vec!["10000-14999".parse().expect("range")]).expect("ranges"),
+        test_pool: None,
         quarantine: Duration::ZERO,
         state_path: state.to_path_buf(),
         // One caller takes the whole range here: no per-uid quota.

@@ -128,6 +128,7 @@ fn pass_cost() {
     let range = "30000-30100";
     let cfg = AllocatorConfig {
         ranges: RangeSet::new(vec![range.parse().unwrap()]).unwrap(),
+        test_pool: None,
         quarantine: Duration::ZERO,
         state_path: dir.path().join("state.db"),
         quotas: Default::default(),

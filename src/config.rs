@@ -51,6 +51,15 @@ pub struct ServeArgs {
         value_name = "START-END"
     )]
     pub range: Vec<String>,
+    /// The test pool, repeatable: where the portserver endpoint and test clients (`--pool test`)
+    /// draw from, apart from the services' ranges; `none` turns it off [default: 15000-24999]
+    #[arg(
+        long = "test-range",
+        env = "PORTWARDEN_TEST_RANGE",
+        value_delimiter = ',',
+        value_name = "START-END"
+    )]
+    pub test_range: Vec<String>,
     /// How long a released port rests before another service gets it; `0s` disables [default: 60s]
     #[arg(long, env = "PORTWARDEN_QUARANTINE", value_name = "DURATION")]
     pub quarantine: Option<String>,
@@ -141,6 +150,7 @@ struct FileConfig {
     unix_socket: Option<String>,
     state: Option<PathBuf>,
     range: Option<OneOrMany>,
+    test_range: Option<OneOrMany>,
     quarantine: Option<String>,
     watchdog_interval: Option<String>,
     events_keep: Option<u64>,
@@ -204,6 +214,8 @@ pub struct Config {
     pub unix_socket: Option<PathBuf>,
     pub state: PathBuf,
     pub ranges: RangeSet,
+    /// The test pool (None: off).
+    pub test_range: Option<RangeSet>,
     pub quarantine: Duration,
     pub watchdog_interval: Duration,
     pub events_keep: u64,
@@ -302,6 +314,10 @@ impl Config {
             unix_socket: default_unix_socket(),
             state: default_state_path(),
             ranges,
+            test_range: Some(
+                RangeSet::new(vec![DEFAULT_TEST_RANGE])
+                    .unwrap_or_else(|_| unreachable!("the default test pool is valid")),
+            ),
             quarantine: DEFAULT_QUARANTINE,
             watchdog_interval: DEFAULT_WATCHDOG_INTERVAL,
             events_keep: crate::watchdog::DEFAULT_EVENTS_KEEP,
@@ -346,23 +362,26 @@ impl Config {
         if let Some(v) = args.state.as_ref().or(file.state.as_ref()) {
             cfg.state = v.clone();
         }
-        let ranges: Vec<String> = if !args.range.is_empty() {
-            args.range.clone()
-        } else {
-            match file.range {
-                Some(OneOrMany::One(s)) => s.split(',').map(str::to_string).collect(),
-                Some(OneOrMany::Many(v)) => v,
-                None => Vec::new(),
-            }
-        };
-        if !ranges.is_empty() {
-            let parsed = ranges
-                .iter()
-                .map(|r| r.parse::<PortRange>().map_err(|e| format!("'{r}': {e}")))
-                .collect::<Result<Vec<_>, _>>()
-                .and_then(RangeSet::new)
+        if let Some(ranges) = range_values(&args.range, file.range) {
+            cfg.ranges = parse_ranges(&ranges)
                 .map_err(|rule| ConfigError::Invalid { key: "range", rule })?;
-            cfg.ranges = parsed;
+        }
+        if let Some(ranges) = range_values(&args.test_range, file.test_range) {
+            cfg.test_range = match ranges.as_slice() {
+                [none] if none == "none" => None,
+                _ => Some(parse_ranges(&ranges).map_err(|rule| ConfigError::Invalid {
+                    key: "test_range",
+                    rule,
+                })?),
+            };
+        }
+        if let Some(test) = &cfg.test_range {
+            crate::ports::Pools::new(cfg.ranges.clone(), Some(test.clone())).map_err(|rule| {
+                ConfigError::Invalid {
+                    key: "test_range",
+                    rule: format!("{rule}; the two pools must not share ports"),
+                }
+            })?;
         }
         if let Some(v) = args.quarantine.as_ref().or(file.quarantine.as_ref()) {
             cfg.quarantine = parse_duration(v).map_err(|rule| ConfigError::Invalid {
@@ -574,6 +593,32 @@ impl Config {
         }
         Ok(cfg)
     }
+}
+
+/// The default test pool: as large as portpicker's own portserver pool.
+const DEFAULT_TEST_RANGE: PortRange = PortRange {
+    start: 15000,
+    end: 24999,
+};
+
+/// A range key's values: the flags (or environment) over the file; None when neither sets it.
+fn range_values(args: &[String], file: Option<OneOrMany>) -> Option<Vec<String>> {
+    if !args.is_empty() {
+        return Some(args.to_vec());
+    }
+    match file? {
+        OneOrMany::One(s) => Some(s.split(',').map(str::to_string).collect()),
+        OneOrMany::Many(v) => Some(v),
+    }
+    .filter(|v| !v.is_empty())
+}
+
+fn parse_ranges(ranges: &[String]) -> Result<RangeSet, String> {
+    ranges
+        .iter()
+        .map(|r| r.parse::<PortRange>().map_err(|e| format!("'{r}': {e}")))
+        .collect::<Result<Vec<_>, _>>()
+        .and_then(RangeSet::new)
 }
 
 /// A key the file may hold at the top level or (older spelling) under `[network]`.

@@ -110,11 +110,15 @@ pub async fn start(cfg: Config) -> Result<Daemon, ServerError> {
         }
         None => None,
     };
-    for warning in ephemeral_warnings(&cfg.ranges) {
+    for warning in ephemeral_warnings(&cfg.ranges)
+        .into_iter()
+        .chain(cfg.test_range.iter().flat_map(ephemeral_warnings))
+    {
         tracing::warn!("{warning}");
     }
     let allocator_cfg = AllocatorConfig {
         ranges: cfg.ranges.clone(),
+        test_pool: cfg.test_range.clone(),
         quarantine: cfg.quarantine,
         state_path: cfg.state.clone(),
         quotas: cfg.quotas,

@@ -248,6 +248,7 @@ mod clock_jumps {
         });
         let cfg = AllocatorConfig {
             ranges: RangeSet::new(vec!["29050-29051".parse().unwrap()]).unwrap(),
+            test_pool: None,
             quarantine: Duration::from_secs(60),
             state_path: dir.path().join("state.db"),
             quotas: Default::default(),

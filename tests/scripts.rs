@@ -125,6 +125,7 @@ fn reuse_needs_a_caller_the_daemon_can_identify() {
     let dir = tempfile::tempdir().unwrap();
     let (allocator, _) = Allocator::open(AllocatorConfig {
         ranges: portwarden::ports::RangeSet::new(vec!["27180-27185".parse().unwrap()]).unwrap(),
+        test_pool: None,
         quarantine: std::time::Duration::ZERO,
         state_path: dir.path().join("state.db"),
         quotas: Default::default(),
@@ -371,9 +372,20 @@ fn rest_renew_refuses_a_silent_lease_and_status_names_the_daemon() {
         status["daemon"]["state_path"],
         dir.path().join("state.db").display().to_string()
     );
+    let listeners = status["daemon"]["listeners"].as_array().unwrap();
     assert_eq!(
-        status["daemon"]["listeners"],
-        json!([d.addr.to_string(), format!("unix:{}", d.socket.display())])
+        listeners[..2],
+        [
+            json!(d.addr.to_string()),
+            json!(format!("unix:{}", d.socket.display()))
+        ]
+    );
+    // The portserver endpoint, on by default beside the namespace claim.
+    let portserver = listeners[2].as_str().unwrap();
+    assert!(
+        portserver.starts_with("portserver @portwarden-test-")
+            && portserver.ends_with("-portserver"),
+        "{portserver}"
     );
 }
 

@@ -6,7 +6,7 @@ use crate::network::{self, CheckResult, CheckStatus, OverallStatus, Report};
 
 use crate::events::{AllocationView, Event, EventDetail, EventKind};
 use crate::ports::{
-    Allocation, Health, Listener, Observation, OwnerKind, PortVerdict, PortVerdictState,
+    Allocation, Health, Listener, Observation, OwnerKind, Pool, PortVerdict, PortVerdictState,
 };
 use crate::proto;
 
@@ -23,6 +23,24 @@ pub fn health(h: Health) -> proto::Health {
         Health::Active => proto::Health::Active,
         Health::Unhealthy => proto::Health::Unhealthy,
         Health::Dead => proto::Health::Dead,
+    }
+}
+
+pub fn port_ranges(r: &crate::ports::RangeSet) -> Vec<proto::PortRange> {
+    r.ranges()
+        .iter()
+        .map(|r| proto::PortRange {
+            start: r.start.into(),
+            end: r.end.into(),
+        })
+        .collect()
+}
+
+/// The wire's pool; unspecified is the service pool.
+pub fn pool(p: proto::Pool) -> Pool {
+    match p {
+        proto::Pool::Unspecified | proto::Pool::Service => Pool::Service,
+        proto::Pool::Test => Pool::Test,
     }
 }
 

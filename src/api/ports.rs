@@ -41,6 +41,7 @@ impl PortsService for PortsApi {
     ) -> Result<Response<AllocateResponse>, Status> {
         let caller = caller_of(&req);
         let r = req.into_inner();
+        let pool = convert::pool(r.pool());
         let domain = ports::AllocateRequest {
             service: r.service,
             purpose: r.purpose,
@@ -54,6 +55,7 @@ impl PortsService for PortsApi {
             derived_service: false,
             reuse: r.reuse,
             prefer: r.prefer,
+            pool,
         };
         let granted = super::allocate_off_runtime(&self.allocator, domain, caller)
             .await
@@ -132,16 +134,9 @@ impl PortsService for PortsApi {
     async fn status(&self, _: Request<StatusRequest>) -> Result<Response<StatusResponse>, Status> {
         // Cheap (no probes while the socket table's listeners are known): runs inline.
         let s = self.allocator.status();
+        let test_pool = self.allocator.test_pool_status();
         Ok(Response::new(StatusResponse {
-            ranges: s
-                .ranges
-                .ranges()
-                .iter()
-                .map(|r| PortRange {
-                    start: r.start.into(),
-                    end: r.end.into(),
-                })
-                .collect(),
+            ranges: convert::port_ranges(&s.ranges),
             total: s.total as u32,
             allocated: s.allocated as u32,
             available: s.available as u32,
@@ -150,6 +145,14 @@ impl PortsService for PortsApi {
             quarantine_seconds: s.quarantine.as_secs(),
             warnings: s.warnings,
             daemon: Some(convert::daemon_info(&self.daemon)),
+            test_pool: test_pool.map(|t| TestPoolStatus {
+                ranges: convert::port_ranges(&t.ranges),
+                total: t.total as u32,
+                allocated: t.allocated as u32,
+                available: t.available as u32,
+                resting: t.quarantined as u32,
+                unavailable: t.unavailable as u32,
+            }),
         }))
     }
 

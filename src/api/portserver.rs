@@ -427,6 +427,8 @@ async fn allocate_for(endpoint: &Arc<Endpoint>, pid: i32, caller: &Caller) -> Re
         // a reused PID could answer).
         owner_identity: Some(owner),
         derived_service: true,
+        // Test suites draw from their own pool, so they never run the services' ranges dry.
+        pool: endpoint.allocator.pools().for_tests(),
         ..Default::default()
     };
     let granted = super::allocate_off_runtime(&endpoint.allocator, req, *caller)

@@ -109,6 +109,10 @@ pub struct AllocateArgs {
     /// key=value label, repeatable
     #[arg(long = "label", value_name = "KEY=VALUE")]
     pub labels: Vec<String>,
+    /// Where the port comes from: service (the managed ranges) or test (the test pool, for
+    /// test suites)
+    #[arg(long, value_enum, default_value_t = PoolArg::Service)]
+    pub pool: PoolArg,
     /// Print only the port number (for PORT=$(portwarden allocate web --reuse --quiet))
     #[arg(long, short)]
     pub quiet: bool,
@@ -202,4 +206,11 @@ pub struct StatusArgs {
     pub json: bool,
     #[command(flatten)]
     pub conn: CommandClientArgs,
+}
+
+/// `--pool`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PoolArg {
+    Service,
+    Test,
 }

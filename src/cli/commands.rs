@@ -6,10 +6,11 @@ use tonic::Status;
 
 use portwarden_client::proto::ports_service_client::PortsServiceClient;
 use portwarden_client::proto::{
-    AllocateRequest, AllocateResponse, GetRequest, ListRequest, ReleaseRequest, RenewRequest,
+    AllocateRequest, AllocateResponse, GetRequest, ListRequest, Pool, ReleaseRequest, RenewRequest,
 };
 use portwarden_client::ConnectError;
 
+use super::args::PoolArg;
 use super::connect::{connect, Unreachable};
 use super::exit;
 use super::render::{allocation_block, allocation_json, allocation_table, owner_line, rfc3339};
@@ -188,6 +189,10 @@ fn allocate_request(a: &AllocateArgs) -> Result<AllocateRequest, CliError> {
         owner_is_caller: false,
         reuse: a.reuse,
         prefer: a.prefer,
+        pool: match a.pool {
+            PoolArg::Service => Pool::Service,
+            PoolArg::Test => Pool::Test,
+        } as i32,
     })
 }
 

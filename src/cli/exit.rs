@@ -176,6 +176,7 @@ mod tests {
         assert_eq!(code(PortsError::invalid("service", "bad")), USAGE);
         assert_eq!(
             code(PortsError::Exhausted {
+                pool: crate::ports::Pool::Service,
                 ranges: "1-2".into(),
                 total: 2,
                 held: 2,

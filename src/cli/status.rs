@@ -68,9 +68,8 @@ pub async fn run(channel: Channel, args: &StatusArgs) -> Result<u8, CliError> {
     })
 }
 
-fn ranges(st: &StatusResponse) -> String {
-    st.ranges
-        .iter()
+fn ranges(list: &[proto::PortRange]) -> String {
+    list.iter()
         .map(|r| {
             if r.start == r.end {
                 r.start.to_string()
@@ -121,7 +120,7 @@ fn compact(g: &Gathered) -> String {
     let mut s = daemon_lines(st);
     s += &format!(
         "ports {}: {} allocated, {} free, {} resting after release, {} unavailable ({} in all)\n",
-        ranges(st),
+        ranges(&st.ranges),
         st.allocated,
         st.available,
         st.quarantined,
@@ -130,6 +129,17 @@ fn compact(g: &Gathered) -> String {
     );
     for w in &st.warnings {
         s += &format!("  ⚠ {}\n", p(w));
+    }
+    if let Some(t) = &st.test_pool {
+        s += &format!(
+            "test pool {}: {} allocated, {} free, {} resting, {} unavailable ({} in all)\n",
+            ranges(&t.ranges),
+            t.allocated,
+            t.available,
+            t.resting,
+            t.unavailable,
+            t.total
+        );
     }
     s += &match &g.watchdog {
         Ok(w) => {
@@ -179,7 +189,7 @@ fn verbose(g: &Gathered) -> String {
     let mut s = format!("{rule}\nPORTWARDEN PORT & NETWORK STATUS\n{rule}\n\n");
     s += &daemon_lines(st);
     s += "\nPORT MANAGER\n------------\n";
-    s += &format!("Port Range: {}\n", ranges(st));
+    s += &format!("Port Range: {}\n", ranges(&st.ranges));
     s += &format!("Allocated: {} / {} ports\n", st.allocated, st.total);
     s += &format!("Available: {} ports\n", st.available);
     if st.quarantined > 0 {
@@ -228,7 +238,7 @@ fn verbose(g: &Gathered) -> String {
 
 fn to_json(g: &Gathered) -> serde_json::Value {
     let st = &g.st;
-    let ranges: Vec<String> = ranges(st).split(", ").map(str::to_string).collect();
+    let ranges: Vec<String> = ranges(&st.ranges).split(", ").map(str::to_string).collect();
     let mut v = json!({
         "daemon": st.daemon.as_ref().map(|d| json!({
             "version": d.version,

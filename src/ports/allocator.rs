@@ -17,6 +17,7 @@ use super::events_store::LogBounds;
 use super::lease::{new_token, Allocation, Caller, Health, ReclaimReason, Vitality};
 use super::marker;
 use super::names::ServiceNames;
+use super::pool::{Pool, Pools};
 use super::process::{Liveness, ProcessIdentity};
 use super::quota::{Holdings, Quotas};
 use super::range::RangeSet;
@@ -32,7 +33,10 @@ use crate::network::{NetworkGate, PortFinding, Report, SystemSnapshot};
 
 #[derive(Debug, Clone)]
 pub struct AllocatorConfig {
+    /// The service pool.
     pub ranges: RangeSet,
+    /// The test pool (None: off; test clients then draw from the service pool).
+    pub test_pool: Option<RangeSet>,
     /// How long a released port rests before another service may have it (TIME_WAIT length).
     pub quarantine: Duration,
     pub state_path: PathBuf,
@@ -99,8 +103,8 @@ pub(super) struct State {
     pub(super) leases: BTreeMap<u16, Allocation>,
     history: HashMap<u16, PortHistory>,
     sticky: HashMap<String, u16>,
-    /// Managed ports without a lease, least recently used first: (last released at, port).
-    idle: BTreeSet<(i64, u16)>,
+    /// Managed ports without a lease, per pool, least recently used first.
+    idle: Idle,
     /// Where the event log stands.
     pub(super) log: LogBounds,
     /// Which unleased ports are unusable now (listeners, refused binds), for Status.
@@ -109,6 +113,30 @@ pub(super) struct State {
     holdings: Holdings,
     /// Which uid each service name belongs to.
     names: ServiceNames,
+}
+
+/// Per pool, the managed ports without a lease: (last released at, port), least recently used
+/// first.
+#[derive(Debug, Default)]
+struct Idle {
+    service: BTreeSet<(i64, u16)>,
+    test: BTreeSet<(i64, u16)>,
+}
+
+impl Idle {
+    fn of(&self, pool: Pool) -> &BTreeSet<(i64, u16)> {
+        match pool {
+            Pool::Service => &self.service,
+            Pool::Test => &self.test,
+        }
+    }
+
+    fn of_mut(&mut self, pool: Pool) -> &mut BTreeSet<(i64, u16)> {
+        match pool {
+            Pool::Service => &mut self.service,
+            Pool::Test => &mut self.test,
+        }
+    }
 }
 
 impl State {
@@ -124,6 +152,7 @@ impl State {
 
 pub struct Allocator {
     pub(super) cfg: AllocatorConfig,
+    pools: Pools,
     state: Mutex<State>,
     /// Every committed event goes here, in sequence order, after its commit.
     pub(super) bus: Arc<EventBus>,
@@ -163,6 +192,8 @@ impl Allocator {
         cfg: AllocatorConfig,
         clock: Arc<dyn Clock>,
     ) -> Result<(Self, RepairReport), PortsError> {
+        let pools = Pools::new(cfg.ranges.clone(), cfg.test_pool.clone())
+            .map_err(|rule| PortsError::invalid("test_range", rule))?;
         let mut store = Store::open(&cfg.state_path)?;
         store.quick_check()?;
         let snap = store.load(clock.now())?;
@@ -184,14 +215,20 @@ impl Allocator {
         let leases: BTreeMap<u16, Allocation> =
             snap.allocations.into_iter().map(|a| (a.port, a)).collect();
         let mut holdings = Holdings::default();
-        leases.values().for_each(|a| holdings.add(a));
+        leases
+            .values()
+            .for_each(|a| holdings.add(pools.of(a.port).unwrap_or_default(), a));
         let names = ServiceNames::from_stored(snap.service_owners);
-        let idle = cfg
-            .ranges
-            .ports()
-            .filter(|p| !leases.contains_key(p))
-            .map(|p| (history.get(&p).map_or(0, |h| h.released_at_ms), p))
-            .collect();
+        let mut idle = Idle::default();
+        for pool in Pool::ALL {
+            *idle.of_mut(pool) = pools
+                .get(pool)
+                .into_iter()
+                .flat_map(RangeSet::ports)
+                .filter(|p| !leases.contains_key(p))
+                .map(|p| (history.get(&p).map_or(0, |h| h.released_at_ms), p))
+                .collect();
+        }
         let state = State {
             store,
             leases,
@@ -205,6 +242,7 @@ impl Allocator {
         };
         let allocator = Self {
             cfg,
+            pools,
             state: Mutex::new(state),
             bus: Arc::new(EventBus::default()),
             counters: Counters::default(),
@@ -243,9 +281,14 @@ impl Allocator {
         }
     }
 
-    /// The managed ranges.
+    /// The service pool's ranges.
     pub fn ranges(&self) -> &RangeSet {
         &self.cfg.ranges
+    }
+
+    /// Both pools.
+    pub fn pools(&self) -> &Pools {
+        &self.pools
     }
 
     /// The time on the allocator's clock.
@@ -379,7 +422,7 @@ impl Allocator {
             .map_err(|e| tracing::warn!(error = %e, "repair: no socket table; probing each port"))
             .ok();
         if let Some(set) = &listeners {
-            st.availability.observe(set, &self.cfg.ranges);
+            st.availability.observe(set, self.pools.all());
         }
         let ports: Vec<u16> = st.leases.keys().copied().collect();
         for port in ports {
@@ -400,7 +443,7 @@ impl Allocator {
                 Vitality::Alive => {}
             }
             report.kept += 1;
-            if !self.cfg.ranges.contains(port) {
+            if !self.pools.all().contains(port) {
                 tracing::warn!(port, service = %a.service, "repair: kept allocation outside the managed ranges; release it to drop it");
                 report.outside_range.push(port);
             }
@@ -434,7 +477,14 @@ impl Allocator {
     }
 
     pub fn allocate(&self, req: AllocateRequest, caller: &Caller) -> Result<Granted, PortsError> {
-        let v = req.validate(&self.cfg.ranges, caller.pid)?;
+        let pool = req.pool;
+        let range = self.pools.get(pool).ok_or_else(|| {
+            PortsError::invalid(
+                "pool",
+                "the test pool is off on this daemon (test_range = \"none\"); ask for the service pool",
+            )
+        })?;
+        let v = req.validate(range, caller.pid)?;
         // Handing back what the caller already holds needs no network checks.
         if v.reuse {
             if let Some(reused) = self.reuse_locked(&mut self.lock(), &v, caller)? {
@@ -461,7 +511,8 @@ impl Allocator {
         }
         st.holdings.check(
             &self.cfg.quotas,
-            self.cfg.ranges.total(),
+            pool,
+            range.total(),
             caller.uid,
             &v.service,
         )?;
@@ -488,10 +539,10 @@ impl Allocator {
                 }
                 Err(e) => return Err(e),
             },
-            (None, None) => match self.pick_free(&mut st, service, now, snap) {
+            (None, None) => match self.pick_free(&mut st, pool, service, now, snap) {
                 Ok(found) => found,
                 Err(_) if !self.sweep_locked(&mut st, now)?.is_empty() => {
-                    self.pick_free(&mut st, service, now, snap)?
+                    self.pick_free(&mut st, pool, service, now, snap)?
                 }
                 Err(e) => return Err(e),
             },
@@ -503,7 +554,7 @@ impl Allocator {
         let allocation = self.record(&mut st, v, port, caller, now, network_health)?;
         drop(st);
         let warnings = report.as_ref().map(findings).unwrap_or_default();
-        super::alloc_log::allocated(&allocation, report.as_ref(), snap, caller, &self.cfg.ranges);
+        super::alloc_log::allocated(&allocation, report.as_ref(), snap, caller, range);
         Ok(Granted {
             allocation,
             warnings,
@@ -529,22 +580,30 @@ impl Allocator {
         }
     }
 
+    /// How long `port` still rests, and who released it. Quarantine protects the next service
+    /// from the previous owner's stale connections; a service getting its own port back inherits
+    /// only its own. In the test pool the rest ends as soon as the kernel holds no socket on the
+    /// port (TIME_WAIT included): `sockets` says, asked only for a port still resting by the
+    /// clock.
     fn quarantine_left(
         &self,
         st: &State,
         port: u16,
         service: Option<&str>,
         now: Now,
+        sockets: &mut SocketsHeld,
     ) -> Option<(u64, String)> {
         let h = st.history.get(&port)?;
-        // Quarantine protects the next service from the previous owner's stale connections; a
-        // service getting its own port back inherits only its own.
-        (!h.quarantine_until.passed(now) && Some(h.last_service.as_str()) != service).then(|| {
-            (
-                h.quarantine_until.left_ms(now) as u64,
-                h.last_service.clone(),
-            )
-        })
+        if h.quarantine_until.passed(now) || Some(h.last_service.as_str()) == service {
+            return None;
+        }
+        if self.pools.of(port) == Some(Pool::Test) && !sockets.on(port) {
+            return None;
+        }
+        Some((
+            h.quarantine_until.left_ms(now) as u64,
+            h.last_service.clone(),
+        ))
     }
 
     fn claim_requested(
@@ -570,7 +629,10 @@ impl Allocator {
                 }
             }
         }
-        if let Some((remaining_ms, last_service)) = self.quarantine_left(st, port, service, now) {
+        let mut sockets = SocketsHeld::OnPort;
+        if let Some((remaining_ms, last_service)) =
+            self.quarantine_left(st, port, service, now, &mut sockets)
+        {
             return Err(PortsError::Quarantined {
                 port,
                 remaining_ms,
@@ -605,12 +667,13 @@ impl Allocator {
     fn pick_free(
         &self,
         st: &mut State,
+        pool: Pool,
         service: Option<&str>,
         now: Now,
         snap: Option<&SystemSnapshot>,
     ) -> Result<(u16, Option<Report>), PortsError> {
         let mut passed_over = Vec::new();
-        let picked = self.pick_free_noting(st, service, now, snap, &mut passed_over);
+        let picked = self.pick_free_noting(st, pool, service, now, snap, &mut passed_over);
         for (port, finding) in &passed_over {
             st.availability.note_probe(*port, finding);
         }
@@ -620,25 +683,30 @@ impl Allocator {
     fn pick_free_noting(
         &self,
         st: &State,
+        pool: Pool,
         service: Option<&str>,
         now: Now,
         snap: Option<&SystemSnapshot>,
         passed_over: &mut Vec<(u16, PortFinding)>,
     ) -> Result<(u16, Option<Report>), PortsError> {
+        let range = self.pools.get(pool).unwrap_or(&self.cfg.ranges);
         let sticky = service
             .and_then(|s| st.sticky.get(s))
             .copied()
-            .filter(|p| self.cfg.ranges.contains(*p) && !st.leases.contains_key(p));
+            .filter(|p| range.contains(*p) && !st.leases.contains_key(p));
+        // One look at the socket table serves every resting candidate of this pick.
+        let mut sockets = SocketsHeld::NotTaken;
         let (mut quarantined, mut unavailable, mut blocked_count) = (0, 0, 0);
         let mut first_free_in_ms: Option<u64> = None;
         let mut blocked = None;
         let idle = st
             .idle
+            .of(pool)
             .iter()
             .map(|(_, p)| *p)
             .filter(|p| Some(*p) != sticky);
         for port in sticky.into_iter().chain(idle) {
-            if let Some((left_ms, _)) = self.quarantine_left(st, port, service, now) {
+            if let Some((left_ms, _)) = self.quarantine_left(st, port, service, now, &mut sockets) {
                 quarantined += 1;
                 first_free_in_ms = Some(first_free_in_ms.map_or(left_ms, |m| m.min(left_ms)));
                 continue;
@@ -675,8 +743,10 @@ impl Allocator {
             });
         }
         let mut by_service: HashMap<&str, usize> = HashMap::new();
-        for a in st.leases.values() {
+        let mut held = 0;
+        for a in st.leases.values().filter(|a| range.contains(a.port)) {
             *by_service.entry(a.service.as_str()).or_default() += 1;
+            held += 1;
         }
         let mut holders: Vec<(String, usize)> = by_service
             .into_iter()
@@ -684,9 +754,10 @@ impl Allocator {
             .collect();
         holders.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
         Err(PortsError::Exhausted {
-            ranges: self.cfg.ranges.to_string(),
-            total: self.cfg.ranges.total(),
-            held: st.leases.len(),
+            pool,
+            ranges: range.to_string(),
+            total: range.total(),
+            held,
             quarantined,
             first_free_in_ms,
             unavailable,
@@ -737,10 +808,11 @@ impl Allocator {
         if let Some(uid) = bind_name {
             st.names.bind(&allocation.service, uid);
         }
-        st.holdings.add(&allocation);
+        let pool = self.pools.of(port).unwrap_or_default();
+        st.holdings.add(pool, &allocation);
         self.counters.allocated();
         let last_used = st.history.get(&port).map_or(0, |h| h.released_at_ms);
-        st.idle.remove(&(last_used, port));
+        st.idle.of_mut(pool).remove(&(last_used, port));
         if !derived_service {
             st.sticky.insert(allocation.service.clone(), port);
         }
@@ -756,7 +828,7 @@ impl Allocator {
                 return Ok(p);
             }
         }
-        let p = managed_port("port", port, &self.cfg.ranges)
+        let p = managed_port("port", port, self.pools.all())
             .map_err(|v| PortsError::Invalid(vec![v]))?;
         Err(PortsError::NotAllocated { port: p })
     }
@@ -806,12 +878,13 @@ impl Allocator {
             quarantine_until: until,
         };
         self.commit_event(st, now, ev, |s, e| s.release(&h, e))?;
+        let pool = self.pools.of(a.port);
         if let Some(gone) = st.leases.remove(&a.port) {
-            st.holdings.remove(&gone);
+            st.holdings.remove(pool.unwrap_or_default(), &gone);
         }
         st.history.insert(a.port, h);
-        if self.cfg.ranges.contains(a.port) {
-            st.idle.insert((now.wall_ms, a.port));
+        if let Some(pool) = pool {
+            st.idle.of_mut(pool).insert((now.wall_ms, a.port));
         }
         Ok(until.wall_ms)
     }
@@ -902,7 +975,7 @@ impl Allocator {
     pub fn note_listeners(&self, listening: &HashSet<u16>) {
         self.lock()
             .availability
-            .observe(listening, &self.cfg.ranges);
+            .observe(listening, self.pools.all());
     }
 
     /// Reclaims every allocation whose owner is dead (process gone, lease expired).
@@ -983,41 +1056,76 @@ impl Allocator {
             .collect()
     }
 
-    /// Counts of the managed ports. Cheap: no port is probed while the socket table's
+    /// Counts of the service pool's ports. Cheap: no port is probed while the socket table's
     /// listeners are known (the watchdog's pass notes them; an observation older than 2 s is
     /// retaken here with one LISTEN-only dump). Only without any socket table are the free
     /// ports probed one by one.
     pub fn status(&self) -> RangeStatus {
-        if !self.lock().availability.is_recent() {
-            match crate::network::listening_ports() {
-                Ok(listening) => self
-                    .lock()
-                    .availability
-                    .observe(&listening, &self.cfg.ranges),
-                Err(e) => {
-                    tracing::debug!(error = %e, "no socket table; probing the free ports");
-                    let idle: Vec<u16> = self.lock().idle.iter().map(|(_, p)| *p).collect();
-                    // Probing happens outside the lock: status must not stall allocations.
-                    let found: Vec<(u16, PortFinding)> = idle
-                        .into_iter()
-                        .map(|p| (p, firewall::probe(p).finding()))
-                        .collect();
-                    let mut st = self.lock();
-                    for (port, finding) in &found {
-                        st.availability.note_probe(*port, finding);
-                    }
+        self.refresh_availability();
+        self.status_of(Pool::Service, &self.cfg.ranges)
+    }
+
+    /// Counts of the test pool's ports, when there is one. Its resting ports are those the
+    /// kernel still holds a socket on (one census, only when any rests by the clock).
+    pub fn test_pool_status(&self) -> Option<RangeStatus> {
+        let range = self.pools.get(Pool::Test)?;
+        self.refresh_availability();
+        Some(self.status_of(Pool::Test, range))
+    }
+
+    fn refresh_availability(&self) {
+        if self.lock().availability.is_recent() {
+            return;
+        }
+        match crate::network::listening_ports() {
+            Ok(listening) => self
+                .lock()
+                .availability
+                .observe(&listening, self.pools.all()),
+            Err(e) => {
+                tracing::debug!(error = %e, "no socket table; probing the free ports");
+                let idle: Vec<u16> = self.lock().idle.service.iter().map(|(_, p)| *p).collect();
+                // Probing happens outside the lock: status must not stall allocations.
+                let found: Vec<(u16, PortFinding)> = idle
+                    .into_iter()
+                    .map(|p| (p, firewall::probe(p).finding()))
+                    .collect();
+                let mut st = self.lock();
+                for (port, finding) in &found {
+                    st.availability.note_probe(*port, finding);
                 }
             }
         }
+    }
+
+    fn status_of(&self, pool: Pool, range: &RangeSet) -> RangeStatus {
+        let resting_by_clock = |st: &State, port: u16, now: Now| {
+            st.history
+                .get(&port)
+                .is_some_and(|h| !h.quarantine_until.passed(now))
+        };
+        // The test pool's rest is exact: the socket table is read outside the lock, once.
+        let sockets = (pool == Pool::Test)
+            .then(|| {
+                let st = self.lock();
+                let now = self.clock.now();
+                st.idle
+                    .test
+                    .iter()
+                    .any(|(_, p)| resting_by_clock(&st, *p, now))
+            })
+            .filter(|any| *any)
+            .map(|_| crate::network::take_census(crate::network::CensusRequest::FULL).ok());
         let st = self.lock();
         let now = self.clock.now();
         let (mut quarantined, mut unavailable, mut free) = (0, 0, 0);
-        for port in st.idle.iter().map(|(_, p)| *p) {
-            if st
-                .history
-                .get(&port)
-                .is_some_and(|h| !h.quarantine_until.passed(now))
-            {
+        for port in st.idle.of(pool).iter().map(|(_, p)| *p) {
+            let resting = resting_by_clock(&st, port, now)
+                && match &sockets {
+                    None => true,
+                    Some(census) => census.as_ref().is_none_or(|c| c.has_local_port(port)),
+                };
+            if resting {
                 quarantined += 1;
             } else if st.availability.is_unavailable(port) {
                 unavailable += 1;
@@ -1025,20 +1133,19 @@ impl Allocator {
                 free += 1;
             }
         }
-        let allocated = st
-            .leases
-            .keys()
-            .filter(|p| self.cfg.ranges.contains(**p))
-            .count();
+        let allocated = st.leases.keys().filter(|p| range.contains(**p)).count();
         RangeStatus {
-            ranges: self.cfg.ranges.clone(),
-            total: self.cfg.ranges.total(),
+            ranges: range.clone(),
+            total: range.total(),
             allocated,
             available: free,
             quarantined,
             unavailable,
             quarantine: self.cfg.quarantine,
-            warnings: st.availability.ephemeral_warnings(&self.cfg.ranges),
+            warnings: match pool {
+                Pool::Service => st.availability.ephemeral_warnings(self.pools.all()),
+                Pool::Test => Vec::new(),
+            },
         }
     }
 }
@@ -1047,5 +1154,35 @@ impl Drop for Allocator {
     /// The last word on how far the state got, for the next start.
     fn drop(&mut self) {
         self.write_marker();
+    }
+}
+
+/// Whether the kernel holds a socket on a port, asked of the socket table at most once per
+/// decision: a census of every socket for a pick over many candidates, a filtered one for a
+/// single port. A table that cannot be read says "held": the port keeps resting.
+enum SocketsHeld {
+    /// A pick that has not needed the table yet.
+    NotTaken,
+    Taken(Option<crate::network::SocketCensus>),
+    /// One port is asked about: a dump filtered to it.
+    OnPort,
+}
+
+impl SocketsHeld {
+    fn on(&mut self, port: u16) -> bool {
+        use crate::network::{take_census, CensusRequest};
+        match self {
+            SocketsHeld::OnPort => {
+                take_census(CensusRequest::on_port(port)).map_or(true, |c| c.has_local_port(port))
+            }
+            SocketsHeld::NotTaken => {
+                let census = take_census(CensusRequest::FULL)
+                    .map_err(|e| tracing::warn!(error = %e, "cannot read the socket table; resting test-pool ports keep resting"))
+                    .ok();
+                *self = SocketsHeld::Taken(census);
+                self.on(port)
+            }
+            SocketsHeld::Taken(census) => census.as_ref().is_none_or(|c| c.has_local_port(port)),
+        }
     }
 }

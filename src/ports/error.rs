@@ -61,8 +61,9 @@ pub enum PortsError {
         remaining_ms: u64,
         last_service: String,
     },
-    #[error("{}", super::exhausted::describe(ranges, *total, *held, holders, *quarantined, *first_free_in_ms, *unavailable))]
+    #[error("{}", super::exhausted::describe(*pool, ranges, *total, *held, holders, *quarantined, *first_free_in_ms, *unavailable))]
     Exhausted {
+        pool: super::pool::Pool,
         ranges: String,
         /// Ports in the managed ranges.
         total: usize,

@@ -2,11 +2,15 @@
 //! five biggest holders; the full list travels in the error's details), what is resting in
 //! quarantine and when the first of it frees, and how to get more ports.
 
+use super::pool::Pool;
+
 /// How many holders the message names; the rest are counted.
 const NAMED_HOLDERS: usize = 5;
 
 /// "no free port in 8000-8100 (101 ports): 98 held by 12 services (web 40, api 30, ...), ...".
+#[allow(clippy::too_many_arguments)]
 pub(super) fn describe(
+    pool: Pool,
     ranges: &str,
     total: usize,
     held: usize,
@@ -45,13 +49,23 @@ pub(super) fn describe(
             "{unavailable} in use outside portwarden or refused by the host"
         ));
     }
-    format!(
-        "no free port in {ranges} ({}): {}. Release ports that are no longer needed \
-         (portwarden list shows them), or give the daemon more ports: --range is repeatable \
-         (--range {ranges} --range 9000-9100; PORTWARDEN_RANGE, or range in the config file)",
-        plural(total, "port", "ports"),
-        parts.join(", ")
-    )
+    match pool {
+        Pool::Service => format!(
+            "no free port in {ranges} ({}): {}. Release ports that are no longer needed \
+             (portwarden list shows them), or give the daemon more ports: --range is repeatable \
+             (--range {ranges} --range 9000-9100; PORTWARDEN_RANGE, or range in the config file)",
+            plural(total, "port", "ports"),
+            parts.join(", ")
+        ),
+        Pool::Test => format!(
+            "no free port in the test pool {ranges} ({}): {}. Test processes' ports come back \
+             when they exit; release the others (portwarden list shows them), or give the pool \
+             more ports: --test-range is repeatable (PORTWARDEN_TEST_RANGE, or test_range in the \
+             config file)",
+            plural(total, "port", "ports"),
+            parts.join(", ")
+        ),
+    }
 }
 
 fn plural(n: usize, one: &str, many: &str) -> String {
@@ -74,7 +88,16 @@ mod tests {
             .chain([("jobs", 5), ("mail", 2), ("dns", 1)])
             .map(|(s, n)| (s.to_string(), n))
             .collect();
-        let text = describe("8000-8100", 101, 97, &holders, 3, Some(41_200), 1);
+        let text = describe(
+            Pool::Service,
+            "8000-8100",
+            101,
+            97,
+            &holders,
+            3,
+            Some(41_200),
+            1,
+        );
         assert!(!text.contains('\n'), "{text}");
         assert!(
             text.starts_with("no free port in 8000-8100 (101 ports): 97 held by 7 services (web 40, api 30, db 10, cache 9, jobs 5, and 2 more)"),
@@ -90,5 +113,20 @@ mod tests {
             !text.contains("mail"),
             "only five holders are named: {text}"
         );
+        let test = describe(
+            Pool::Test,
+            "15000-24999",
+            10_000,
+            10_000,
+            &holders,
+            0,
+            None,
+            0,
+        );
+        assert!(
+            test.starts_with("no free port in the test pool 15000-24999 (10000 ports)"),
+            "{test}"
+        );
+        assert!(test.contains("--test-range"), "{test}");
     }
 }

@@ -17,6 +17,7 @@ mod lease;
 mod marker;
 mod names;
 mod observe;
+mod pool;
 mod process;
 mod quota;
 mod range;
@@ -38,6 +39,7 @@ pub use error::{FieldViolation, PortsError};
 pub use events_store::LogBounds;
 pub use lease::{Allocation, Caller, Health, OwnerKind, ReclaimReason, Vitality};
 pub use observe::{Applied, Listener, Observation, ProcessStats};
+pub use pool::{Pool, Pools};
 pub use process::{
     boot_id, command_line, identify_owner, identify_owner_detailed, identify_peer, OwnerError,
     ProcessDetails, ProcessIdentity,

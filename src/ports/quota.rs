@@ -12,6 +12,7 @@ use std::str::FromStr;
 
 use super::error::PortsError;
 use super::lease::Allocation;
+use super::pool::Pool;
 
 /// A limit: a number of ports, or a share of the managed ranges.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -80,42 +81,49 @@ impl Default for Quotas {
     }
 }
 
-/// Ports held, per uid (None: callers that could not be identified) and per service.
+/// Ports held, per pool: per uid (None: callers that could not be identified) and per service.
+/// Each pool has quotas of its own, as shares of its own size: a test suite's ports never count
+/// against its user's service ports.
 #[derive(Debug, Default)]
 pub(super) struct Holdings {
-    by_uid: HashMap<Option<u32>, usize>,
-    by_service: HashMap<String, usize>,
+    by_uid: HashMap<(Pool, Option<u32>), usize>,
+    by_service: HashMap<(Pool, String), usize>,
 }
 
 impl Holdings {
-    pub fn add(&mut self, a: &Allocation) {
-        *self.by_uid.entry(a.owner_uid).or_default() += 1;
-        *self.by_service.entry(a.service.clone()).or_default() += 1;
+    pub fn add(&mut self, pool: Pool, a: &Allocation) {
+        *self.by_uid.entry((pool, a.owner_uid)).or_default() += 1;
+        *self
+            .by_service
+            .entry((pool, a.service.clone()))
+            .or_default() += 1;
     }
 
-    pub fn remove(&mut self, a: &Allocation) {
-        if let Some(n) = self.by_uid.get_mut(&a.owner_uid) {
+    pub fn remove(&mut self, pool: Pool, a: &Allocation) {
+        if let Some(n) = self.by_uid.get_mut(&(pool, a.owner_uid)) {
             *n = n.saturating_sub(1);
         }
-        if let Some(n) = self.by_service.get_mut(&a.service) {
+        let key = (pool, a.service.clone());
+        if let Some(n) = self.by_service.get_mut(&key) {
             *n -= 1;
             if *n == 0 {
-                self.by_service.remove(&a.service);
+                self.by_service.remove(&key);
             }
         }
     }
 
-    /// Whether `uid` may hold one more port, for `service`, in ranges of `total` ports.
+    /// Whether `uid` may hold one more port of `pool` (of `total` ports), for `service`.
     pub fn check(
         &self,
         quotas: &Quotas,
+        pool: Pool,
         total: usize,
         uid: Option<u32>,
         service: &str,
     ) -> Result<(), PortsError> {
         if uid != Some(0) {
             let limit = quotas.per_uid.of(total);
-            let held = self.by_uid.get(&uid).copied().unwrap_or(0);
+            let held = self.by_uid.get(&(pool, uid)).copied().unwrap_or(0);
             if held >= limit {
                 return Err(PortsError::QuotaExceeded {
                     quota: "max_ports_per_uid",
@@ -129,7 +137,11 @@ impl Holdings {
             }
         }
         let limit = quotas.per_service.of(total);
-        let held = self.by_service.get(service).copied().unwrap_or(0);
+        let held = self
+            .by_service
+            .get(&(pool, service.to_string()))
+            .copied()
+            .unwrap_or(0);
         if held >= limit {
             return Err(PortsError::QuotaExceeded {
                 quota: "max_ports_per_service",

@@ -35,6 +35,8 @@ pub struct AllocateRequest {
     pub reuse: bool,
     /// This port when it can be had, else any free one.
     pub prefer: Option<u32>,
+    /// Which pool the port comes from (`port` and `prefer` must lie in it).
+    pub pool: super::pool::Pool,
 }
 
 #[derive(Debug, Clone, Default)]

@@ -38,6 +38,9 @@ pub fn config(dir: &Path, range: &str, quarantine: Duration) -> Config {
     cfg.netns_lock = Some(test_netns_lock());
     // The portserver endpoint beside that claim, as `serve` derives it.
     cfg.portserver_socket = portwarden::config::PortserverSocket::beside(cfg.netns_lock.as_deref());
+    // Each test daemon owns a small range of its own; the shared default test pool would have
+    // every test daemon hand out the same ports (tests of the pool set one).
+    cfg.test_range = None;
     cfg.listen = "127.0.0.1:0".parse().unwrap();
     cfg.unix_socket = Some(dir.join("pw.sock"));
     cfg.state = dir.join("state.db");
@@ -172,6 +175,12 @@ impl ChildDaemon {
             .args(
                 (!extra.contains(&"--watchdog-interval"))
                     .then_some(["--watchdog-interval", "200ms"])
+                    .into_iter()
+                    .flatten(),
+            )
+            .args(
+                (!extra.contains(&"--test-range"))
+                    .then_some(["--test-range", "none"])
                     .into_iter()
                     .flatten(),
             )
@@ -586,7 +595,7 @@ pub fn serve_in_mount_namespace(
             .args(["-m", "sh", "-c", &script, bin()])
             .args(["serve", "--listen", "127.0.0.1:0", "--range", range])
             .args(["--unix-socket", "none", "--quarantine", "0s"])
-            .args(["--netns-lock", &test_netns_lock()])
+            .args(["--netns-lock", &test_netns_lock(), "--test-range", "none"])
             .arg("--state")
             .arg(state)
             .args(extra)

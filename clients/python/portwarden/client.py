@@ -207,19 +207,25 @@ class Client:
         ttl_seconds: Optional[int] = None,
         labels: Optional[Mapping[str, str]] = None,
         owner_is_caller: bool = False,
+        pool: str = "service",
     ) -> AllocateResult:
         """Allocates a port for ``service`` (a specific one when ``port`` is given).
 
         ``pid`` names an owning process (it must exist); ``ttl_seconds`` makes it a lease that
         must be renewed; ``owner_is_caller`` (Unix socket only) makes the calling process the
-        owner. With none of these the allocation is kept until released.
+        owner. With none of these the allocation is kept until released. ``pool="test"`` draws
+        from the daemon's test pool (for test suites) instead of the services' ranges.
         """
+        pools = {"service": ports_pb2.POOL_SERVICE, "test": ports_pb2.POOL_TEST}
+        if pool not in pools:
+            raise ValueError(f"pool must be 'service' or 'test', not {pool!r}")
         req = ports_pb2.AllocateRequest(
             service=service,
             purpose=purpose,
             started_by=started_by,
             labels=dict(labels or {}),
             owner_is_caller=owner_is_caller,
+            pool=pools[pool],
         )
         if pid is not None:
             req.pid = pid

@@ -74,6 +74,8 @@ def _start(workdir: str, extra: Sequence[str] = (), port_range=RANGE) -> Daemon:
         "--quarantine", "0s",
         # One daemon per network namespace: each test daemon claims a name of its own.
         "--netns-lock", f"@portwarden-pytest-{os.getpid()}-{next(_DAEMONS)}",
+        # Each test daemon owns a small range of its own; tests of the test pool set one.
+        *([] if "--test-range" in extra else ["--test-range", "none"]),
         *extra,
     ]
     # Keep the developer's PORTWARDEN_* settings (config file, ranges, ...) out of the daemon.

@@ -197,3 +197,13 @@ def test_the_drop_in_asks_the_default_endpoint_when_nothing_is_configured(start_
     port = dropin.pick_unused_port()
     assert 26419 <= port <= 26420
     assert _allocated(d)[port].pid == os.getpid()
+
+
+def test_the_client_draws_from_the_test_pool_on_request(start_daemon):
+    d = start_daemon(port_range=(26421, 26422), extra=["--test-range", "26423-26424"])
+    with portwarden.Client(d.unix_addr) as pw:
+        got = pw.allocate("suite", pid=os.getpid(), pool="test")
+        assert 26423 <= got.port <= 26424
+        assert 26421 <= pw.allocate("svc").port <= 26422
+        with pytest.raises(ValueError):
+            pw.allocate("x", pool="tests")

@@ -41,6 +41,7 @@ async fn blocking<T: Send + 'static>(
 pub async fn status(State(s): State<RestState>) -> Json<StatusJson> {
     Json(StatusJson::new(
         s.allocator.status(),
+        s.allocator.test_pool_status(),
         &s.watchdog.status(),
         &s.daemon,
     ))
@@ -80,7 +81,7 @@ pub async fn list(
         (status = 409, description = "The requested port is held", body = ErrorBody),
         (status = 413, description = "The body is larger than 64 KiB", body = ErrorBody),
         (status = 415, description = "The body is not application/json", body = ErrorBody),
-        (status = 429, description = "No free port in the managed ranges", body = ErrorBody),
+        (status = 429, description = "No free port in the managed ranges (or the test pool)", body = ErrorBody),
     ))]
 pub async fn allocate(
     State(s): State<RestState>,
@@ -100,6 +101,7 @@ pub async fn allocate(
         derived_service: false,
         reuse: body.reuse.unwrap_or(false),
         prefer: body.prefer,
+        pool: body.pool.map(Into::into).unwrap_or_default(),
     };
     let granted = super::super::allocate_off_runtime(&s.allocator, req, caller)
         .await

@@ -48,6 +48,26 @@ pub struct AllocateBody {
     /// This port when it can be had now, else any free port. Not together with `port`.
     #[schema(minimum = 1, maximum = 65535)]
     pub prefer: Option<u32>,
+    /// Where the port comes from: `service` (the default: the managed ranges) or `test` (the
+    /// test pool, for test suites).
+    pub pool: Option<PoolName>,
+}
+
+/// The pool a port comes from.
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum PoolName {
+    Service,
+    Test,
+}
+
+impl From<PoolName> for crate::ports::Pool {
+    fn from(p: PoolName) -> Self {
+        match p {
+            PoolName::Service => Self::Service,
+            PoolName::Test => Self::Test,
+        }
+    }
 }
 
 /// Body of `POST /api/ports/allocations/{port}/renew` (optional: an empty body renews).
@@ -335,6 +355,36 @@ pub struct StatusJson {
     pub watchdog: WatchdogStatusJson,
     /// The daemon that answered.
     pub daemon: DaemonJson,
+    /// The test pool; null when the daemon has none.
+    pub test_pool: Option<TestPoolJson>,
+}
+
+/// The test pool's counts.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = TestPoolStatus)]
+pub struct TestPoolJson {
+    /// The pool as text (`15000-24999`).
+    #[schema(example = "15000-24999")]
+    pub port_range: String,
+    pub total: usize,
+    pub allocated: usize,
+    pub available: usize,
+    /// Released, with a socket the kernel still holds on the port (TIME_WAIT included).
+    pub resting: usize,
+    pub unavailable: usize,
+}
+
+impl From<RangeStatus> for TestPoolJson {
+    fn from(t: RangeStatus) -> Self {
+        Self {
+            port_range: t.ranges.to_string(),
+            total: t.total,
+            allocated: t.allocated,
+            available: t.available,
+            resting: t.quarantined,
+            unavailable: t.unavailable,
+        }
+    }
 }
 
 /// The daemon: version, start, listeners, state file.
@@ -366,6 +416,7 @@ impl From<&crate::daemon_info::DaemonInfo> for DaemonJson {
 impl StatusJson {
     pub fn new(
         s: RangeStatus,
+        test_pool: Option<RangeStatus>,
         watchdog: &crate::watchdog::WatchdogStatus,
         daemon: &crate::daemon_info::DaemonInfo,
     ) -> Self {
@@ -389,6 +440,7 @@ impl StatusJson {
             warnings: s.warnings,
             watchdog: WatchdogStatusJson::new(watchdog),
             daemon: DaemonJson::from(daemon),
+            test_pool: test_pool.map(TestPoolJson::from),
         }
     }
 }

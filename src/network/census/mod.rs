@@ -210,6 +210,12 @@ impl SocketCensus {
         }
     }
 
+    /// Whether any socket, in any state the census counted (TIME_WAIT included), has `port` as
+    /// its local port.
+    pub fn has_local_port(&self, port: u16) -> bool {
+        self.local_ports.contains(port)
+    }
+
     /// The sockets of one watched port (None when the port was not watched or has none).
     pub fn on_port(&self, port: u16) -> Option<&PortSockets> {
         self.per_port.get(&port)

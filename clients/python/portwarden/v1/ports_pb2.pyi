@@ -27,6 +27,12 @@ class OwnerKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     OWNER_KIND_LEASE: _ClassVar[OwnerKind]
     OWNER_KIND_PROCESS_AND_LEASE: _ClassVar[OwnerKind]
 
+class Pool(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    POOL_UNSPECIFIED: _ClassVar[Pool]
+    POOL_SERVICE: _ClassVar[Pool]
+    POOL_TEST: _ClassVar[Pool]
+
 class PortState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     PORT_STATE_UNSPECIFIED: _ClassVar[PortState]
@@ -47,6 +53,9 @@ OWNER_KIND_PERMANENT: OwnerKind
 OWNER_KIND_PROCESS: OwnerKind
 OWNER_KIND_LEASE: OwnerKind
 OWNER_KIND_PROCESS_AND_LEASE: OwnerKind
+POOL_UNSPECIFIED: Pool
+POOL_SERVICE: Pool
+POOL_TEST: Pool
 PORT_STATE_UNSPECIFIED: PortState
 PORT_STATE_FREE: PortState
 PORT_STATE_ALLOCATED: PortState
@@ -137,7 +146,7 @@ class ProcessStats(_message.Message):
     def __init__(self, name: _Optional[str] = ..., cmdline: _Optional[str] = ..., rss_bytes: _Optional[int] = ..., cpu_percent: _Optional[float] = ...) -> None: ...
 
 class AllocateRequest(_message.Message):
-    __slots__ = ("service", "purpose", "started_by", "pid", "port", "ttl_seconds", "labels", "owner_is_caller", "reuse", "prefer")
+    __slots__ = ("service", "purpose", "started_by", "pid", "port", "ttl_seconds", "labels", "owner_is_caller", "reuse", "prefer", "pool")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -155,6 +164,7 @@ class AllocateRequest(_message.Message):
     OWNER_IS_CALLER_FIELD_NUMBER: _ClassVar[int]
     REUSE_FIELD_NUMBER: _ClassVar[int]
     PREFER_FIELD_NUMBER: _ClassVar[int]
+    POOL_FIELD_NUMBER: _ClassVar[int]
     service: str
     purpose: str
     started_by: str
@@ -165,7 +175,8 @@ class AllocateRequest(_message.Message):
     owner_is_caller: bool
     reuse: bool
     prefer: int
-    def __init__(self, service: _Optional[str] = ..., purpose: _Optional[str] = ..., started_by: _Optional[str] = ..., pid: _Optional[int] = ..., port: _Optional[int] = ..., ttl_seconds: _Optional[int] = ..., labels: _Optional[_Mapping[str, str]] = ..., owner_is_caller: bool = ..., reuse: bool = ..., prefer: _Optional[int] = ...) -> None: ...
+    pool: Pool
+    def __init__(self, service: _Optional[str] = ..., purpose: _Optional[str] = ..., started_by: _Optional[str] = ..., pid: _Optional[int] = ..., port: _Optional[int] = ..., ttl_seconds: _Optional[int] = ..., labels: _Optional[_Mapping[str, str]] = ..., owner_is_caller: bool = ..., reuse: bool = ..., prefer: _Optional[int] = ..., pool: _Optional[_Union[Pool, str]] = ...) -> None: ...
 
 class AllocateResponse(_message.Message):
     __slots__ = ("allocation", "lease_token", "network_health", "warnings", "network_report", "reused")
@@ -258,7 +269,7 @@ class PortRange(_message.Message):
     def __init__(self, start: _Optional[int] = ..., end: _Optional[int] = ...) -> None: ...
 
 class StatusResponse(_message.Message):
-    __slots__ = ("ranges", "total", "allocated", "available", "quarantined", "unavailable", "quarantine_seconds", "warnings", "daemon")
+    __slots__ = ("ranges", "total", "allocated", "available", "quarantined", "unavailable", "quarantine_seconds", "warnings", "daemon", "test_pool")
     RANGES_FIELD_NUMBER: _ClassVar[int]
     TOTAL_FIELD_NUMBER: _ClassVar[int]
     ALLOCATED_FIELD_NUMBER: _ClassVar[int]
@@ -268,6 +279,7 @@ class StatusResponse(_message.Message):
     QUARANTINE_SECONDS_FIELD_NUMBER: _ClassVar[int]
     WARNINGS_FIELD_NUMBER: _ClassVar[int]
     DAEMON_FIELD_NUMBER: _ClassVar[int]
+    TEST_POOL_FIELD_NUMBER: _ClassVar[int]
     ranges: _containers.RepeatedCompositeFieldContainer[PortRange]
     total: int
     allocated: int
@@ -277,7 +289,24 @@ class StatusResponse(_message.Message):
     quarantine_seconds: int
     warnings: _containers.RepeatedScalarFieldContainer[str]
     daemon: DaemonInfo
-    def __init__(self, ranges: _Optional[_Iterable[_Union[PortRange, _Mapping]]] = ..., total: _Optional[int] = ..., allocated: _Optional[int] = ..., available: _Optional[int] = ..., quarantined: _Optional[int] = ..., unavailable: _Optional[int] = ..., quarantine_seconds: _Optional[int] = ..., warnings: _Optional[_Iterable[str]] = ..., daemon: _Optional[_Union[DaemonInfo, _Mapping]] = ...) -> None: ...
+    test_pool: TestPoolStatus
+    def __init__(self, ranges: _Optional[_Iterable[_Union[PortRange, _Mapping]]] = ..., total: _Optional[int] = ..., allocated: _Optional[int] = ..., available: _Optional[int] = ..., quarantined: _Optional[int] = ..., unavailable: _Optional[int] = ..., quarantine_seconds: _Optional[int] = ..., warnings: _Optional[_Iterable[str]] = ..., daemon: _Optional[_Union[DaemonInfo, _Mapping]] = ..., test_pool: _Optional[_Union[TestPoolStatus, _Mapping]] = ...) -> None: ...
+
+class TestPoolStatus(_message.Message):
+    __slots__ = ("ranges", "total", "allocated", "available", "resting", "unavailable")
+    RANGES_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_FIELD_NUMBER: _ClassVar[int]
+    ALLOCATED_FIELD_NUMBER: _ClassVar[int]
+    AVAILABLE_FIELD_NUMBER: _ClassVar[int]
+    RESTING_FIELD_NUMBER: _ClassVar[int]
+    UNAVAILABLE_FIELD_NUMBER: _ClassVar[int]
+    ranges: _containers.RepeatedCompositeFieldContainer[PortRange]
+    total: int
+    allocated: int
+    available: int
+    resting: int
+    unavailable: int
+    def __init__(self, ranges: _Optional[_Iterable[_Union[PortRange, _Mapping]]] = ..., total: _Optional[int] = ..., allocated: _Optional[int] = ..., available: _Optional[int] = ..., resting: _Optional[int] = ..., unavailable: _Optional[int] = ...) -> None: ...
 
 class DaemonInfo(_message.Message):
     __slots__ = ("version", "started_at", "listeners", "state_path", "pid")
