@@ -1163,7 +1163,7 @@ impl Drop for Allocator {
 enum SocketsHeld {
     /// A pick that has not needed the table yet.
     NotTaken,
-    Taken(Option<crate::network::SocketCensus>),
+    Taken(Option<Box<crate::network::SocketCensus>>),
     /// One port is asked about: a dump filtered to it.
     OnPort,
 }
@@ -1178,7 +1178,8 @@ impl SocketsHeld {
             SocketsHeld::NotTaken => {
                 let census = take_census(CensusRequest::FULL)
                     .map_err(|e| tracing::warn!(error = %e, "cannot read the socket table; resting test-pool ports keep resting"))
-                    .ok();
+                    .ok()
+                    .map(Box::new);
                 *self = SocketsHeld::Taken(census);
                 self.on(port)
             }
