@@ -366,14 +366,18 @@ impl Config {
             cfg.ranges = parse_ranges(&ranges)
                 .map_err(|rule| ConfigError::Invalid { key: "range", rule })?;
         }
-        if let Some(ranges) = range_values(&args.test_range, file.test_range) {
-            cfg.test_range = match ranges.as_slice() {
-                [none] if none == "none" => None,
-                _ => Some(parse_ranges(&ranges).map_err(|rule| ConfigError::Invalid {
-                    key: "test_range",
-                    rule,
-                })?),
-            };
+        match range_values(&args.test_range, file.test_range) {
+            Some(ranges) => {
+                cfg.test_range = match ranges.as_slice() {
+                    [none] if none == "none" => None,
+                    _ => Some(parse_ranges(&ranges).map_err(|rule| ConfigError::Invalid {
+                        key: "test_range",
+                        rule,
+                    })?),
+                }
+            }
+            // The default pool gives way to service ranges inside it.
+            None => cfg.test_range = cfg.test_range.as_ref().and_then(|t| t.without(&cfg.ranges)),
         }
         if let Some(test) = &cfg.test_range {
             crate::ports::Pools::new(cfg.ranges.clone(), Some(test.clone())).map_err(|rule| {
@@ -862,6 +866,38 @@ mod tests {
                 "{err}"
             );
         }
+    }
+
+    #[test]
+    fn the_default_test_pool_gives_way_to_service_ranges_and_an_explicit_one_must_not_overlap() {
+        let resolve = |range: &[&str], test: &[&str]| {
+            Config::resolve(&ServeArgs {
+                range: range.iter().map(|r| r.to_string()).collect(),
+                test_range: test.iter().map(|r| r.to_string()).collect(),
+                ..Default::default()
+            })
+        };
+        let pool = |c: Config| c.test_range.map(|t| t.to_string());
+        assert_eq!(
+            pool(resolve(&[], &[]).unwrap()).as_deref(),
+            Some("15000-24999")
+        );
+        assert_eq!(
+            pool(resolve(&["20000-20100"], &[]).unwrap()).as_deref(),
+            Some("15000-19999,20101-24999")
+        );
+        assert_eq!(pool(resolve(&[], &["none"]).unwrap()), None);
+        assert_eq!(
+            pool(resolve(&[], &["30000-30099"]).unwrap()).as_deref(),
+            Some("30000-30099")
+        );
+        let err = resolve(&["20000-20100"], &["20100-20200"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("'test_range'") && err.contains("must not share"),
+            "{err}"
+        );
     }
 
     #[test]

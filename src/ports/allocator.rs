@@ -17,7 +17,7 @@ use super::events_store::LogBounds;
 use super::lease::{new_token, Allocation, Caller, Health, ReclaimReason, Vitality};
 use super::marker;
 use super::names::ServiceNames;
-use super::pool::{Pool, Pools};
+use super::pool::{Pool, Pools, SocketsHeld};
 use super::process::{Liveness, ProcessIdentity};
 use super::quota::{Holdings, Quotas};
 use super::range::RangeSet;
@@ -1154,36 +1154,5 @@ impl Drop for Allocator {
     /// The last word on how far the state got, for the next start.
     fn drop(&mut self) {
         self.write_marker();
-    }
-}
-
-/// Whether the kernel holds a socket on a port, asked of the socket table at most once per
-/// decision: a census of every socket for a pick over many candidates, a filtered one for a
-/// single port. A table that cannot be read says "held": the port keeps resting.
-enum SocketsHeld {
-    /// A pick that has not needed the table yet.
-    NotTaken,
-    Taken(Option<Box<crate::network::SocketCensus>>),
-    /// One port is asked about: a dump filtered to it.
-    OnPort,
-}
-
-impl SocketsHeld {
-    fn on(&mut self, port: u16) -> bool {
-        use crate::network::{take_census, CensusRequest};
-        match self {
-            SocketsHeld::OnPort => {
-                take_census(CensusRequest::on_port(port)).map_or(true, |c| c.has_local_port(port))
-            }
-            SocketsHeld::NotTaken => {
-                let census = take_census(CensusRequest::FULL)
-                    .map_err(|e| tracing::warn!(error = %e, "cannot read the socket table; resting test-pool ports keep resting"))
-                    .ok()
-                    .map(Box::new);
-                *self = SocketsHeld::Taken(census);
-                self.on(port)
-            }
-            SocketsHeld::Taken(census) => census.as_ref().is_none_or(|c| c.has_local_port(port)),
-        }
     }
 }

@@ -112,6 +112,37 @@ impl Pools {
     }
 }
 
+/// Whether the kernel holds a socket on a port, asked of the socket table at most once per
+/// decision: a census of every socket for a pick over many candidates, a filtered one for a
+/// single port. A table that cannot be read says "held": the port keeps resting.
+pub(super) enum SocketsHeld {
+    /// A pick that has not needed the table yet.
+    NotTaken,
+    Taken(Option<Box<crate::network::SocketCensus>>),
+    /// One port is asked about: a dump filtered to it.
+    OnPort,
+}
+
+impl SocketsHeld {
+    pub(super) fn on(&mut self, port: u16) -> bool {
+        use crate::network::{take_census, CensusRequest};
+        match self {
+            SocketsHeld::OnPort => {
+                take_census(CensusRequest::on_port(port)).map_or(true, |c| c.has_local_port(port))
+            }
+            SocketsHeld::NotTaken => {
+                let census = take_census(CensusRequest::FULL)
+                    .map_err(|e| tracing::warn!(error = %e, "cannot read the socket table; resting test-pool ports keep resting"))
+                    .ok()
+                    .map(Box::new);
+                *self = SocketsHeld::Taken(census);
+                self.on(port)
+            }
+            SocketsHeld::Taken(census) => census.as_ref().is_none_or(|c| c.has_local_port(port)),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -102,6 +102,34 @@ impl RangeSet {
     pub fn ports(&self) -> impl Iterator<Item = u16> + '_ {
         self.0.iter().flat_map(PortRange::ports)
     }
+
+    /// These ranges less the ports of `other`; None when nothing is left.
+    pub fn without(&self, other: &RangeSet) -> Option<RangeSet> {
+        let mut left = Vec::new();
+        for r in &self.0 {
+            let mut start = Some(r.start);
+            for o in other
+                .0
+                .iter()
+                .filter(|o| o.end >= r.start && o.start <= r.end)
+            {
+                if let Some(s) = start.filter(|s| *s < o.start) {
+                    left.push(PortRange {
+                        start: s,
+                        end: o.start - 1,
+                    });
+                }
+                start = o.end.checked_add(1).filter(|s| *s <= r.end);
+            }
+            if let Some(s) = start.filter(|s| *s <= r.end) {
+                left.push(PortRange {
+                    start: s,
+                    end: r.end,
+                });
+            }
+        }
+        RangeSet::new(left).ok()
+    }
 }
 
 impl fmt::Display for RangeSet {
@@ -175,5 +203,24 @@ mod tests {
         let set = RangeSet::new(vec![c, a]).unwrap();
         assert_eq!(set.total(), 103);
         assert_eq!(set.to_string(), "8000-8100,9000-9001");
+    }
+
+    #[test]
+    fn a_set_less_another_keeps_what_lies_outside_it() {
+        let set =
+            |v: &[&str]| RangeSet::new(v.iter().map(|r| r.parse().unwrap()).collect()).unwrap();
+        let pool = set(&["15000-24999"]);
+        assert_eq!(pool.without(&set(&["8000-8100"])), Some(pool.clone()));
+        assert_eq!(
+            pool.without(&set(&["20000-20100"])).unwrap().to_string(),
+            "15000-19999,20101-24999"
+        );
+        assert_eq!(
+            pool.without(&set(&["14000-15000", "24999"]))
+                .unwrap()
+                .to_string(),
+            "15001-24998"
+        );
+        assert_eq!(pool.without(&set(&["1-65535"])), None);
     }
 }
