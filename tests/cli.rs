@@ -397,3 +397,40 @@ fn a_reader_that_goes_away_ends_the_client_quietly() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!err.contains("panicked"), "{err}");
 }
+
+#[test]
+fn a_preferred_port_outside_the_range_is_not_free_so_another_is_handed_out_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = ChildDaemon::spawn(dir.path(), "31600-31604", &[]);
+    let unix = format!("unix:{}", d.socket.display());
+    let said = "prefer: 9000 is outside the managed ranges (31600-31604)";
+
+    let out = cli(&unix, &["allocate", "x", "--prefer", "9000"]);
+    let text = stdout(&out);
+    assert!(text.contains("Allocated port 3160"), "{text}");
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(err.contains(&format!("warning: {said}")), "{err}");
+
+    let out = cli(&unix, &["allocate", "y", "--prefer", "9000", "--quiet"]);
+    let port = stdout(&out);
+    assert!(port.trim().starts_with("3160"), "only the port: {port}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains(said));
+
+    let out = cli(&unix, &["allocate", "z", "--prefer", "9000", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let warnings = v["warnings"].as_array().unwrap();
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.as_str().unwrap().starts_with(said)),
+        "{v}"
+    );
+
+    // Exactly that port is still a usage error, and so is a number that is no port.
+    let out = cli(&unix, &["allocate", "w", "--port", "9000"]);
+    assert_eq!(out.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("port: 9000 is outside"));
+    let out = cli(&unix, &["allocate", "w", "--prefer", "70000"]);
+    assert_eq!(out.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("prefer: 70000 is not a port number"));
+}

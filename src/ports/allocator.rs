@@ -46,7 +46,8 @@ pub struct AllocatorConfig {
 #[derive(Debug, Clone)]
 pub struct Granted {
     pub allocation: Allocation,
-    /// Findings worth telling the caller that did not block the allocation.
+    /// What the caller should hear that did not refuse the allocation: a preferred port that
+    /// cannot be had, then the network findings.
     pub warnings: Vec<String>,
     /// The pre-allocation network report (None when the allocator runs without a gate, or
     /// for a reused allocation: nothing new was handed out).
@@ -434,7 +435,7 @@ impl Allocator {
     }
 
     pub fn allocate(&self, req: AllocateRequest, caller: &Caller) -> Result<Granted, PortsError> {
-        let v = req.validate(&self.cfg.ranges, caller.pid)?;
+        let mut v = req.validate(&self.cfg.ranges, caller.pid)?;
         // Handing back what the caller already holds needs no network checks.
         if v.reuse {
             if let Some(reused) = self.reuse_locked(&mut self.lock(), &v, caller)? {
@@ -500,9 +501,10 @@ impl Allocator {
             .as_ref()
             .map(|r| r.status.as_str().to_string())
             .unwrap_or_default();
+        let mut warnings = std::mem::take(&mut v.warnings);
         let allocation = self.record(&mut st, v, port, caller, now, network_health)?;
         drop(st);
-        let warnings = report.as_ref().map(findings).unwrap_or_default();
+        warnings.extend(report.as_ref().map(findings).unwrap_or_default());
         super::alloc_log::allocated(&allocation, report.as_ref(), snap, caller, &self.cfg.ranges);
         Ok(Granted {
             allocation,

@@ -45,7 +45,8 @@ pub struct AllocateBody {
     /// Return the caller's own existing allocation of this service (token included) instead of
     /// a new port: same uid, same owning process, same kind of owner. Needs the Unix socket.
     pub reuse: Option<bool>,
-    /// This port when it can be had now, else any free port. Not together with `port`.
+    /// This port when it can be had now, else any free port. A port outside the managed ranges
+    /// is never free: any port is handed out, and `warnings` says so. Not together with `port`.
     #[schema(minimum = 1, maximum = 65535)]
     pub prefer: Option<u32>,
 }
@@ -254,7 +255,8 @@ pub struct Allocated {
     pub lease_token: String,
     /// Overall status of the pre-allocation network checks.
     pub network_health: String,
-    /// The warnings of those checks, one line each.
+    /// One line each: a `prefer` port that could not be had because it is outside the managed
+    /// ranges, then the warnings of those checks.
     pub warnings: Vec<String>,
     /// Those checks in full; null when the daemon runs none.
     #[schema(value_type = Option<ReportDoc>)]
