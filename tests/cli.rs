@@ -434,3 +434,46 @@ fn a_preferred_port_outside_the_range_is_not_free_so_another_is_handed_out_with_
     assert_eq!(out.status.code(), Some(64));
     assert!(String::from_utf8_lossy(&out.stderr).contains("prefer: 70000 is not a port number"));
 }
+
+#[test]
+fn releasing_a_resting_port_says_it_rests_and_until_when() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = ChildDaemon::spawn(dir.path(), "31630-31634", &["--quarantine", "60s"]);
+    let unix = format!("unix:{}", d.socket.display());
+    let port = stdout(&cli(&unix, &["allocate", "web", "--quiet"]))
+        .trim()
+        .to_string();
+    stdout(&cli(&unix, &["release", &port]));
+
+    let again = cli(&unix, &["release", &port]);
+    assert_eq!(again.status.code(), Some(4), "not found");
+    let err = String::from_utf8_lossy(&again.stderr).into_owned();
+    assert!(
+        err.contains(&format!(
+            "port {port} is not allocated: it was released at 20"
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains(" and rests until 20") && err.contains("(quarantine)"),
+        "{err}"
+    );
+
+    let json = cli(&unix, &["release", &port, "--json"]);
+    assert_eq!(json.status.code(), Some(4));
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(v["code"], 5);
+    assert!(
+        v["message"].as_str().unwrap().contains("rests until"),
+        "{v}"
+    );
+
+    // A port nobody ever had is plainly not allocated.
+    let never = cli(&unix, &["release", "31634"]);
+    assert_eq!(never.status.code(), Some(4));
+    let err = String::from_utf8_lossy(&never.stderr).into_owned();
+    assert!(
+        err.contains("port 31634 is not allocated") && !err.contains("rests"),
+        "{err}"
+    );
+}

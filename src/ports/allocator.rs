@@ -12,7 +12,7 @@ use std::time::Duration;
 use super::availability::Availability;
 use super::clock::{Clock, Now, SystemClock};
 use super::counters::Counters;
-use super::error::PortsError;
+use super::error::{PortsError, Resting};
 use super::events_store::LogBounds;
 use super::lease::{new_token, Allocation, Caller, Health, ReclaimReason, Vitality};
 use super::marker;
@@ -113,6 +113,18 @@ pub(super) struct State {
 }
 
 impl State {
+    /// `port`'s release, while the port rests in quarantine after it.
+    pub(super) fn resting(&self, port: u16, now: Now) -> Option<Resting> {
+        self.history
+            .get(&port)
+            .filter(|h| !h.quarantine_until.passed(now))
+            .map(|h| Resting {
+                service: h.last_service.clone(),
+                released_at_ms: h.released_at_ms,
+                until_ms: h.quarantine_until.wall_ms,
+            })
+    }
+
     /// The service that released `port` and the milliseconds its quarantine has left, while it
     /// rests.
     pub(super) fn quarantined(&self, port: u16, now: Now) -> Option<(String, i64)> {
@@ -760,7 +772,10 @@ impl Allocator {
         }
         let p = managed_port("port", port, &self.cfg.ranges)
             .map_err(|v| PortsError::Invalid(vec![v]))?;
-        Err(PortsError::NotAllocated { port: p })
+        Err(PortsError::NotAllocated {
+            port: p,
+            resting: st.resting(p, self.clock.now()),
+        })
     }
 
     pub fn release(
@@ -775,7 +790,10 @@ impl Allocator {
             .leases
             .get(&port)
             .cloned()
-            .ok_or(PortsError::NotAllocated { port })?;
+            .ok_or(PortsError::NotAllocated {
+                port,
+                resting: None,
+            })?;
         a.authorizes(token, caller)
             .map_err(|reason| PortsError::PermissionDenied { port, reason })?;
         let now = self.clock.now();
@@ -829,7 +847,10 @@ impl Allocator {
             .leases
             .get(&port)
             .cloned()
-            .ok_or(PortsError::NotAllocated { port })?;
+            .ok_or(PortsError::NotAllocated {
+                port,
+                resting: None,
+            })?;
         a.health = Health::Dead;
         let detail = a.describe(reason, now);
         let message = format!("Reclaimed port {port} ({}): {detail}", a.service);
@@ -924,7 +945,10 @@ impl Allocator {
             .leases
             .get(&port)
             .cloned()
-            .ok_or(PortsError::NotAllocated { port })?;
+            .ok_or(PortsError::NotAllocated {
+                port,
+                resting: None,
+            })?;
         a.authorizes(req.lease_token.as_deref(), caller)
             .map_err(|reason| PortsError::PermissionDenied { port, reason })?;
         ttl_change_allowed(&a, &req)?;
@@ -973,7 +997,10 @@ impl Allocator {
         st.leases
             .get(&port)
             .cloned()
-            .ok_or(PortsError::NotAllocated { port })
+            .ok_or(PortsError::NotAllocated {
+                port,
+                resting: None,
+            })
     }
 
     pub fn list(&self, service: Option<&str>) -> Vec<Allocation> {

@@ -6,8 +6,6 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use time::format_description::well_known::Rfc3339;
-use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::ports::{Allocation, Health, OwnerKind, PortVerdict, PortVerdictState, RangeStatus};
@@ -125,13 +123,7 @@ impl From<OwnerKind> for OwnerKindJson {
     }
 }
 
-/// RFC 3339 UTC time of a Unix time in milliseconds.
-pub fn rfc3339(ms: i64) -> String {
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .ok()
-        .and_then(|t| t.format(&Rfc3339).ok())
-        .unwrap_or_default()
-}
+pub use crate::ports::rfc3339;
 
 /// One allocation and everything recorded about it (never its lease token).
 #[derive(Debug, Serialize, ToSchema)]
