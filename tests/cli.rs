@@ -477,3 +477,31 @@ fn releasing_a_resting_port_says_it_rests_and_until_when() {
         "{err}"
     );
 }
+
+#[test]
+fn get_shows_the_owner_and_when_the_port_was_allocated() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = ChildDaemon::spawn(dir.path(), "31650-31654", &[]);
+    let unix = format!("unix:{}", d.socket.display());
+    let lease = stdout(&cli(
+        &unix,
+        &["allocate", "worker", "--ttl", "5m", "--quiet"],
+    ))
+    .trim()
+    .to_string();
+    let kept = stdout(&cli(&unix, &["allocate", "web", "--quiet"]))
+        .trim()
+        .to_string();
+
+    for (port, owner) in [
+        (&lease, "Owner: lease of 5m: reclaimed at "),
+        (&kept, "Owner: permanent: kept until released"),
+    ] {
+        let text = stdout(&cli(&unix, &["get", port]));
+        let json: serde_json::Value =
+            serde_json::from_str(&stdout(&cli(&unix, &["get", port, "--json"]))).unwrap();
+        assert!(text.contains(owner), "{text}");
+        let at = json["allocated_at"].as_str().unwrap();
+        assert!(text.contains(&format!("Allocated: {at}")), "{text}\n{json}");
+    }
+}

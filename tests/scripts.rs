@@ -289,7 +289,10 @@ fn a_ttl_needs_a_unit_and_allocate_shows_what_it_recorded() {
         "{out}"
     );
     let out = ok(&cli(&unix, &["allocate", "db"]));
-    assert!(out.contains("Owner: none: kept until released"), "{out}");
+    assert!(
+        out.contains("Owner: permanent: kept until released"),
+        "{out}"
+    );
 }
 
 #[test]
