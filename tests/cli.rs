@@ -1,6 +1,8 @@
 //! The CLI as a shell script uses it, against the real daemon binary.
 
 mod common;
+#[path = "support/http.rs"]
+mod http1;
 
 use std::process::{Command, Output};
 
@@ -467,6 +469,16 @@ fn releasing_a_resting_port_says_it_rests_and_until_when() {
         v["message"].as_str().unwrap().contains("rests until"),
         "{v}"
     );
+    // curl -X DELETE .../api/ports/allocations/PORT: the same answer, as a 404.
+    let rest = http1::request(
+        &http1::Addr::Unix(d.socket.clone()),
+        "DELETE",
+        &format!("/api/ports/allocations/{port}"),
+        &[],
+        None,
+    );
+    assert_eq!(rest.status, 404, "{}", rest.text());
+    assert_eq!(rest.json()["message"], v["message"]);
 
     // A port nobody ever had is plainly not allocated.
     let never = cli(&unix, &["release", "31634"]);
