@@ -137,7 +137,9 @@ pub struct ServeArgs {
     )]
     pub blocking_checks: Vec<String>,
     /// Abstract Unix socket claimed at start-up so that one daemon serves a network namespace;
-    /// a second one is refused, naming the first; `none` disables [default: @portwarden]
+    /// a second one is refused, naming the first. Two daemons sharing a namespace on purpose
+    /// (ranges that do not overlap) each need a name of their own; `none` claims nothing (and
+    /// warns) [default: @portwarden]
     #[arg(long, env = "PORTWARDEN_NETNS_LOCK", value_name = "@NAME")]
     pub netns_lock: Option<String>,
 }

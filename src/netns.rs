@@ -42,7 +42,7 @@ pub struct Holder {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClaimError {
-    #[error("another portwarden daemon already serves this network namespace (it holds the abstract socket {name}): {}; stop it, or run this one in another network namespace", describe(.pid, .holder.as_ref()))]
+    #[error("another portwarden daemon already serves this network namespace (it holds the abstract socket {name}): {}; stop it, or run this one in another network namespace; to run two daemons here on purpose (ranges that do not overlap), give each its own --netns-lock name (--netns-lock @portwarden-b)", describe(.pid, .holder.as_ref()))]
     Taken {
         name: String,
         /// From the kernel (SO_PEERCRED), when it could be read.
@@ -77,6 +77,11 @@ fn describe(pid: &Option<i32>, holder: Option<&Holder>) -> String {
         None => format!("pid {pid} (it did not say more)"),
     }
 }
+
+/// Said at start-up when no name is claimed on Linux (`netns_lock = none`), where one could be.
+pub const UNCLAIMED_WARNING: &str = "netns_lock is none: nothing stops another portwarden daemon \
+    in this network namespace from handing out the same ports; to run two daemons here on purpose \
+    (ranges that do not overlap), give each its own --netns-lock name instead";
 
 /// The default: Linux's network namespaces only.
 pub fn default_name() -> Option<String> {

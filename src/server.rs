@@ -108,7 +108,13 @@ pub async fn start(cfg: Config) -> Result<Daemon, ServerError> {
             let info = daemon_info.clone();
             Some(crate::netns::Claim::take(name, move || info.holder())?)
         }
-        None => None,
+        None => {
+            // Off Linux there is no claim to make: the config allows only none there.
+            if cfg!(target_os = "linux") {
+                tracing::warn!("{}", crate::netns::UNCLAIMED_WARNING);
+            }
+            None
+        }
     };
     for warning in ephemeral_warnings(&cfg.ranges)
         .into_iter()

@@ -77,6 +77,74 @@ async fn another_users_listener_is_not_named() {
     assert!(as_nobody.contains("another user's process"), "{as_nobody}");
 }
 
+/// A listener of this test on port 2024 when it is free (as in `portwarden who 2024`), else on
+/// any port, and its port.
+fn listener_like_2024() -> (TcpListener, String) {
+    let l = TcpListener::bind("0.0.0.0:2024")
+        .or_else(|_| TcpListener::bind("0.0.0.0:0"))
+        .unwrap();
+    let port = l.local_addr().unwrap().port().to_string();
+    (l, port)
+}
+
+#[test]
+fn as_root_a_listener_in_another_pid_namespace_is_said_to_be_there() {
+    if !common::can_unshare() {
+        return;
+    }
+    // The daemon in a PID namespace of its own, sharing this network namespace (a container
+    // with the host's network): the test's own listener is in no /proc the daemon can read.
+    let dir = tempfile::tempdir().unwrap();
+    let mut unshare = Command::new("unshare");
+    unshare.args([
+        "--pid",
+        "--fork",
+        "--mount-proc",
+        "--kill-child",
+        common::bin(),
+    ]);
+    let d = ChildDaemon::spawn_cmd(unshare, dir.path(), "31620-31624", &[]);
+    let (_held, port) = listener_like_2024();
+    let out = common::cli(&format!("unix:{}", d.socket.display()), &["who", &port]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("used by a process in another PID namespace (uid 0) outside portwarden"),
+        "{text}"
+    );
+    assert!(!text.contains("cannot see"), "{text}");
+}
+
+#[test]
+fn as_root_a_listener_the_daemon_may_not_read_is_said_to_be_unreadable() {
+    if !common::is_root() {
+        return;
+    }
+    // The daemon as uid 65534, root asking: root may see every holder, but the daemon cannot
+    // read root's descriptors.
+    let dir = tempfile::tempdir().unwrap();
+    let d = ChildDaemon::spawn_as_nobody(dir.path(), "31625-31629", &[]);
+    let (_held, port) = listener_like_2024();
+    let out = common::cli(&format!("unix:{}", d.socket.display()), &["who", &port]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains(
+            "used by a process of uid 0 (the daemon, uid 65534, may not read its descriptors: \
+             that needs root or CAP_SYS_PTRACE) outside portwarden"
+        ),
+        "{text}"
+    );
+}
+
 /// A POST over HTTP/1.1 from python3, as uid 65534 when `nobody`; the whole reply.
 fn rest_post(addr: std::net::SocketAddr, path: &str, body: &str, nobody: bool) -> String {
     let drop = if nobody {

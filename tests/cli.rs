@@ -1,6 +1,8 @@
 //! The CLI as a shell script uses it, against the real daemon binary.
 
 mod common;
+#[path = "support/http.rs"]
+mod http1;
 
 use std::process::{Command, Output};
 
@@ -396,4 +398,122 @@ fn a_reader_that_goes_away_ends_the_client_quietly() {
     let out = watch.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn a_preferred_port_outside_the_range_is_not_free_so_another_is_handed_out_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = ChildDaemon::spawn(dir.path(), "31600-31604", &[]);
+    let unix = format!("unix:{}", d.socket.display());
+    let said = "prefer: 9000 is outside the managed ranges (31600-31604)";
+
+    let out = cli(&unix, &["allocate", "x", "--prefer", "9000"]);
+    let text = stdout(&out);
+    assert!(text.contains("Allocated port 3160"), "{text}");
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(err.contains(&format!("warning: {said}")), "{err}");
+
+    let out = cli(&unix, &["allocate", "y", "--prefer", "9000", "--quiet"]);
+    let port = stdout(&out);
+    assert!(port.trim().starts_with("3160"), "only the port: {port}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains(said));
+
+    let out = cli(&unix, &["allocate", "z", "--prefer", "9000", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let warnings = v["warnings"].as_array().unwrap();
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.as_str().unwrap().starts_with(said)),
+        "{v}"
+    );
+
+    // Exactly that port is still a usage error, and so is a number that is no port.
+    let out = cli(&unix, &["allocate", "w", "--port", "9000"]);
+    assert_eq!(out.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("port: 9000 is outside"));
+    let out = cli(&unix, &["allocate", "w", "--prefer", "70000"]);
+    assert_eq!(out.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("prefer: 70000 is not a port number"));
+}
+
+#[test]
+fn releasing_a_resting_port_says_it_rests_and_until_when() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = ChildDaemon::spawn(dir.path(), "31630-31634", &["--quarantine", "60s"]);
+    let unix = format!("unix:{}", d.socket.display());
+    let port = stdout(&cli(&unix, &["allocate", "web", "--quiet"]))
+        .trim()
+        .to_string();
+    stdout(&cli(&unix, &["release", &port]));
+
+    let again = cli(&unix, &["release", &port]);
+    assert_eq!(again.status.code(), Some(4), "not found");
+    let err = String::from_utf8_lossy(&again.stderr).into_owned();
+    assert!(
+        err.contains(&format!(
+            "port {port} is not allocated: it was released at 20"
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains(" and rests until 20") && err.contains("(quarantine)"),
+        "{err}"
+    );
+
+    let json = cli(&unix, &["release", &port, "--json"]);
+    assert_eq!(json.status.code(), Some(4));
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(v["code"], 5);
+    assert!(
+        v["message"].as_str().unwrap().contains("rests until"),
+        "{v}"
+    );
+    // curl -X DELETE .../api/ports/allocations/PORT: the same answer, as a 404.
+    let rest = http1::request(
+        &http1::Addr::Unix(d.socket.clone()),
+        "DELETE",
+        &format!("/api/ports/allocations/{port}"),
+        &[],
+        None,
+    );
+    assert_eq!(rest.status, 404, "{}", rest.text());
+    assert_eq!(rest.json()["message"], v["message"]);
+
+    // A port nobody ever had is plainly not allocated.
+    let never = cli(&unix, &["release", "31634"]);
+    assert_eq!(never.status.code(), Some(4));
+    let err = String::from_utf8_lossy(&never.stderr).into_owned();
+    assert!(
+        err.contains("port 31634 is not allocated") && !err.contains("rests"),
+        "{err}"
+    );
+}
+
+#[test]
+fn get_shows_the_owner_and_when_the_port_was_allocated() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = ChildDaemon::spawn(dir.path(), "31650-31654", &[]);
+    let unix = format!("unix:{}", d.socket.display());
+    let lease = stdout(&cli(
+        &unix,
+        &["allocate", "worker", "--ttl", "5m", "--quiet"],
+    ))
+    .trim()
+    .to_string();
+    let kept = stdout(&cli(&unix, &["allocate", "web", "--quiet"]))
+        .trim()
+        .to_string();
+
+    for (port, owner) in [
+        (&lease, "Owner: lease of 5m: reclaimed at "),
+        (&kept, "Owner: permanent: kept until released"),
+    ] {
+        let text = stdout(&cli(&unix, &["get", port]));
+        let json: serde_json::Value =
+            serde_json::from_str(&stdout(&cli(&unix, &["get", port, "--json"]))).unwrap();
+        assert!(text.contains(owner), "{text}");
+        let at = json["allocated_at"].as_str().unwrap();
+        assert!(text.contains(&format!("Allocated: {at}")), "{text}\n{json}");
+    }
 }

@@ -231,3 +231,39 @@ fn metrics_pass_promtool_and_move_with_allocations() {
         );
     }
 }
+
+#[test]
+fn a_method_a_path_does_not_take_is_counted_as_not_allowed_under_its_route() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = ChildDaemon::spawn(dir.path(), "31640-31644", &[]);
+    let a = Addr::Tcp(d.addr);
+    // curl -X PUT http://127.0.0.1:7070/api/ports/status
+    let r = request(&a, "PUT", "/api/ports/status", &[], None);
+    assert_eq!(r.status, 405, "{}", r.text());
+    let text = scrape(&a);
+    assert_eq!(
+        sample(
+            &text,
+            r#"portwarden_requests_total{transport="rest",method="PUT /api/ports/status"}"#
+        ),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(
+            &text,
+            r#"portwarden_refusals_total{code="METHOD_NOT_ALLOWED"}"#
+        ),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(&text, r#"portwarden_refusals_total{code="UNIMPLEMENTED"}"#),
+        None,
+        "{text}"
+    );
+    assert!(!text.contains(r#"method="unknown""#), "{text}");
+    // The log says the same.
+    d.wait_for_log("refused PUT /api/ports/status: METHOD_NOT_ALLOWED")
+        .unwrap_or_else(|log| panic!("{log}"));
+}

@@ -156,3 +156,45 @@ wait $first
         "{b_log}"
     );
 }
+
+#[test]
+fn the_refusal_of_a_second_daemon_says_when_to_use_netns_lock() {
+    let lock = format!("@portwarden-netns-hint-{}", std::process::id());
+    let first_dir = tempfile::tempdir().unwrap();
+    let _first = ChildDaemon::spawn(first_dir.path(), "31660-31665", &["--netns-lock", &lock]);
+    // portwarden serve --state /tmp/other.db (the namespace's name is the test's own)
+    let other = tempfile::tempdir().unwrap();
+    let out = Command::new(bin())
+        .args(["serve", "--listen", "127.0.0.1:0", "--range", "31660-31665"])
+        .arg("--state")
+        .arg(other.path().join("other.db"))
+        .arg("--unix-socket")
+        .arg(other.path().join("pw.sock"))
+        .args(["--netns-lock", &lock])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(
+            "to run two daemons here on purpose (ranges that do not overlap), give each its own \
+             --netns-lock name"
+        ),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn without_a_netns_lock_a_daemon_warns_that_nothing_stops_a_second_one() {
+    let first_dir = tempfile::tempdir().unwrap();
+    let _first = ChildDaemon::spawn(first_dir.path(), "31666-31669", &[]);
+    // portwarden serve --netns-lock none, on the same range with a state of its own
+    let second_dir = tempfile::tempdir().unwrap();
+    let second = ChildDaemon::spawn(second_dir.path(), "31666-31669", &["--netns-lock", "none"]);
+    second
+        .wait_for_log(
+            "netns_lock is none: nothing stops another portwarden daemon in this network \
+             namespace from handing out the same ports",
+        )
+        .unwrap_or_else(|log| panic!("{log}"));
+}

@@ -283,16 +283,68 @@ async fn a_killed_supervisor_stops_its_command_and_the_daemon_reclaims_the_port(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_missing_command_exits_127_and_gives_the_port_back() {
-    let d = TestDaemon::start("21150-21154", Duration::ZERO).await;
-    let out = Command::new(common::bin())
-        .args(["run", "--", "/nonexistent/portwarden-test-command"])
-        .env("PORTWARDEN_ADDR", format!("unix:{}", d.socket.display()))
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(127));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot start"));
-    assert!(common::list(&mut d.unix().await).await.is_empty());
+async fn a_command_that_cannot_start_allocates_nothing() {
+    // A quarantine, so that a port taken and given back would be seen resting.
+    let d = TestDaemon::start("31610-31614", Duration::from_secs(60)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let not_executable = dir.path().join("script.sh");
+    std::fs::write(&not_executable, "#!/bin/sh\nexit 0\n").unwrap();
+    let not_executable = not_executable.to_str().unwrap().to_string();
+    let dir_path = dir.path().to_str().unwrap().to_string();
+    for (command, code, said) in [
+        (
+            "/nonexistent/cmd",
+            127,
+            "cannot start /nonexistent/cmd: no such file".to_string(),
+        ),
+        (
+            "portwarden-no-such-command",
+            127,
+            "cannot start portwarden-no-such-command: not found in PATH (".to_string(),
+        ),
+        (
+            not_executable.as_str(),
+            126,
+            format!("cannot start {not_executable}: not executable"),
+        ),
+        (
+            dir_path.as_str(),
+            126,
+            format!("cannot start {dir_path}: a directory"),
+        ),
+    ] {
+        let out = Command::new(common::bin())
+            .args(["run", "--", command])
+            .env("PORTWARDEN_ADDR", format!("unix:{}", d.socket.display()))
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "{command}: {err}");
+        assert!(err.contains(&said), "{command}: {err}");
+    }
+    let mut ports = d.unix().await;
+    assert!(common::list(&mut ports).await.is_empty());
+    let status = ports
+        .status(portwarden_client::proto::StatusRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(status.quarantined, 0, "no port was taken and given back");
+    let mut history = portwarden_client::proto::watchdog_service_client::WatchdogServiceClient::new(
+        d.tcp_channel().await,
+    );
+    for service in ["cmd", "portwarden-no-such-command", "script.sh"] {
+        let events = history
+            .history(portwarden_client::proto::HistoryRequest {
+                service: service.into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .events;
+        assert!(events.is_empty(), "{service}: {events:?}");
+    }
     d.stop().await;
 }
 

@@ -290,7 +290,10 @@ fn a_ttl_needs_a_unit_and_allocate_shows_what_it_recorded() {
         "{out}"
     );
     let out = ok(&cli(&unix, &["allocate", "db"]));
-    assert!(out.contains("Owner: none: kept until released"), "{out}");
+    assert!(
+        out.contains("Owner: permanent: kept until released"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -306,9 +309,14 @@ fn prefer_takes_the_port_when_free_else_any() {
         &["allocate", "b", "--prefer", "27163", "--quiet"],
     ));
     assert_ne!(other.trim(), "27163", "taken: any other port");
-    let outside = cli(&unix, &["allocate", "c", "--prefer", "9"]);
-    assert_eq!(outside.status.code(), Some(64));
-    assert!(stderr(&outside).contains("prefer"), "{}", stderr(&outside));
+    // Outside the range is not free: any port, with a warning (tests/cli.rs).
+    let outside = cli(&unix, &["allocate", "c", "--prefer", "9", "--quiet"]);
+    assert_ne!(ok(&outside).trim(), "9");
+    assert!(
+        stderr(&outside).contains("prefer: 9 is outside"),
+        "{}",
+        stderr(&outside)
+    );
     let both = cli(
         &unix,
         &["allocate", "c", "--prefer", "27164", "--port", "27164"],
@@ -324,6 +332,21 @@ fn prefer_takes_the_port_when_free_else_any() {
     );
     assert_eq!(r.status, 201, "{}", r.text());
     assert_ne!(r.json()["allocation"]["port"], 27163);
+    // Outside the range: the same rule, said in the allocation's warnings.
+    let r = http::post_json(
+        &rest,
+        "/api/ports/allocations",
+        &json!({"service": "e", "prefer": 9000}),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let warnings = r.json()["warnings"].clone();
+    assert!(
+        warnings.as_array().unwrap().iter().any(|w| w
+            .as_str()
+            .unwrap()
+            .starts_with("prefer: 9000 is outside the managed ranges (27160-27165)")),
+        "{warnings}"
+    );
 }
 
 #[test]

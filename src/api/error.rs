@@ -20,8 +20,12 @@ pub fn status_from(err: PortsError) -> Status {
             }
             Code::InvalidArgument
         }
-        PortsError::NotAllocated { port } => {
-            d.set_resource_info("port", port.to_string(), "", "not allocated");
+        PortsError::NotAllocated { port, resting } => {
+            let description = match resting {
+                Some(_) => "not allocated: resting after release (quarantine)",
+                None => "not allocated",
+            };
+            d.set_resource_info("port", port.to_string(), "", description);
             Code::NotFound
         }
         PortsError::LeaseDead { port, reason } => {

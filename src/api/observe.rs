@@ -9,14 +9,14 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{header, HeaderMap, Method};
+use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::Response;
 use prost::Message;
 use tonic::Code;
 
 use super::rest::{ErrorCode, ErrorMessage};
-use crate::metrics::{Metrics, Transport};
+use crate::metrics::{Metrics, Refusal, Transport};
 
 /// Label for paths no route owns.
 const UNKNOWN: &str = "unknown";
@@ -101,9 +101,11 @@ pub async fn count(State(obs): State<Arc<Observer>>, req: Request, next: Next) -
         } else {
             Code::Unknown
         });
+    let refusal = refusal(code, grpc, response.status());
     let method = match grpc_method {
         Some(method) => {
-            obs.metrics.observe_request(Transport::Grpc, method, code);
+            obs.metrics
+                .observe_request(Transport::Grpc, method, refusal);
             method
         }
         None => {
@@ -111,14 +113,15 @@ pub async fn count(State(obs): State<Arc<Observer>>, req: Request, next: Next) -
                 .extensions()
                 .get::<RestRoute>()
                 .map_or(UNKNOWN, |r| r.0);
-            obs.metrics.observe_request(Transport::Rest, method, code);
+            obs.metrics
+                .observe_request(Transport::Rest, method, refusal);
             method
         }
     };
-    if code != Code::Ok {
+    if let Some(refusal) = refusal {
         log_refusal(
             method,
-            code,
+            refusal,
             &response,
             &super::peer::describe(peer.as_ref()),
         );
@@ -126,14 +129,24 @@ pub async fn count(State(obs): State<Arc<Observer>>, req: Request, next: Next) -
     response
 }
 
+/// What a request that was not OK is counted and logged as: its gRPC code, except a REST
+/// method a path does not take (HTTP 405), which is what it is rather than the UNIMPLEMENTED
+/// its body carries (as grpc-gateway's does).
+fn refusal(code: Code, grpc: bool, status: StatusCode) -> Option<Refusal> {
+    match code {
+        Code::Ok => None,
+        _ if !grpc && status == StatusCode::METHOD_NOT_ALLOWED => Some(Refusal::MethodNotAllowed),
+        code => Some(Refusal::Code(code)),
+    }
+}
+
 /// "refused /portwarden.v1.PortsService/Allocate: RESOURCE_EXHAUSTED: no free port ... (caller
 /// uid 1000 pid 4242)". Internal errors are logged where they happen, at error level; a call
 /// the client cancelled was not refused.
-fn log_refusal(method: &str, code: Code, response: &Response, peer: &str) {
-    if matches!(
-        code,
-        Code::Internal | Code::Unknown | Code::DataLoss | Code::Cancelled
-    ) {
+fn log_refusal(method: &str, refusal: Refusal, response: &Response, peer: &str) {
+    if let Refusal::Code(Code::Internal | Code::Unknown | Code::DataLoss | Code::Cancelled) =
+        refusal
+    {
         return;
     }
     let message = response
@@ -148,10 +161,10 @@ fn log_refusal(method: &str, code: Code, response: &Response, peer: &str) {
                 .map(|m| m.0.clone())
         })
         .unwrap_or_default();
-    let name = crate::metrics::code_name(code);
+    let name = refusal.name();
     tracing::info!(
         method,
-        code = ?code,
+        code = name,
         caller = %peer,
         "refused {method}: {name}: {} (caller {peer})",
         crate::text::printable(&message)
@@ -178,30 +191,61 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// Route labels (`GET /api/ports/allocations/{port}`) for the REST routes, keyed by method and
-/// route template.
+/// The methods of HTTP itself (RFC 9110): a route's label names one of these, or `OTHER`, so an
+/// invented method cannot grow the label space.
+const HTTP_METHODS: [Method; 9] = [
+    Method::GET,
+    Method::HEAD,
+    Method::POST,
+    Method::PUT,
+    Method::DELETE,
+    Method::PATCH,
+    Method::OPTIONS,
+    Method::TRACE,
+    Method::CONNECT,
+];
+
+/// Route labels (`GET /api/ports/allocations/{port}`) for the REST route templates, one per
+/// HTTP method and `OTHER {path}` for any other: a method the path does not take (405) is
+/// counted under its route too.
 #[derive(Clone, Default)]
-pub struct RestRoutes(Arc<HashMap<String, Vec<(Method, &'static str)>>>);
+pub struct RestRoutes(Arc<HashMap<String, RouteLabels>>);
+
+#[derive(Default)]
+struct RouteLabels {
+    by_method: Vec<(Method, &'static str)>,
+    other: &'static str,
+}
 
 impl RestRoutes {
-    pub fn new<'a>(routes: impl IntoIterator<Item = (Method, &'a str)>) -> Self {
-        let mut map: HashMap<String, Vec<(Method, &'static str)>> = HashMap::new();
-        for (method, path) in routes {
-            // Leaked once at start-up: one label per route.
-            let label: &'static str = Box::leak(format!("{method} {path}").into_boxed_str());
-            map.entry(path.to_string())
-                .or_default()
-                .push((method, label));
-        }
+    pub fn new<'a>(paths: impl IntoIterator<Item = &'a str>) -> Self {
+        // Leaked once at start-up: ten labels per route template.
+        let leak = |s: String| -> &'static str { Box::leak(s.into_boxed_str()) };
+        let map = paths
+            .into_iter()
+            .map(|path| {
+                let labels = RouteLabels {
+                    by_method: HTTP_METHODS
+                        .iter()
+                        .map(|m| (m.clone(), leak(format!("{m} {path}"))))
+                        .collect(),
+                    other: leak(format!("OTHER {path}")),
+                };
+                (path.to_string(), labels)
+            })
+            .collect();
         Self(Arc::new(map))
     }
 
     fn label(&self, method: &Method, path: &str) -> Option<&'static str> {
-        self.0
-            .get(path)?
-            .iter()
-            .find(|(m, _)| m == method)
-            .map(|(_, label)| *label)
+        let labels = self.0.get(path)?;
+        Some(
+            labels
+                .by_method
+                .iter()
+                .find(|(m, _)| m == method)
+                .map_or(labels.other, |(_, label)| *label),
+        )
     }
 }
 

@@ -93,7 +93,8 @@ pub struct AllocateArgs {
     /// Exactly this port (inside the managed range); refused when it is taken
     #[arg(long, conflicts_with = "prefer")]
     pub port: Option<u32>,
-    /// This port when it is free, else any free port
+    /// This port when it is free, else any free port (a port outside the managed range is never
+    /// free: you get another, and a warning on stderr says so)
     #[arg(long, value_name = "PORT")]
     pub prefer: Option<u32>,
     /// Lease length with a unit (30s, 5m, 1h); the port is reclaimed unless renewed in time

@@ -42,14 +42,10 @@ fn name_holder(report: &mut Report, port: u16) {
     if fw.field("in_use") != Some(&serde_json::Value::Bool(true)) {
         return;
     }
-    let holder = match crate::network::listener_processes(port) {
-        Ok(list) if !list.is_empty() => list
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join(", "),
-        // Another user's process cannot be named without privileges.
-        Ok(_) => "a process this user cannot see (run as root to name it)".to_string(),
+    let holder = match crate::network::listener_holders(port, "this user") {
+        Ok(list) if !list.is_empty() => list.join(", "),
+        // Bound without listening, or the listener went away since the probe.
+        Ok(_) => "a socket that is bound without listening (no listener found)".to_string(),
         Err(e) => format!("unknown ({e})"),
     };
     fw.note = format!("{}; held by {}", fw.note, crate::text::printable(&holder));

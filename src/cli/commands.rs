@@ -197,10 +197,18 @@ fn allocate_request(a: &AllocateArgs) -> Result<AllocateRequest, CliError> {
 }
 
 /// The allocation as recorded: port, owner and expiry, labels, network health, the token.
+/// Warnings go to stderr (with `--json`, into the JSON), so `PORT=$(... --quiet)` still hears
+/// them.
 fn print_allocated(a: &AllocateArgs, reply: AllocateResponse) {
     let alloc = reply.allocation.unwrap_or_default();
+    let warn = || {
+        for w in &reply.warnings {
+            eprintln!("warning: {}", super::render::p(w));
+        }
+    };
     if a.quiet {
         outln!("{}", alloc.port);
+        warn();
         return;
     }
     if a.json {
@@ -227,8 +235,6 @@ fn print_allocated(a: &AllocateArgs, reply: AllocateResponse) {
     if !reply.network_health.is_empty() {
         outln!("   Network Health: {}", reply.network_health);
     }
-    for w in &reply.warnings {
-        outln!("   ⚠️  {}", super::render::p(w));
-    }
     outln!("   Lease token: {}", reply.lease_token);
+    warn();
 }

@@ -165,7 +165,13 @@ mod tests {
     #[test]
     fn every_refusal_has_its_exit_code() {
         let code = |e: PortsError| CliError::Rpc(status_from(e)).exit_code();
-        assert_eq!(code(PortsError::NotAllocated { port: 1 }), NOT_FOUND);
+        assert_eq!(
+            code(PortsError::NotAllocated {
+                port: 1,
+                resting: None
+            }),
+            NOT_FOUND
+        );
         assert_eq!(
             code(PortsError::PermissionDenied {
                 port: 1,

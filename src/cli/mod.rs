@@ -24,6 +24,8 @@ mod connect;
 mod events;
 pub mod exit;
 mod health;
+#[cfg(unix)]
+mod program;
 mod render;
 mod run;
 mod status;

@@ -99,13 +99,14 @@ pub fn labels(a: &Allocation) -> String {
     labels.join(", ")
 }
 
-/// What keeps the allocation, in words: how it ends.
+/// What keeps the allocation, in words: the kind of owner (as `list` and `--json` name it) and
+/// how it ends.
 pub fn owner_line(a: &Allocation) -> String {
     let expires = rfc3339(a.expires_at.as_ref()).unwrap_or_default();
     let ttl = super::units::human(std::time::Duration::from_secs(a.ttl_seconds));
     match OwnerKind::try_from(a.owner_kind).unwrap_or(OwnerKind::Unspecified) {
         OwnerKind::Permanent => format!(
-            "none: kept until released (portwarden release {})",
+            "permanent: kept until released (portwarden release {})",
             a.port
         ),
         OwnerKind::Process => format!("process {}: reclaimed when it exits", a.pid),
@@ -171,6 +172,10 @@ pub fn allocation_block(a: &Allocation) -> String {
     }
     if !a.started_by.is_empty() {
         s += &format!("  Started by: {}\n", p(&a.started_by));
+    }
+    s += &format!("  Owner: {}\n", owner_line(a));
+    if let Some(at) = rfc3339(a.allocated_at.as_ref()) {
+        s += &format!("  Allocated: {at}\n");
     }
     if !a.labels.is_empty() {
         s += &format!("  Labels: {}\n", labels(a));

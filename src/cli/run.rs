@@ -90,6 +90,9 @@ enum RunError {
         "outside processes took {MAX_BIND_ATTEMPTS} ports in a row before they could be bound"
     )]
     KeptLosing,
+    #[cfg(unix)]
+    #[error(transparent)]
+    Program(#[from] super::program::ProgramError),
     #[error("cannot start {program}: {source}")]
     Spawn { program: String, source: io::Error },
     #[error("cannot watch signals: {0}")]
@@ -99,6 +102,8 @@ enum RunError {
 impl RunError {
     fn exit_code(&self) -> u8 {
         match self {
+            #[cfg(unix)]
+            RunError::Program(e) => e.exit_code(),
             RunError::Spawn { source, .. } if source.kind() == io::ErrorKind::NotFound => {
                 EXIT_NOT_FOUND
             }
@@ -276,6 +281,8 @@ async fn supervise(args: RunArgs) -> Result<u8, RunError> {
         })
         .transpose()?;
     let program = args.command[0].clone();
+    // Before anything is allocated: a command that cannot start takes no port.
+    let executable = super::program::resolve(&program)?;
     let service = args.service.unwrap_or_else(|| default_service(&program));
     let (_, channel) = super::connect::connect(&args.conn).await?;
     let mut daemon = Daemon {
@@ -314,9 +321,13 @@ async fn supervise(args: RunArgs) -> Result<u8, RunError> {
             eprintln!("portwarden run: socket hardening incomplete:\n{hardening}");
         }
     }
+    let launch = Launch {
+        file: &executable,
+        argv: &args.command,
+        service: &service,
+    };
     let result = run_child(
-        &args.command,
-        &service,
+        &launch,
         &lease,
         &listener,
         &mut signals,
@@ -330,20 +341,30 @@ async fn supervise(args: RunArgs) -> Result<u8, RunError> {
 }
 
 #[cfg(unix)]
+/// What `run` starts: the file the command names, its command line as typed (argv), and the
+/// service the listening socket is named after.
+struct Launch<'a> {
+    file: &'a std::path::Path,
+    argv: &'a [OsString],
+    service: &'a str,
+}
+
+#[cfg(unix)]
 async fn run_child(
-    command: &[OsString],
-    service: &str,
+    launch: &Launch<'_>,
     lease: &Lease,
     listener: &TcpListener,
     signals: &mut Signals,
     daemon: &mut Daemon,
     ttl_seconds: Option<u64>,
 ) -> Result<u8, RunError> {
-    let env = ChildEnv::new(lease.port, service);
+    let command = launch.argv;
+    let env = ChildEnv::new(lease.port, launch.service);
     let listen_fd = listener.as_raw_fd();
     let parent = std::process::id() as libc::pid_t;
-    let mut cmd = tokio::process::Command::new(&command[0]);
-    cmd.args(&command[1..]);
+    // The file found before allocating, with argv[0] as typed.
+    let mut cmd = tokio::process::Command::new(launch.file);
+    cmd.arg0(&command[0]).args(&command[1..]);
     // SAFETY: the closure runs in the forked child before exec and makes only
     // async-signal-safe calls (see ChildEnv::install_in_child).
     unsafe {

@@ -76,8 +76,10 @@ fn line(c: &PortCheck) -> String {
         PortState::InUse if !c.holder.is_empty() => {
             format!("used by {} outside portwarden{outside}", p(&c.holder))
         }
+        // The daemon names every listener it finds (or why it cannot): none was found, so a
+        // socket that is bound without listening holds the port.
         PortState::InUse => format!(
-            "used outside portwarden by a process this user cannot see{outside} ({})",
+            "used outside portwarden{outside} (no listener found: {})",
             p(&c.reason)
         ),
         PortState::Blocked => format!("blocked: {}{outside}", p(&c.reason)),

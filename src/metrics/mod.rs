@@ -3,7 +3,8 @@
 //!
 //! Two kinds of metric live here:
 //! - counters fed as things happen ([`Metrics::observe_request`]: requests, errors and refusals
-//!   by gRPC code, counted in one place, the request layer in `api::observe`);
+//!   by gRPC code (or METHOD_NOT_ALLOWED), counted in one place, the request layer in
+//!   `api::observe`);
 //! - gauges read at scrape time from the domain ([`scrape::DomainCollector`]: ports by state
 //!   from the allocator, checks and sockets from the current network snapshot).
 //!
@@ -82,7 +83,8 @@ impl Metrics {
         );
         registry.register(
             "refusals",
-            "Requests refused, by gRPC status code (REST errors carry the same codes)",
+            "Requests refused, by gRPC status code (REST errors carry the same codes; a REST \
+             method a path does not take is METHOD_NOT_ALLOWED)",
             refusals.clone(),
         );
         registry.register_collector(Box::new(scrape::DomainCollector::new(
@@ -96,15 +98,20 @@ impl Metrics {
         }
     }
 
-    /// Counts one answered request; `code` is its gRPC status code (OK for a success).
-    pub fn observe_request(&self, transport: Transport, method: &'static str, code: tonic::Code) {
+    /// Counts one answered request, and its refusal when it was refused (None: a success).
+    pub fn observe_request(
+        &self,
+        transport: Transport,
+        method: &'static str,
+        refusal: Option<Refusal>,
+    ) {
         let labels = RequestLabels { transport, method };
         self.requests.get_or_create(&labels).inc();
-        if code != tonic::Code::Ok {
+        if let Some(refusal) = refusal {
             self.errors.get_or_create(&labels).inc();
             self.refusals
                 .get_or_create(&RefusalLabels {
-                    code: code_name(code),
+                    code: refusal.name(),
                 })
                 .inc();
         }
@@ -116,6 +123,27 @@ impl Metrics {
         let mut out = String::with_capacity(8 * 1024);
         prometheus_client::encoding::prometheus_text::encode(&mut out, &self.registry)?;
         Ok(out)
+    }
+}
+
+/// Why a request was refused, as `portwarden_refusals_total{code}` counts it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// The gRPC code of the answer (REST errors carry one too).
+    Code(tonic::Code),
+    /// A REST path asked with a method it does not take (HTTP 405). Its body says
+    /// UNIMPLEMENTED, as grpc-gateway's does, but nothing is missing: the caller chose the
+    /// wrong method.
+    MethodNotAllowed,
+}
+
+impl Refusal {
+    /// `INVALID_ARGUMENT`, ..., or `METHOD_NOT_ALLOWED`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Refusal::Code(code) => code_name(code),
+            Refusal::MethodNotAllowed => "METHOD_NOT_ALLOWED",
+        }
     }
 }
 

@@ -49,7 +49,7 @@ use std::time::{Duration, Instant};
 
 pub use blocking::BlockingChecks;
 pub use census::{
-    holders_by_inode, is_loopback, listener_processes, listeners_on, listening_ports, peer_uid,
+    holders_by_inode, is_loopback, listener_holders, listeners_on, listening_ports, peer_uid,
     processes_holding, take_census, take_census_watching, CensusError, CensusRequest, CensusSource,
     LoopbackPeer, PortSockets, ProcessInfo, SocketCensus, StateSet, TcpState,
 };

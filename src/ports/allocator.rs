@@ -12,7 +12,7 @@ use std::time::Duration;
 use super::availability::Availability;
 use super::clock::{Clock, Now, SystemClock};
 use super::counters::Counters;
-use super::error::PortsError;
+use super::error::{PortsError, Resting};
 use super::events_store::LogBounds;
 use super::lease::{new_token, Allocation, Caller, Health, ReclaimReason, Vitality};
 use super::marker;
@@ -50,7 +50,8 @@ pub struct AllocatorConfig {
 #[derive(Debug, Clone)]
 pub struct Granted {
     pub allocation: Allocation,
-    /// Findings worth telling the caller that did not block the allocation.
+    /// What the caller should hear that did not refuse the allocation: a preferred port that
+    /// cannot be had, then the network findings.
     pub warnings: Vec<String>,
     /// The pre-allocation network report (None when the allocator runs without a gate, or
     /// for a reused allocation: nothing new was handed out).
@@ -140,6 +141,18 @@ impl Idle {
 }
 
 impl State {
+    /// `port`'s release, while the port rests in quarantine after it.
+    pub(super) fn resting(&self, port: u16, now: Now) -> Option<Resting> {
+        self.history
+            .get(&port)
+            .filter(|h| !h.quarantine_until.passed(now))
+            .map(|h| Resting {
+                service: h.last_service.clone(),
+                released_at_ms: h.released_at_ms,
+                until_ms: h.quarantine_until.wall_ms,
+            })
+    }
+
     /// The service that released `port` and the milliseconds its quarantine has left, while it
     /// rests.
     pub(super) fn quarantined(&self, port: u16, now: Now) -> Option<(String, i64)> {
@@ -484,7 +497,7 @@ impl Allocator {
                 "the test pool is off on this daemon (test_range = \"none\"); ask for the service pool",
             )
         })?;
-        let v = req.validate(range, caller.pid)?;
+        let mut v = req.validate(range, caller.pid)?;
         // Handing back what the caller already holds needs no network checks.
         if v.reuse {
             if let Some(reused) = self.reuse_locked(&mut self.lock(), &v, caller)? {
@@ -551,9 +564,10 @@ impl Allocator {
             .as_ref()
             .map(|r| r.status.as_str().to_string())
             .unwrap_or_default();
+        let mut warnings = std::mem::take(&mut v.warnings);
         let allocation = self.record(&mut st, v, port, caller, now, network_health)?;
         drop(st);
-        let warnings = report.as_ref().map(findings).unwrap_or_default();
+        warnings.extend(report.as_ref().map(findings).unwrap_or_default());
         super::alloc_log::allocated(&allocation, report.as_ref(), snap, caller, range);
         Ok(Granted {
             allocation,
@@ -830,7 +844,10 @@ impl Allocator {
         }
         let p = managed_port("port", port, self.pools.all())
             .map_err(|v| PortsError::Invalid(vec![v]))?;
-        Err(PortsError::NotAllocated { port: p })
+        Err(PortsError::NotAllocated {
+            port: p,
+            resting: st.resting(p, self.clock.now()),
+        })
     }
 
     pub fn release(
@@ -845,7 +862,10 @@ impl Allocator {
             .leases
             .get(&port)
             .cloned()
-            .ok_or(PortsError::NotAllocated { port })?;
+            .ok_or(PortsError::NotAllocated {
+                port,
+                resting: None,
+            })?;
         a.authorizes(token, caller)
             .map_err(|reason| PortsError::PermissionDenied { port, reason })?;
         let now = self.clock.now();
@@ -900,7 +920,10 @@ impl Allocator {
             .leases
             .get(&port)
             .cloned()
-            .ok_or(PortsError::NotAllocated { port })?;
+            .ok_or(PortsError::NotAllocated {
+                port,
+                resting: None,
+            })?;
         a.health = Health::Dead;
         let detail = a.describe(reason, now);
         let message = format!("Reclaimed port {port} ({}): {detail}", a.service);
@@ -995,7 +1018,10 @@ impl Allocator {
             .leases
             .get(&port)
             .cloned()
-            .ok_or(PortsError::NotAllocated { port })?;
+            .ok_or(PortsError::NotAllocated {
+                port,
+                resting: None,
+            })?;
         a.authorizes(req.lease_token.as_deref(), caller)
             .map_err(|reason| PortsError::PermissionDenied { port, reason })?;
         ttl_change_allowed(&a, &req)?;
@@ -1044,7 +1070,10 @@ impl Allocator {
         st.leases
             .get(&port)
             .cloned()
-            .ok_or(PortsError::NotAllocated { port })
+            .ok_or(PortsError::NotAllocated {
+                port,
+                resting: None,
+            })
     }
 
     pub fn list(&self, service: Option<&str>) -> Vec<Allocation> {

@@ -23,8 +23,12 @@ impl FieldViolation {
 pub enum PortsError {
     #[error("invalid request: {}", describe(.0))]
     Invalid(Vec<FieldViolation>),
-    #[error("port {port} is not allocated")]
-    NotAllocated { port: u16 },
+    #[error("port {port} is not allocated{}", .resting.as_ref().map(Resting::describe).unwrap_or_default())]
+    NotAllocated {
+        port: u16,
+        /// Its release, while the port rests in quarantine after it.
+        resting: Option<Resting>,
+    },
     #[error("port {port} is held by service '{service}'{}", pid.map(|p| format!(" (pid {p})")).unwrap_or_default())]
     HeldBy {
         port: u16,
@@ -103,6 +107,26 @@ pub enum PortsError {
     Unavailable { reason: String },
     #[error("state store: {0}")]
     Store(#[from] StoreError),
+}
+
+/// A port resting after its release: who had it, when it was released, when it is free again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resting {
+    pub service: String,
+    pub released_at_ms: i64,
+    pub until_ms: i64,
+}
+
+impl Resting {
+    /// ": it was released at ... (service web) and rests until ... (quarantine)".
+    fn describe(&self) -> String {
+        format!(
+            ": it was released at {} (service {}) and rests until {} (quarantine)",
+            super::clock::rfc3339(self.released_at_ms),
+            crate::text::printable(&self.service),
+            super::clock::rfc3339(self.until_ms)
+        )
+    }
 }
 
 fn describe(v: &[FieldViolation]) -> String {

@@ -1,6 +1,8 @@
 //! Who listens on a port, as one caller may learn it: root, and the user whose socket it is,
-//! see "pid 12 (nginx)"; anyone else learns only that another user's process holds it. One
-//! LISTEN-only dump and at most one walk of /proc answer for any number of ports.
+//! see "pid 12 (nginx)" (or, when the daemon's /proc shows no holder, why: another PID
+//! namespace, or descriptors the daemon may not read); anyone else learns only that another
+//! user's process holds it. One LISTEN-only dump and at most one walk of /proc answer for any
+//! number of ports.
 
 use std::collections::{HashMap, HashSet};
 
@@ -22,17 +24,17 @@ pub(super) fn holders(ports: &[u16], viewer: Option<u32>) -> HashMap<u16, String
         .filter(|(_, uid)| may_see(*uid))
         .map(|(inode, _)| *inode)
         .collect();
-    let processes = holders_by_inode(&visible);
+    let walk = holders_by_inode(&visible);
     listeners
         .into_iter()
         .map(|(port, sockets)| {
             let mut names: Vec<String> = Vec::new();
             for (inode, uid) in sockets {
                 let said: Vec<String> = if may_see(uid) {
-                    processes
-                        .get(&inode)
-                        .map(|ps| ps.iter().map(ToString::to_string).collect())
-                        .unwrap_or_default()
+                    match walk.holders.get(&inode) {
+                        Some(ps) => ps.iter().map(ToString::to_string).collect(),
+                        None => vec![walk.unseen_holder(Some(uid), "the daemon")],
+                    }
                 } else {
                     vec![SOMEONE_ELSE.to_string()]
                 };

@@ -33,9 +33,9 @@ pub use allocator::{
 };
 pub use check::MAX_CHECK_PORTS;
 pub use claim::{check_claim, claimed_process};
-pub use clock::{Clock, Deadline, Now, SystemClock};
+pub use clock::{rfc3339, Clock, Deadline, Now, SystemClock};
 pub use counters::Totals;
-pub use error::{FieldViolation, PortsError};
+pub use error::{FieldViolation, PortsError, Resting};
 pub use events_store::LogBounds;
 pub use lease::{Allocation, Caller, Health, OwnerKind, ReclaimReason, Vitality};
 pub use observe::{Applied, Listener, Observation, ProcessStats};

@@ -33,7 +33,8 @@ pub struct AllocateRequest {
     pub derived_service: bool,
     /// Return the caller's own existing allocation of the service instead of a new one.
     pub reuse: bool,
-    /// This port when it can be had, else any free one.
+    /// This port when it can be had, else any free one (a port outside the managed ranges
+    /// cannot be had: a warning says so).
     pub prefer: Option<u32>,
     /// Which pool the port comes from (`port` and `prefer` must lie in it).
     pub pool: super::pool::Pool,
@@ -102,21 +103,49 @@ fn unprintable(value: &str) -> Option<String> {
     ))
 }
 
-/// A port number from the wire, checked against 1-65535 and the managed ranges.
-pub fn managed_port(field: &str, port: u32, ranges: &RangeSet) -> Result<u16, FieldViolation> {
-    let p = u16::try_from(port)
+/// A port number from the wire, checked against 1-65535.
+fn port_number(field: &str, port: u32) -> Result<u16, FieldViolation> {
+    u16::try_from(port)
         .ok()
         .filter(|p| *p != 0)
-        .ok_or_else(|| {
-            FieldViolation::new(field, format!("{port} is not a port number (1-65535)"))
-        })?;
+        .ok_or_else(|| FieldViolation::new(field, format!("{port} is not a port number (1-65535)")))
+}
+
+/// "9000 is outside the managed ranges (8000-8100)".
+fn outside_ranges(port: u16, ranges: &RangeSet) -> String {
+    format!("{port} is outside the managed ranges ({ranges})")
+}
+
+/// A port number from the wire, checked against 1-65535 and the managed ranges.
+pub fn managed_port(field: &str, port: u32, ranges: &RangeSet) -> Result<u16, FieldViolation> {
+    let p = port_number(field, port)?;
     if !ranges.contains(p) {
-        return Err(FieldViolation::new(
-            field,
-            format!("{p} is outside the managed ranges ({ranges})"),
-        ));
+        return Err(FieldViolation::new(field, outside_ranges(p, ranges)));
     }
     Ok(p)
+}
+
+/// What a valid `prefer` comes to.
+enum Preferred {
+    /// A managed port: taken when it can be had.
+    Port(u16),
+    /// A port outside the managed ranges, which is never free here; the warning says so.
+    NeverFree(String),
+}
+
+/// `prefer` is "this port if it is free, else any free port". A port outside the managed
+/// ranges is never free here, so it is no error: any port is handed out, with a warning that
+/// says why. Only a number that is no port number is refused.
+fn preferred_port(port: u32, ranges: &RangeSet) -> Result<Preferred, FieldViolation> {
+    let p = port_number("prefer", port)?;
+    Ok(if ranges.contains(p) {
+        Preferred::Port(p)
+    } else {
+        Preferred::NeverFree(format!(
+            "prefer: {}, so it is never free here: any free port was handed out instead",
+            outside_ranges(p, ranges)
+        ))
+    })
 }
 
 pub fn valid_ttl(field: &str, ttl: u64) -> Result<(), FieldViolation> {
@@ -175,6 +204,9 @@ pub(super) struct ValidAllocate {
     pub derived_service: bool,
     pub reuse: bool,
     pub prefer: Option<u16>,
+    /// What the caller should hear about the request although it is served (a preferred port
+    /// that cannot be had).
+    pub warnings: Vec<String>,
 }
 
 /// A TTL on an allocation that has none turns it into a lease that dies unless renewed: a
@@ -208,6 +240,7 @@ impl AllocateRequest {
         caller_pid: Option<i32>,
     ) -> Result<ValidAllocate, PortsError> {
         let mut bad = Vec::new();
+        let mut warnings = Vec::new();
         if let Err(rule) = valid_service(&self.service) {
             bad.push(FieldViolation::new("service", rule));
         }
@@ -239,9 +272,17 @@ impl AllocateRequest {
                 ));
                 None
             }
-            (Some(p), None) => managed_port("prefer", p, ranges)
-                .map_err(|v| bad.push(v))
-                .ok(),
+            (Some(p), None) => match preferred_port(p, ranges) {
+                Ok(Preferred::Port(p)) => Some(p),
+                Ok(Preferred::NeverFree(warning)) => {
+                    warnings.push(warning);
+                    None
+                }
+                Err(v) => {
+                    bad.push(v);
+                    None
+                }
+            },
             (None, _) => None,
         };
         if let Some(ttl) = self.ttl_seconds {
@@ -337,6 +378,7 @@ impl AllocateRequest {
             derived_service: self.derived_service,
             reuse: self.reuse,
             prefer,
+            warnings,
         })
     }
 }

@@ -90,7 +90,8 @@ class AllocateResult:
     lease_token: str
     #: The ``portwarden.v1.Allocation`` message as recorded by the daemon.
     allocation: ports_pb2.Allocation
-    #: Human-readable warnings of the pre-allocation network checks.
+    #: Human-readable warnings: a ``prefer`` port outside the managed ranges (never free),
+    #: then the findings of the pre-allocation network checks.
     warnings: List[str] = field(default_factory=list)
     #: Overall network status of the pre-allocation checks (healthy, warning, critical).
     network_health: str = ""

@@ -15,7 +15,6 @@ mod watchdog;
 use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
-use axum::http::Method;
 use axum::middleware::{from_fn, from_fn_with_state};
 use axum::Extension;
 use utoipa::openapi::OpenApi as OpenApiDoc;
@@ -117,19 +116,7 @@ fn document(api: OpenApiDoc) -> String {
 /// The REST router, ready to merge with the gRPC routes.
 pub fn router(state: RestState) -> axum::Router {
     let (router, api) = routes().split_for_parts();
-    let mut route_list = Vec::new();
-    for (path, item) in &api.paths.paths {
-        for (method, op) in [
-            (Method::GET, item.get.is_some()),
-            (Method::POST, item.post.is_some()),
-            (Method::DELETE, item.delete.is_some()),
-        ] {
-            if op {
-                route_list.push((method, path.as_str()));
-            }
-        }
-    }
-    let labels = RestRoutes::new(route_list);
+    let labels = RestRoutes::new(api.paths.paths.keys().map(String::as_str));
     let json = document(api);
     router
         .method_not_allowed_fallback(meta::method_not_allowed)

@@ -6,8 +6,6 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use time::format_description::well_known::Rfc3339;
-use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::ports::{Allocation, Health, OwnerKind, PortVerdict, PortVerdictState, RangeStatus};
@@ -45,7 +43,8 @@ pub struct AllocateBody {
     /// Return the caller's own existing allocation of this service (token included) instead of
     /// a new port: same uid, same owning process, same kind of owner. Needs the Unix socket.
     pub reuse: Option<bool>,
-    /// This port when it can be had now, else any free port. Not together with `port`.
+    /// This port when it can be had now, else any free port. A port outside the managed ranges
+    /// is never free: any port is handed out, and `warnings` says so. Not together with `port`.
     #[schema(minimum = 1, maximum = 65535)]
     pub prefer: Option<u32>,
     /// Where the port comes from: `service` (the default: the managed ranges) or `test` (the
@@ -144,13 +143,7 @@ impl From<OwnerKind> for OwnerKindJson {
     }
 }
 
-/// RFC 3339 UTC time of a Unix time in milliseconds.
-pub fn rfc3339(ms: i64) -> String {
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .ok()
-        .and_then(|t| t.format(&Rfc3339).ok())
-        .unwrap_or_default()
-}
+pub use crate::ports::rfc3339;
 
 /// One allocation and everything recorded about it (never its lease token).
 #[derive(Debug, Serialize, ToSchema)]
@@ -274,7 +267,8 @@ pub struct Allocated {
     pub lease_token: String,
     /// Overall status of the pre-allocation network checks.
     pub network_health: String,
-    /// The warnings of those checks, one line each.
+    /// One line each: a `prefer` port that could not be had because it is outside the managed
+    /// ranges, then the warnings of those checks.
     pub warnings: Vec<String>,
     /// Those checks in full; null when the daemon runs none.
     #[schema(value_type = Option<ReportDoc>)]

@@ -14,7 +14,7 @@ mod peer;
 mod proc_tables;
 mod state;
 
-pub use owners::{holders_by_inode, listener_processes, processes_holding, ProcessInfo};
+pub use owners::{holders_by_inode, listener_holders, processes_holding, ProcessInfo, ProcessWalk};
 pub use peer::{is_loopback, peer_uid, Peer as LoopbackPeer};
 use state::StateCounts;
 pub use state::{StateSet, TcpState};
