@@ -1,8 +1,10 @@
 //! Drop-in benchmark, side by side in one run:
 //!
 //! 1. The same client, portpicker's `pick_unused_port()` with `PORTSERVER_ADDRESS`, against
-//!    portpicker's own `portserver.py` and against portwarden's portserver endpoint: one process
-//!    picking sequentially, then 32 processes picking at once.
+//!    portpicker's own `portserver.py`, against portwarden's portserver endpoint, and against the
+//!    protocol's floor on this host: `bench/floor/portserver_floor.c`, a C server that answers a
+//!    constant port and does nothing else (built here with the system `cc`). One process picking
+//!    sequentially, then 32 processes picking at once.
 //! 2. One-shot wall times (start a process, get a port, exit): `python -c 'import portpicker;
 //!    portpicker.pick_unused_port()'` against portserver and against portwarden, the same with
 //!    `import portwarden`, and `portwarden run -- true` (allocate, bind, listen, start `true`,
@@ -31,6 +33,7 @@ const CONC_REPS: usize = 3;
 const ONE_SHOT_RUNS: usize = 40;
 
 const PORTSERVER_POOL: (u16, u16) = (15000, 29999);
+/// portwarden's test pool, where its portserver endpoint draws from.
 const PORTWARDEN_RANGE: (u16, u16) = (10000, 14999);
 
 /// One process, `n` picks in a row; prints the total seconds, then each pick's seconds.
@@ -156,20 +159,26 @@ fn one_shots(commands: &[(&str, Command)]) -> Vec<f64> {
         .collect()
 }
 
-/// The client's own floor: a server that answers `port` at once, doing nothing else (one
-/// thread: accept, read, write, close).
-fn constant_server(path: &Path, port: u16) {
-    use std::io::{Read, Write};
-    let listener = std::os::unix::net::UnixListener::bind(path).expect("bind the floor server");
-    std::thread::spawn(move || {
-        let answer = format!("{port}\n");
-        for stream in listener.incoming() {
-            let Ok(mut s) = stream else { continue };
-            let mut buf = [0u8; 64];
-            let _ = s.read(&mut buf);
-            let _ = s.write_all(answer.as_bytes());
-        }
-    });
+/// The protocol's floor: `bench/floor/portserver_floor.c`, compiled with the system `cc` into
+/// `dir`, answering `port` to every request at `path`.
+fn floor_server(dir: &Path, path: &Path, port: u16) -> Guard {
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/floor/portserver_floor.c");
+    let binary = dir.join("portserver_floor");
+    let built = Command::new("cc")
+        .args(["-O2", "-o"])
+        .arg(&binary)
+        .arg(&source)
+        .status()
+        .expect("cc (the system C compiler) builds the floor server");
+    assert!(built.success(), "cc failed on {}", source.display());
+    Guard(
+        Command::new(&binary)
+            .arg(path)
+            .arg(port.to_string())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start the floor server"),
+    )
 }
 
 fn main() {
@@ -199,8 +208,9 @@ fn main() {
         Command::new(&portwarden)
             .args(["serve", "--listen", "127.0.0.1:0", "--quarantine", "0s"])
             .args(["--netns-lock", "@portwarden-bench-dropin"])
+            .args(["--range", "9000-9100"])
             .arg(format!(
-                "--range={}-{}",
+                "--test-range={}-{}",
                 PORTWARDEN_RANGE.0, PORTWARDEN_RANGE.1
             ))
             .arg("--state")
@@ -215,8 +225,9 @@ fn main() {
             .expect("start portwarden"),
     );
     let floor_sock = dir.path().join("floor.sock");
-    constant_server(&floor_sock, PORTWARDEN_RANGE.0);
+    let _floor = floor_server(dir.path(), &floor_sock, PORTWARDEN_RANGE.0);
     let floor_range = (PORTWARDEN_RANGE.0, PORTWARDEN_RANGE.0);
+    wait_for(&floor_sock);
     wait_for(&ps_sock);
     wait_for(&pw_sock);
     wait_for(&pw_ps);
@@ -282,39 +293,55 @@ fn main() {
             .collect(),
     );
 
-    println!("| workload (portpicker 1.6 client, PORTSERVER_ADDRESS) | picks | rate | p50 ms | p99 ms | vs portserver |");
-    println!("|---|---|---|---|---|---|");
-    let row = |name: &str, s: &Stats, anchor: &Stats| {
+    println!("| workload (portpicker 1.6 client, PORTSERVER_ADDRESS) | picks | rate | p50 ms | p99 ms | vs portserver.py | of the floor |");
+    println!("|---|---|---|---|---|---|---|");
+    let row = |name: &str, s: &Stats, anchor: &Stats, floor: &Stats| {
         println!(
-            "| {name} | {} | {:.0}/s | {:.3} | {:.3} | {:.1}x |",
+            "| {name} | {} | {:.0}/s | {:.3} | {:.3} | {:.1}x | {:.2} |",
             s.n,
             s.rate(),
             s.p50_ms,
             s.p99_ms,
-            s.rate() / anchor.rate()
+            s.rate() / anchor.rate(),
+            s.rate() / floor.rate()
         )
     };
-    row("portserver.py, 1 process, sequential", &ps_seq, &ps_seq);
-    row("portwarden, 1 process, sequential", &pw_seq, &ps_seq);
+    let floor_name = "the floor: a C server answering a constant port, nothing else";
     row(
-        "(the client's floor: a server answering at once, sequential)",
+        &format!("({floor_name}), 1 process, sequential"),
         &floor_seq,
         &ps_seq,
+        &floor_seq,
+    );
+    row(
+        "portserver.py, 1 process, sequential",
+        &ps_seq,
+        &ps_seq,
+        &floor_seq,
+    );
+    row(
+        "portwarden, 1 process, sequential",
+        &pw_seq,
+        &ps_seq,
+        &floor_seq,
+    );
+    row(
+        &format!("({floor_name}), {PROCS} processes"),
+        &floor_conc,
+        &ps_conc,
+        &floor_conc,
     );
     row(
         &format!("portserver.py, {PROCS} processes at once"),
         &ps_conc,
         &ps_conc,
+        &floor_conc,
     );
     row(
         &format!("portwarden, {PROCS} processes at once"),
         &pw_conc,
         &ps_conc,
-    );
-    row(
-        &format!("(the client's floor: a server answering at once, {PROCS} processes)"),
         &floor_conc,
-        &ps_conc,
     );
     println!();
 

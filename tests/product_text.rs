@@ -114,6 +114,7 @@ fn no_internal_words_reach_users() {
     let mut texts = vec![
         ("README.md".to_string(), repo("README.md")),
         ("BENCHMARKS.md".to_string(), repo("BENCHMARKS.md")),
+        ("CHANGELOG.md".to_string(), repo("CHANGELOG.md")),
         ("docs/cli-json.md".to_string(), repo("docs/cli-json.md")),
         ("docs/openapi.json".to_string(), repo("docs/openapi.json")),
         ("portwarden --help".to_string(), help(&[])),
