@@ -254,15 +254,18 @@ export async function getPort(options?: Options): Promise<number> {
   }
 }
 
-/** The daemon found last, while the settings that find it are the same. */
-let known: { key: string; target: Target; pools: Pools } | undefined;
+/** How long "no daemon answered" is believed before the addresses are tried again. */
+const ABSENT_FOR_MS = 2_000;
+
+/** What the last look found, while the settings that find the daemon stay the same: the
+ * daemon (until it stops answering), or no daemon (for ABSENT_FOR_MS). */
+let known: { key: string; found: Found; until: number } | undefined;
 
 async function daemon(again: boolean): Promise<Found> {
   const key = `${process.env.PORTWARDEN_ADDR ?? ""}\0${process.env.XDG_RUNTIME_DIR ?? ""}`;
-  if (known && known.key === key && !again) return known;
-  known = undefined;
+  if (known && known.key === key && !again && Date.now() < known.until) return known.found;
   const found = await discover();
-  if (!("attempts" in found)) known = { key, ...found };
+  known = { key, found, until: "attempts" in found ? Date.now() + ABSENT_FOR_MS : Infinity };
   return found;
 }
 

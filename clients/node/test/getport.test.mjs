@@ -212,3 +212,27 @@ describe("a daemon without a test pool", () => {
     }
   });
 });
+
+test("a daemon that stops is looked for again, then fallen back from with one warning", async () => {
+  const gone = await startDaemon();
+  process.env.PORTWARDEN_ADDR = gone.unixAddr;
+  const warnings = [];
+  const onWarning = (w) => warnings.push(w);
+  process.on("warning", onWarning);
+  try {
+    const first = await getPort();
+    assert.ok(inPool(first));
+    await gone.stop();
+    const second = await getPort();
+    const third = await getPort();
+    assert.equal(new Set([first, second, third]).size, 3);
+    assert.equal(await daemonAddress(), null);
+    await new Promise((r) => setImmediate(r)); // warnings are emitted on the next tick
+    const ours = warnings.filter((w) => w.code === "PORTWARDEN_NO_DAEMON");
+    assert.equal(ours.length, 1);
+    assert.match(ours[0].message, new RegExp(`^portwarden: no daemon answered \\(no socket at ${gone.socket}\\); getPort\\(\\) returns ports the kernel picks`));
+  } finally {
+    process.off("warning", onWarning);
+    process.env.PORTWARDEN_ADDR = daemon.unixAddr;
+  }
+});
