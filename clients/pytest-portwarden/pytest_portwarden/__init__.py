@@ -98,8 +98,21 @@ class TestPorts:
         self._check()
         if self.daemon is None:
             return self._from_kernel()
+        try:
+            return self._allocate(service or self.service)
+        except DaemonError as e:
+            if e.status != 0:
+                raise
+        # The daemon stopped answering since it was found: look again, once.
+        self.daemon.close()
+        self.daemon, self._checked = None, False
+        self._check()
+        if self.daemon is None:
+            return self._from_kernel()
+        return self._allocate(service or self.service)
+
+    def _allocate(self, service: str) -> int:
         worker = os.environ.get("PYTEST_XDIST_WORKER", "")
-        service = service or self.service
         body = {
             "service": service,
             "pool": "test",

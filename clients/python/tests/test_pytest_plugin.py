@@ -235,6 +235,12 @@ def test_without_a_daemon_ports_come_from_the_kernel_with_one_warning(short_tmp)
         "or set PORTWARDEN_ADDR"
     ) in run.stdout
 
+    # Under xdist each worker's session warns once, and the summary shows it once.
+    spread = "def test_a(free_port):\n    pass\n\ndef test_b(free_port):\n    pass\n\ndef test_c(free_port):\n    pass\n"
+    workers = run_suite(tmp, spread, ["-n", "2"], f"unix:{absent}")
+    assert workers.returncode == 0 and "3 passed" in workers.stdout, workers.stdout + workers.stderr
+    assert workers.stdout.count("PortwardenWarning: portwarden: no daemon answered") == 1, workers.stdout
+
     # -W error makes the fallback fatal, for suites that must have the daemon.
     strict = run_suite(tmp, NO_DAEMON, ["-W", "error::pytest_portwarden.PortwardenWarning"], f"unix:{absent}")
     assert strict.returncode == 1 and "passed" not in strict.stdout, strict.stdout + strict.stderr
@@ -265,3 +271,57 @@ def test_the_daemon_is_found_over_loopback_tcp_too(pool_daemon, short_tmp):
     assert TEST_POOL[0] <= got["port"] <= TEST_POOL[1]
     assert got["target"] == f"http://{pool_daemon.tcp_addr}"
     assert urllib.parse.urlsplit(got["target"]).hostname == "127.0.0.1"
+
+
+#: Takes a port, waits for the outer test to stop the daemon, then takes another.
+OUTLIVE = """
+    import json, os, time
+
+    def test_a(port_factory, portwarden_ports):
+        first = port_factory()
+        out = os.environ["OUT"]
+        open(out + "/ready", "w").close()
+        deadline = time.monotonic() + 60
+        while not os.path.exists(out + "/stopped"):
+            assert time.monotonic() < deadline, "the daemon was never stopped"
+            time.sleep(0.05)
+        second = port_factory()
+        with open(out + "/ports.json", "w") as f:
+            json.dump({"first": first, "second": second, "gone": portwarden_ports.daemon is None,
+                       "reason": portwarden_ports.fallback_reason}, f)
+"""
+
+
+def test_a_daemon_that_stops_mid_session_is_looked_for_again_then_fallen_back_from(pool_daemon, short_tmp):
+    from conftest import _stop
+
+    tmp = Path(short_tmp)
+    (tmp / "out").mkdir()
+    (tmp / "suite").mkdir()
+    (tmp / "suite" / "pytest.ini").write_text("[pytest]\n")
+    (tmp / "suite" / "test_inner.py").write_text(textwrap.dedent(OUTLIVE))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PORTWARDEN_", "PYTEST_"))}
+    env.update(OUT=str(tmp / "out"), XDG_RUNTIME_DIR=str(tmp), PORTWARDEN_ADDR=pool_daemon.unix_addr,
+               PYTEST_DISABLE_PLUGIN_AUTOLOAD="1")
+    proc = subprocess.Popen(  # run_suite's command, without waiting for it
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-p", "pytest_portwarden", "test_inner.py"],
+        cwd=tmp / "suite", env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not (tmp / "out" / "ready").exists():
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stdout.read() if proc.poll() is not None else "no ready"
+            time.sleep(0.05)
+        _stop(pool_daemon.proc)
+        (tmp / "out" / "stopped").touch()
+        output, _ = proc.communicate(timeout=RUN_TIMEOUT)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, output
+    got = json.loads((tmp / "out" / "ports.json").read_text())
+    assert TEST_POOL[0] <= got["first"] <= TEST_POOL[1]
+    assert got["gone"] and got["reason"] == f"no socket at {pool_daemon.socket}", got
+    assert got["second"] != got["first"]
+    assert output.count("PortwardenWarning: portwarden: no daemon answered") == 1, output
