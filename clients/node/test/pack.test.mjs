@@ -1,5 +1,5 @@
 // `npm pack` makes a tarball that installs into a project of its own and works there with
-// import, require and TypeScript (module NodeNext, from an ES module and a CommonJS file).
+// import, require and TypeScript (NodeNext from an ES module and a CommonJS file; Node10).
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -53,7 +53,7 @@ test("installed, it works with import and with require", async () => {
   assert.deepEqual(esm.n, [5000, 5001]);
 });
 
-test("its types check from an ES module and from a CommonJS file", async () => {
+test("its types check from an ES module and a CommonJS file (NodeNext), and under Node10 resolution", async () => {
   writeFileSync(
     join(project, "tsconfig.json"),
     JSON.stringify({ compilerOptions: { module: "NodeNext", moduleResolution: "NodeNext", strict: true, noEmit: true, types: [], target: "ES2022", lib: ["ES2022"] }, files: ["a.mts", "b.cts"] }),
@@ -84,8 +84,17 @@ test("its types check from an ES module and from a CommonJS file", async () => {
       "",
     ].join("\n"),
   );
+  // And a project still on the older resolution (module CommonJS, Node10), which reads the
+  // top-level "types".
+  writeFileSync(
+    join(project, "tsconfig.node10.json"),
+    JSON.stringify({ compilerOptions: { module: "CommonJS", moduleResolution: "Node10", strict: true, noEmit: true, types: [], target: "ES2022", lib: ["ES2022"] }, files: ["c.ts"] }),
+  );
+  writeFileSync(join(project, "c.ts"), 'import { getPort } from "portwarden";\nexport const p: Promise<number> = getPort({ port: 3000 });\n');
   const tsc = join(PACKAGE, "node_modules/typescript/bin/tsc");
-  await run(process.execPath, [tsc, "-p", join(project, "tsconfig.json")], { cwd: project, timeout: 120_000 }).catch((e) => {
-    assert.fail(`tsc found errors:\n${e.stdout}${e.stderr}`);
-  });
+  for (const config of ["tsconfig.json", "tsconfig.node10.json"]) {
+    await run(process.execPath, [tsc, "-p", join(project, config)], { cwd: project, timeout: 120_000 }).catch((e) => {
+      assert.fail(`tsc -p ${config} found errors:\n${e.stdout}${e.stderr}`);
+    });
+  }
 });
