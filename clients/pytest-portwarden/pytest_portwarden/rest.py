@@ -54,12 +54,21 @@ class _UnixConnection(http.client.HTTPConnection):
         self.sock = sock
 
 
+class NotUsed(Exception):
+    """An address that names a daemon whose ports are not this host's (``https://``)."""
+
+
 def _connection(target: Target, timeout: float) -> http.client.HTTPConnection:
     if target.is_unix:
         return _UnixConnection(target.address, timeout)
     parts = urlsplit(target.address)
+    if parts.scheme.lower() == "https":
+        raise NotUsed(
+            f"{target}: not used: a daemon reached over https serves another host; ask this "
+            "host's daemon (unix:/PATH or http://127.0.0.1:PORT)"
+        )
     if parts.scheme.lower() != "http" or not parts.hostname:
-        raise ValueError(f"{target}: test ports are asked for over the daemon's Unix socket or http://HOST:PORT")
+        raise ValueError(f"PORTWARDEN_ADDR: {str(target)!r} is not an address: expected unix:/PATH, http://HOST:PORT or HOST:PORT")
     return http.client.HTTPConnection(parts.hostname, parts.port or 80, timeout=timeout)
 
 
@@ -161,13 +170,12 @@ def connect_first(candidates: List[Target], explicit: bool, timeout: float = TIM
             if unsafe:
                 attempts.append(f"{target}: not used: {unsafe}")
                 continue
-        try:
-            daemon = RestDaemon(target, timeout)
-        except ValueError as e:
-            attempts.append(str(e))
-            continue
+        daemon = RestDaemon(target, timeout)
         try:
             status, answer = daemon.request("GET", "/api/ports/status")
+        except NotUsed as e:
+            attempts.append(str(e))
+            continue
         except (OSError, http.client.HTTPException) as e:
             daemon.close()
             attempts.append(_why(target, e))

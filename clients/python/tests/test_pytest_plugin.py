@@ -325,3 +325,20 @@ def test_a_daemon_that_stops_mid_session_is_looked_for_again_then_fallen_back_fr
     assert got["gone"] and got["reason"] == f"no socket at {pool_daemon.socket}", got
     assert got["second"] != got["first"]
     assert output.count("PortwardenWarning: portwarden: no daemon answered") == 1, output
+
+
+def test_an_https_address_is_no_daemon_of_this_host_and_a_bad_one_is_an_error(monkeypatch, recwarn):
+    from pytest_portwarden import PortwardenWarning, TestPorts
+
+    monkeypatch.setenv("PORTWARDEN_ADDR", "https://127.0.0.1:1")
+    ports = TestPorts("pytest.unit")
+    assert 0 < ports.take() < 65536
+    assert ports.fallback_reason == (
+        "https://127.0.0.1:1: not used: a daemon reached over https serves another host; ask this "
+        "host's daemon (unix:/PATH or http://127.0.0.1:PORT)"
+    )
+    assert [w.category for w in recwarn.list] == [PortwardenWarning]
+
+    monkeypatch.setenv("PORTWARDEN_ADDR", "ftp://x")
+    with pytest.raises(ValueError, match=r"^PORTWARDEN_ADDR: 'ftp://x' is not an address: expected unix:/PATH"):
+        TestPorts("pytest.unit").take()
