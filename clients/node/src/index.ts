@@ -21,7 +21,7 @@ export { PortwardenError } from "./daemon.js";
 /** What getPort takes; every field is optional. */
 export interface Options {
   /** A preferred port, or an iterable of them (e.g. `portNumbers(3000, 3100)`), tried in order
-   * before any other port. */
+   * before any other port; 0 means any port at that point, as in get-port. */
   readonly port?: number | Iterable<number>;
   /** `[from, to]`, inclusive: more preferred ports, tried after `port`. */
   readonly portRange?: readonly [number, number];
@@ -50,6 +50,13 @@ function isPort(p: unknown): p is number {
 
 function checkPort(field: string, p: unknown): number {
   if (!isPort(p)) throw new RangeError(`${field}: each port must be an integer from 1 to 65535; got ${String(p)}`);
+  return p;
+}
+
+/** A preference: a port, or 0 for "any port now" (as get-port reads it). */
+function checkPreference(p: unknown): number {
+  if (p === 0) return 0;
+  if (!isPort(p)) throw new RangeError(`port: each port must be an integer from 1 to 65535 (or 0: any port); got ${String(p)}`);
   return p;
 }
 
@@ -89,9 +96,9 @@ function validate(options: Options | undefined): Checked {
   if (port !== undefined && typeof port !== "number" && (typeof port === "string" || !isIterable(port))) {
     throw new TypeError("port: must be a port number or an iterable of port numbers");
   }
-  if (typeof port === "number") checkPort("port", port);
+  if (typeof port === "number") checkPreference(port);
   // A list is checked whole, now; other iterables (portNumbers, generators) as they are read.
-  if (Array.isArray(port)) for (const p of port) checkPort("port", p);
+  if (Array.isArray(port)) for (const p of port) checkPreference(p);
   let range: [number, number] | undefined;
   if (portRange !== undefined) {
     if (!Array.isArray(portRange) || portRange.length !== 2) {
@@ -119,7 +126,7 @@ function validate(options: Options | undefined): Checked {
   }
   const preferences = function* (): Iterable<number> {
     if (typeof port === "number") yield port;
-    else if (port !== undefined) for (const p of port as Iterable<unknown>) yield checkPort("port", p);
+    else if (port !== undefined) for (const p of port as Iterable<unknown>) yield checkPreference(p);
     if (range) for (let p = range[0]; p <= range[1]; p++) yield p;
   };
   return { preferences, exclude: excluded, host, service: name ?? defaultName(), ttl };
@@ -182,6 +189,7 @@ function poolOf(port: number, pools: Pools): "test" | "service" | null {
 async function fromDaemon(target: Target, pools: Pools, c: Checked): Promise<number> {
   const tried = new Set<number>();
   for (const port of c.preferences()) {
+    if (port === 0) break; // any port, now
     if (c.exclude.has(port) || tried.has(port)) continue;
     tried.add(port);
     const pool = poolOf(port, pools);
@@ -215,6 +223,7 @@ async function fromDaemon(target: Target, pools: Pools, c: Checked): Promise<num
 
 async function fromKernel(c: Checked): Promise<number> {
   for (const port of c.preferences()) {
+    if (port === 0) break; // any port, now
     if (!c.exclude.has(port) && !isLocked(port) && (await isFree(port, c.host))) {
       lock(port);
       return port;

@@ -97,6 +97,10 @@ test("a preferred port in the test pool is allocated; a held one is passed over 
   assert.equal(await getPort({ port: [12500, 12501] }), 12501);
   assert.equal(await getPort({ port: portNumbers(12500, 12510) }), 12502);
   assert.equal(await getPort({ port: 12500, portRange: [12501, 12505] }), 12503, "portRange comes after port");
+  const outside = await listening(0, async (p) => p); // free, and not the daemon's
+  const any = await getPort({ port: [12500, 0, outside], host: "127.0.0.1" });
+  assert.ok(inPool(any), `0 is any port, there and then (as in get-port); got ${any}`);
+  await releasePort(any);
   for (const p of [12500, 12501, 12502, 12503]) await releasePort(p);
 });
 
@@ -156,9 +160,10 @@ test("name is the service and ttl the lease", async () => {
 
 test("bad options are refused, naming the option and the rule", async () => {
   const cases = [
-    [{ port: 0 }, RangeError, /^port: each port must be an integer from 1 to 65535; got 0$/],
+    [{ port: -1 }, RangeError, /^port: each port must be an integer from 1 to 65535 \(or 0: any port\); got -1$/],
     [{ port: "3000" }, TypeError, /^port: must be a port number or an iterable of port numbers$/],
-    [{ port: [3000, 70000] }, RangeError, /^port: each port must be an integer from 1 to 65535; got 70000$/],
+    [{ port: [3000, 70000] }, RangeError, /^port: each port must be an integer from 1 to 65535 \(or 0: any port\); got 70000$/],
+    [{ portRange: [0, 10] }, RangeError, /^portRange: each port must be an integer from 1 to 65535; got 0$/],
     [{ portRange: [3000] }, TypeError, /^portRange: must be \[from, to\]$/],
     [{ portRange: [3010, 3000] }, RangeError, /^portRange: to must be at least from; got \[3010, 3000\]$/],
     [{ exclude: 3000 }, TypeError, /^exclude: must be an iterable of port numbers$/],
