@@ -125,19 +125,23 @@ fn no_internal_words_reach_users() {
         "clients/python/examples/serve.py",
         "clients/rust/src/lib.rs",
         "clients/rust/src/hardening.rs",
+        "clients/pytest-portwarden/README.md",
+        "clients/node/README.md",
     ] {
         texts.push((file.to_string(), repo(file)));
     }
-    let package =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("clients/python/portwarden");
-    for entry in std::fs::read_dir(&package).unwrap() {
-        let path = entry.unwrap().path();
-        if path.extension().is_some_and(|e| e == "py") {
-            let name = format!(
-                "clients/python/portwarden/{}",
-                path.file_name().unwrap().to_string_lossy()
-            );
-            texts.push((name, std::fs::read_to_string(&path).unwrap()));
+    for (dir, ext) in [
+        ("clients/python/portwarden", "py"),
+        ("clients/pytest-portwarden/pytest_portwarden", "py"),
+        ("clients/node/src", "ts"),
+    ] {
+        let package = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
+        for entry in std::fs::read_dir(&package).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == ext) {
+                let name = format!("{dir}/{}", path.file_name().unwrap().to_string_lossy());
+                texts.push((name, std::fs::read_to_string(&path).unwrap()));
+            }
         }
     }
     for cmd in cli.get_subcommands() {

@@ -21,6 +21,8 @@ __all__ = ["DEFAULT_TCP_ADDR", "Target", "default_socket_path"]
 
 #: The TCP address the daemon listens on by default.
 DEFAULT_TCP_ADDR = "http://127.0.0.1:7070"
+#: The system daemon's Unix socket (the one a root daemon makes).
+SYSTEM_SOCKET = "/run/portwarden/portwarden.sock"
 
 
 def _euid() -> int:
@@ -32,7 +34,7 @@ def default_socket_path() -> str:
     ``$XDG_RUNTIME_DIR/portwarden.sock``, else ``/tmp/portwarden-$UID/portwarden.sock``."""
     euid = _euid()
     if euid == 0:
-        return "/run/portwarden/portwarden.sock"
+        return SYSTEM_SOCKET
     runtime_dir = os.environ.get("XDG_RUNTIME_DIR", "")
     if runtime_dir:
         return os.path.join(runtime_dir, "portwarden.sock")
@@ -105,6 +107,23 @@ class Target(namedtuple("Target", "kind address")):
         if os.path.exists(sock):
             return cls("unix", sock)
         return cls("tcp", DEFAULT_TCP_ADDR)
+
+    @classmethod
+    def candidates(cls, addr: Optional[str] = None) -> "list[Target]":
+        """Every address to try, in the CLI's order: the explicit address or ``PORTWARDEN_ADDR``
+        alone when set; else this user's own socket, the system daemon's socket, then
+        ``http://127.0.0.1:7070``. Whether a default socket file exists is for the caller to
+        check (a missing one was not tried)."""
+        if addr:
+            return [cls.parse(addr)]
+        env = os.environ.get("PORTWARDEN_ADDR", "")
+        if env:
+            return [cls.parse(env)]
+        out = [cls("unix", default_socket_path())]
+        if out[0].address != SYSTEM_SOCKET:
+            out.append(cls("unix", SYSTEM_SOCKET))
+        out.append(cls("tcp", DEFAULT_TCP_ADDR))
+        return out
 
     @property
     def is_unix(self) -> bool:

@@ -99,3 +99,22 @@ def test_a_fallback_socket_directory_of_another_user_is_refused(monkeypatch, tmp
         assert "not to you" in str(err.value)
     finally:
         os.rmdir(directory)
+
+
+def test_candidates_follow_the_cli_order(monkeypatch, tmp_path):
+    monkeypatch.setattr(pwt, "_euid", lambda: 1000)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
+    own = str(tmp_path / "portwarden.sock")
+    assert Target.candidates() == [
+        Target("unix", own),
+        Target("unix", "/run/portwarden/portwarden.sock"),
+        Target("tcp", "http://127.0.0.1:7070"),
+    ]
+    monkeypatch.setattr(pwt, "_euid", lambda: 0)  # root's own socket is the system one: once
+    assert Target.candidates() == [
+        Target("unix", "/run/portwarden/portwarden.sock"),
+        Target("tcp", "http://127.0.0.1:7070"),
+    ]
+    monkeypatch.setenv("PORTWARDEN_ADDR", "unix:/x.sock")
+    assert Target.candidates() == [Target("unix", "/x.sock")]  # the environment alone
+    assert Target.candidates("127.0.0.1:9") == [Target("tcp", "http://127.0.0.1:9")]  # explicit alone
