@@ -193,6 +193,7 @@ fn allocate_request(a: &AllocateArgs) -> Result<AllocateRequest, CliError> {
             PoolArg::Service => Pool::Service,
             PoolArg::Test => Pool::Test,
         } as i32,
+        project: String::new(),
     })
 }
 
