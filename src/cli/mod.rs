@@ -19,6 +19,8 @@ macro_rules! outln {
 
 mod args;
 mod check;
+#[cfg(unix)]
+mod child;
 mod commands;
 mod connect;
 mod events;
