@@ -26,7 +26,11 @@ mod connect;
 mod env;
 mod events;
 pub mod exit;
+#[cfg(unix)]
+mod groups;
 mod health;
+#[cfg(unix)]
+mod prefixed;
 mod procfile;
 mod project;
 mod projects;
@@ -60,9 +64,11 @@ const AFTER_HELP: &str = "\
 Exit status:
   0   ok
   1   warning (check, status), or a refusal not listed below (the port is held or resting)
-  2   critical (check, status, health; an allocation refused by a critical network finding)
-  3   the daemon cannot be reached (nothing listens, permission denied, --wait ran out)
-  4   not found (the port is not allocated)
+  2   critical (check, status, health; an allocation refused by a critical network finding;
+      wait: the port answered HTTP, never with 2xx or 3xx)
+  3   the daemon cannot be reached (nothing listens, permission denied, --wait ran out);
+      wait: nothing accepted connections on the port in time
+  4   not found (the port is not allocated, the project has no port of that name)
   5   exhausted (no free port in the managed ranges)
   6   denied (no or a wrong lease token, or another user's allocation)
   64  usage (a bad flag or value, or a request the daemon found invalid)

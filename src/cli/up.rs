@@ -15,7 +15,6 @@
 
 use std::collections::HashMap;
 use std::ffi::OsString;
-use std::io::Write;
 use std::net::TcpListener;
 use std::os::fd::AsRawFd;
 use std::os::unix::process::ExitStatusExt;
@@ -24,15 +23,15 @@ use std::process::{ExitCode, ExitStatus, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, BufReader};
 use tokio::sync::mpsc;
-use tokio::time::Instant;
 
 use portwarden_client::proto::ports_service_client::PortsServiceClient;
 use portwarden_client::proto::ReleaseRequest;
 
 use super::child::{ChildEnv, Signals};
 use super::commands::CliError;
+use super::groups::{describe, stop_all, Running};
+use super::prefixed::{print_lines, use_colour, Printer};
 use super::procfile::{self, Process};
 use super::project::{env_var, env_vars, Granted, PortRequest, ProjectArg};
 use super::units::parse_duration;
@@ -40,15 +39,6 @@ use super::wait::{seconds, until_ready};
 
 /// Exit status of our own failures (not the CLI's), as `portwarden run` uses it.
 const EXIT_FAILED: u8 = 125;
-/// After SIGKILL, how long the processes have to be gone.
-const KILL_WAIT: Duration = Duration::from_secs(5);
-/// How often a stopping group is looked at.
-const POLL: Duration = Duration::from_millis(50);
-/// A longer line is printed in pieces.
-const MAX_LINE: usize = 64 * 1024;
-/// foreman's order: cyan, yellow, green, magenta, blue, red.
-const COLOURS: [u8; 6] = [36, 33, 32, 35, 34, 31];
-
 #[derive(Debug, clap::Args)]
 pub struct UpArgs {
     /// Start only these processes (web,api); the others' PORT_<NAME> are still set when the
@@ -95,67 +85,10 @@ enum UpError {
     Signals(std::io::Error),
 }
 
-/// Where output goes: each line behind its process's name.
-struct Printer {
-    width: usize,
-    colour: bool,
-}
-
-impl Printer {
-    fn line(&self, name: &str, colour: usize, text: &[u8]) {
-        let mut out = std::io::stdout().lock();
-        let prefix = format!("{name:<w$} | ", w = self.width);
-        // A closed or full stdout must not stop the supervisor: its processes still need
-        // stopping and its ports releasing.
-        let _ = if self.colour {
-            let c = COLOURS[colour % COLOURS.len()];
-            write!(out, "\x1b[{c}m{prefix}\x1b[0m")
-        } else {
-            out.write_all(prefix.as_bytes())
-        };
-        let _ = out.write_all(text);
-        let _ = out.write_all(b"\n");
-        let _ = out.flush();
-    }
-
-    fn say(&self, text: &str) {
-        let mut out = std::io::stdout().lock();
-        let prefix = format!("{:<w$} | ", "portwarden", w = self.width);
-        let _ = if self.colour {
-            writeln!(out, "\x1b[1m{prefix}\x1b[0m{text}")
-        } else {
-            writeln!(out, "{prefix}{text}")
-        };
-        let _ = out.flush();
-    }
-}
-
-/// Colours only on a terminal, and not when NO_COLOR is set to anything (no-color.org).
-fn use_colour() -> bool {
-    use std::io::IsTerminal;
-    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-}
-
-/// One started process.
-struct Running {
-    name: String,
-    /// Its PID, which is also its process group.
-    pid: i32,
-    alive: bool,
-}
-
 /// Why the processes are being stopped.
 enum Stop {
     Exited(usize, ExitStatus),
     Signal(libc::c_int),
-}
-
-fn describe(status: ExitStatus) -> String {
-    match (status.code(), status.signal()) {
-        (Some(code), _) => format!("exited with code {code}"),
-        (None, Some(sig)) => format!("was killed by signal {sig}"),
-        _ => "exited".into(),
-    }
 }
 
 fn exit_code(status: ExitStatus) -> u8 {
@@ -466,31 +399,6 @@ fn spawn(
     Ok((child, listener, pipes))
 }
 
-async fn print_lines(
-    pipe: impl AsyncRead + Unpin,
-    printer: Arc<Printer>,
-    name: String,
-    colour: usize,
-) {
-    let mut reader = BufReader::new(pipe);
-    let mut line = Vec::new();
-    loop {
-        line.clear();
-        let read = (&mut reader)
-            .take(MAX_LINE as u64)
-            .read_until(b'\n', &mut line)
-            .await;
-        match read {
-            Ok(0) | Err(_) => return,
-            Ok(_) => {
-                let text = line.strip_suffix(b"\n").unwrap_or(&line);
-                let text = text.strip_suffix(b"\r").unwrap_or(text);
-                printer.line(&name, colour, text);
-            }
-        }
-    }
-}
-
 /// "web ready on http://localhost:8003 (1.2 s)" once it accepts (or answers `ready`).
 async fn announce_ready(printer: Arc<Printer>, p: Process, port: u16, limit: Duration) {
     // A passed socket accepts from the start: only an HTTP answer says the program serves.
@@ -504,85 +412,12 @@ async fn announce_ready(printer: Arc<Printer>, p: Process, port: u16, limit: Dur
             p.name,
             seconds(ready.elapsed)
         )),
-        Err(not) => printer.say(&format!(
-            "{} has not answered on port {port} within {}",
+        Err(_) => printer.say(&format!(
+            "{} has not answered on port {port} within {} (fine if it serves nothing)",
             p.name,
-            seconds(not.elapsed)
+            seconds(limit)
         )),
     }
-}
-
-/// Whether any process of `pid`'s group is left.
-fn group_alive(pid: i32) -> bool {
-    // SAFETY: kill with signal 0 only checks; -pid names the process group.
-    pid > 0 && unsafe { libc::kill(-pid, 0) } == 0
-}
-
-fn signal_group(pid: i32, sig: libc::c_int) {
-    if pid > 0 {
-        // SAFETY: kill has no memory-safety preconditions; -pid is a group we started.
-        unsafe { libc::kill(-pid, sig) };
-    }
-}
-
-/// SIGTERM to every group still there, SIGKILL to what is left after `grace` (or at another
-/// signal), then until every process is gone (at most [`KILL_WAIT`] more).
-async fn stop_all(
-    running: &mut [Running],
-    exits: &mut mpsc::UnboundedReceiver<(usize, ExitStatus)>,
-    signals: &mut Signals,
-    grace: Duration,
-    printer: &Printer,
-) {
-    let left = |r: &[Running]| r.iter().any(|p| p.alive || group_alive(p.pid));
-    let names: Vec<&str> = running
-        .iter()
-        .filter(|p| p.alive || group_alive(p.pid))
-        .map(|p| p.name.as_str())
-        .collect();
-    if !names.is_empty() {
-        printer.say(&format!("sending SIGTERM to {}", names.join(", ")));
-    }
-    running
-        .iter()
-        .for_each(|p| signal_group(p.pid, libc::SIGTERM));
-    let mut deadline = Instant::now() + grace;
-    let mut killed = false;
-    while left(running) {
-        tokio::select! {
-            Some((i, status)) = exits.recv() => {
-                running[i].alive = false;
-                printer.say(&format!("{} {}", running[i].name, describe(status)));
-            }
-            _ = tokio::time::sleep(POLL) => {}
-            _ = tokio::time::sleep_until(deadline), if !killed => {
-                kill_all(running, printer, &format!("still running after {}", seconds(grace)));
-                killed = true;
-                deadline = Instant::now() + KILL_WAIT;
-            }
-            _ = signals.next(), if !killed => {
-                kill_all(running, printer, "asked again");
-                killed = true;
-                deadline = Instant::now() + KILL_WAIT;
-            }
-        }
-        if killed && Instant::now() >= deadline {
-            printer.say("some processes did not go away after SIGKILL");
-            return;
-        }
-    }
-}
-
-fn kill_all(running: &[Running], printer: &Printer, why: &str) {
-    let names: Vec<&str> = running
-        .iter()
-        .filter(|p| p.alive || group_alive(p.pid))
-        .map(|p| p.name.as_str())
-        .collect();
-    printer.say(&format!("{why}: sending SIGKILL to {}", names.join(", ")));
-    running
-        .iter()
-        .for_each(|p| signal_group(p.pid, libc::SIGKILL));
 }
 
 /// Gives back the ports this run allocated (not those it was handed: they were the project's
