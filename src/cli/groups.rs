@@ -59,7 +59,7 @@ pub async fn stop_all(
     let left = |r: &[Running]| r.iter().any(|p| p.alive || group_alive(p.pid));
     let names: Vec<&str> = running
         .iter()
-        .filter(|p| p.alive || group_alive(p.pid))
+        .filter(|p| p.alive)
         .map(|p| p.name.as_str())
         .collect();
     if !names.is_empty() {
