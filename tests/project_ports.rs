@@ -431,3 +431,37 @@ async fn bad_project_paths_are_refused_naming_the_field() {
     assert_eq!(out.status.code(), Some(64));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--project: /nonexistent/dir"));
 }
+
+#[tokio::test]
+async fn a_service_does_not_take_back_a_port_a_project_remembers_since() {
+    let tmp = tempfile::tempdir().unwrap();
+    let project = std::fs::canonicalize(tmp.path()).unwrap();
+    let project = project.to_str().unwrap().to_string();
+    let state = tempfile::tempdir().unwrap();
+    let d = ChildDaemon::spawn(state.path(), "35060-35061", &["--quarantine", "0s"]);
+    let mut c = d.unix().await;
+    let ask = |service: &str, project: &str| AllocateRequest {
+        service: service.into(),
+        project: project.into(),
+        ..Default::default()
+    };
+    let release = |port: u32| ReleaseRequest {
+        port,
+        ..Default::default()
+    };
+    let s = common::allocate(&mut c, ask("s", "")).await.port;
+    let t = common::allocate(&mut c, ask("t", "")).await.port;
+    c.release(release(s)).await.unwrap();
+    // The only free port: the project takes it and remembers it.
+    let web = common::allocate(&mut c, ask("web", &project)).await.port;
+    assert_eq!(web, s);
+    c.release(release(web)).await.unwrap();
+    c.release(release(t)).await.unwrap();
+    // `s` had that port before; with another port free, it gets the other one ...
+    assert_eq!(common::allocate(&mut c, ask("s", "")).await.port, t);
+    // ... and the project its own.
+    assert_eq!(
+        common::allocate(&mut c, ask("web", &project)).await.port,
+        web
+    );
+}

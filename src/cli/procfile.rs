@@ -12,6 +12,8 @@
 //! only for programs that take one (gunicorn, uvicorn --fd, systemd-aware servers); the command is
 //! then run with `exec`, so it must be one program with its arguments. `ready` is the HTTP path
 //! that answers 2xx or 3xx once the process serves. Procfile lines have neither.
+// Windows has no `up`, which reads Procfiles and keeps the lease tokens.
+#![cfg_attr(not(unix), allow(dead_code))]
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

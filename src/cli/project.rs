@@ -1,6 +1,8 @@
 //! Projects on the command line: which directory `--project` names (the git worktree it lies
 //! in, else the directory itself), the `PORT_<NAME>` variable of each name, and the calls every
 //! project command makes.
+// Windows has no `up`, which reads Procfiles and keeps the lease tokens.
+#![cfg_attr(not(unix), allow(dead_code))]
 
 use std::path::{Path, PathBuf};
 

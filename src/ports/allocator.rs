@@ -708,10 +708,12 @@ impl Allocator {
         passed_over: &mut Vec<(u16, PortFinding)>,
     ) -> Result<(u16, Option<Report>), PortsError> {
         let range = self.pools.get(pool).unwrap_or(&self.cfg.ranges);
+        // A service's last port, unless a project took it since and remembers it.
         let sticky = service
             .and_then(|s| st.sticky.get(s))
             .copied()
-            .filter(|p| range.contains(*p) && !st.leases.contains_key(p));
+            .filter(|p| range.contains(*p) && !st.leases.contains_key(p))
+            .filter(|p| !st.projects.reserved_against(*p, project));
         // One look at the socket table serves every resting candidate of this pick.
         let mut sockets = SocketsHeld::NotTaken;
         let (mut quarantined, mut unavailable, mut blocked_count) = (0, 0, 0);

@@ -155,7 +155,7 @@ impl ProjectPorts {
 
     /// Whether a pick for `asking` should pass over `port`: a record other than its own
     /// remembers it.
-    fn reserved_against(&self, port: u16, asking: Option<&ProjectKey>) -> bool {
+    pub fn reserved_against(&self, port: u16, asking: Option<&ProjectKey>) -> bool {
         let n = self.remembered.get(&port).copied().unwrap_or(0);
         let own = asking
             .and_then(|k| self.records.get(k))
