@@ -62,6 +62,8 @@ fn main() -> ExitCode {
             ExitCode::from(run_check(args))
         }
         Command::Run(args) => runtime.block_on(portwarden::cli::run(args)),
+        #[cfg(unix)]
+        Command::Up(args) => runtime.block_on(portwarden::cli::up(args)),
         _ => {
             let json = cli.command.json();
             match runtime.block_on(run_client(cli)) {

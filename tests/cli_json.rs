@@ -186,6 +186,16 @@ fn every_json_shape_is_documented_as_printed() {
     let _ = watch.wait();
     real.push(("event", serde_json::from_str(&line).unwrap()));
     real.push(("health", run(&unix, &["health", "--json"])));
+    let project = tempfile::tempdir().unwrap();
+    let project = std::fs::canonicalize(project.path()).unwrap();
+    let dir = project.to_str().unwrap();
+    run(&unix, &["allocate", "api", "--project", dir, "--json"]);
+    real.push(("ports", run(&unix, &["ports", "--project", dir, "--json"])));
+    real.push(("wait", run(&unix, &["wait", &port, "--json"])));
+    real.push((
+        "forget",
+        run(&unix, &["forget", "--project", dir, "--json"]),
+    ));
     real.push(("error", run(&unix, &["get", "27405", "--json"])));
 
     let mut problems = Vec::new();

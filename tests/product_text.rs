@@ -72,7 +72,7 @@ fn client_and_daemon_options_stay_apart() {
     }
     for command in [
         "allocate", "release", "renew", "get", "list", "who", "status", "watch", "history",
-        "health",
+        "health", "ports", "forget", "env", "up", "wait",
     ] {
         let text = help(&[command]);
         for daemon_only in [

@@ -7,6 +7,7 @@ use crate::network::{self, CheckResult, CheckStatus, OverallStatus, Report};
 use crate::events::{AllocationView, Event, EventDetail, EventKind};
 use crate::ports::{
     Allocation, Health, Listener, Observation, OwnerKind, Pool, PortVerdict, PortVerdictState,
+    ProjectPort, ProjectPortState, ProjectRecord,
 };
 use crate::proto;
 
@@ -41,6 +42,38 @@ pub fn pool(p: proto::Pool) -> Pool {
     match p {
         proto::Pool::Unspecified | proto::Pool::Service => Pool::Service,
         proto::Pool::Test => Pool::Test,
+    }
+}
+
+/// A project's remembered port, with what holds it now.
+pub fn project_port(p: &ProjectPort) -> proto::ProjectPort {
+    let (state, allocation, holder) = match &p.state {
+        ProjectPortState::Held(a) => (proto::ProjectPortState::Held, Some(allocation(a)), ""),
+        ProjectPortState::Free => (proto::ProjectPortState::Free, None, ""),
+        ProjectPortState::Taken { service } => {
+            (proto::ProjectPortState::Taken, None, service.as_str())
+        }
+    };
+    proto::ProjectPort {
+        state: state as i32,
+        allocation,
+        holder: holder.to_string(),
+        ..project_record(&p.record)
+    }
+}
+
+/// A record alone (what ForgetProject forgot).
+pub fn project_record(r: &ProjectRecord) -> proto::ProjectPort {
+    proto::ProjectPort {
+        project: r.key.project.clone(),
+        name: r.key.name.clone(),
+        port: r.port.into(),
+        service: r.service.clone(),
+        state: proto::ProjectPortState::Unspecified as i32,
+        allocation: None,
+        holder: String::new(),
+        owner_uid: r.owner_uid,
+        updated_at: Some(timestamp(r.updated_at_ms)),
     }
 }
 

@@ -198,6 +198,17 @@ pub fn status_from(err: PortsError) -> Status {
             );
             Code::PermissionDenied
         }
+        PortsError::ProjectNotYours { project, owner_uid } => {
+            d.set_error_info(
+                "PROJECT_NOT_OWNED",
+                DOMAIN,
+                [
+                    ("project".to_string(), project),
+                    ("owner_uid".to_string(), owner_uid.to_string()),
+                ],
+            );
+            Code::PermissionDenied
+        }
         PortsError::CallerUnknown { what } => {
             d.add_precondition_failure_violation(
                 "CALLER_IDENTITY",

@@ -56,6 +56,7 @@ impl PortsService for PortsApi {
             reuse: r.reuse,
             prefer: r.prefer,
             pool,
+            project: non_empty(r.project),
         };
         let granted = super::allocate_off_runtime(&self.allocator, domain, caller)
             .await
@@ -188,6 +189,36 @@ impl PortsService for PortsApi {
             .map_err(|e| Status::internal(format!("check task failed: {e}")))?;
         Ok(Response::new(CheckPortsResponse {
             results: verdicts.iter().map(convert::port_check).collect(),
+        }))
+    }
+
+    async fn list_project_ports(
+        &self,
+        req: Request<ListProjectPortsRequest>,
+    ) -> Result<Response<ListProjectPortsResponse>, Status> {
+        let r = req.into_inner();
+        let ports = self
+            .allocator
+            .project_ports(&r.project)
+            .map_err(status_from)?;
+        Ok(Response::new(ListProjectPortsResponse {
+            ports: ports.iter().map(convert::project_port).collect(),
+        }))
+    }
+
+    async fn forget_project(
+        &self,
+        req: Request<ForgetProjectRequest>,
+    ) -> Result<Response<ForgetProjectResponse>, Status> {
+        let caller = caller_of(&req);
+        let r = req.into_inner();
+        let gone = self
+            .allocator
+            .forget_project(&r.project, &caller)
+            .map_err(status_from)?;
+        Ok(Response::new(ForgetProjectResponse {
+            forgotten: gone.records.iter().map(convert::project_record).collect(),
+            released: gone.released.iter().map(convert::allocation).collect(),
         }))
     }
 }

@@ -114,6 +114,11 @@ pub struct AllocateArgs {
     /// test suites)
     #[arg(long, value_enum, default_value_t = PoolArg::Service)]
     pub pool: PoolArg,
+    /// A project port: SERVICE names the port in the project of DIR (its git worktree, else DIR
+    /// itself; DIR defaults to the current directory), and the project gets the same port back
+    /// on every run while nothing else holds it; kept until `portwarden forget --project`
+    #[arg(long, value_name = "DIR", num_args = 0..=1, default_missing_value = ".")]
+    pub project: Option<std::path::PathBuf>,
     /// Print only the port number (for PORT=$(portwarden allocate web --reuse --quiet))
     #[arg(long, short)]
     pub quiet: bool,

@@ -32,6 +32,9 @@ pub enum CliError {
     /// The daemon answered its health check with something other than SERVING.
     #[error("{0}")]
     NotServing(String),
+    /// `wait`: the port was not ready in time (`answered`: it answered HTTP, not 2xx/3xx).
+    #[error("{message}")]
+    NotReady { message: String, answered: bool },
 }
 
 pub fn print_json(v: &serde_json::Value) {
@@ -43,6 +46,12 @@ pub async fn run_client(cli: Cli) -> Result<u8, CliError> {
     match cli.command {
         // Run by main.rs itself.
         Command::Serve(_) | Command::Check(_) | Command::Run(_) => Ok(exit::OK),
+        #[cfg(unix)]
+        Command::Up(_) => Ok(exit::OK),
+        Command::Wait(w) => super::wait::run(w).await,
+        Command::Env(e) => super::env::run(e).await,
+        Command::Ports(p) => super::projects::ports(p).await,
+        Command::Forget(f) => super::projects::forget(f).await,
         Command::Health(h) => super::health::run(&h).await,
         Command::Watch(w) => super::events::watch(w).await,
         Command::History(h) => {
@@ -58,7 +67,10 @@ pub async fn run_client(cli: Cli) -> Result<u8, CliError> {
             super::status::run(channel, &s).await
         }
         Command::Allocate(a) => {
-            let req = allocate_request(&a)?;
+            let mut req = allocate_request(&a)?;
+            if let Some(dir) = &a.project {
+                req.project = super::project::resolve(dir)?;
+            }
             let (_, channel) = connect(&a.conn).await?;
             let reply = PortsServiceClient::new(channel)
                 .allocate(req)
@@ -193,6 +205,7 @@ fn allocate_request(a: &AllocateArgs) -> Result<AllocateRequest, CliError> {
             PoolArg::Service => Pool::Service,
             PoolArg::Test => Pool::Test,
         } as i32,
+        project: String::new(),
     })
 }
 

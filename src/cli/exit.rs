@@ -25,6 +25,10 @@ impl CliError {
             CliError::Unreachable(_) => UNREACHABLE,
             CliError::Connect(_) | CliError::Usage { .. } => USAGE,
             CliError::NotServing(_) => CRITICAL,
+            CliError::NotReady { answered: true, .. } => CRITICAL,
+            CliError::NotReady {
+                answered: false, ..
+            } => UNREACHABLE,
             CliError::Rpc(s) => match s.code() {
                 Code::NotFound => NOT_FOUND,
                 Code::ResourceExhausted => EXHAUSTED,
@@ -71,6 +75,11 @@ impl CliError {
             }),
             CliError::NotServing(_) => json!({
                 "code": Code::Unavailable as i32,
+                "message": self.to_string(),
+                "details": [],
+            }),
+            CliError::NotReady { .. } => json!({
+                "code": Code::DeadlineExceeded as i32,
                 "message": self.to_string(),
                 "details": [],
             }),
@@ -123,7 +132,11 @@ fn hint(s: &Status, d: &tonic_types::ErrorDetails) -> Option<String> {
     let reason = d.error_info().map(|i| i.reason.as_str());
     match s.code() {
         // The message already says whose name it is and what to do.
-        Code::PermissionDenied if reason == Some("SERVICE_NAME_TAKEN") => None,
+        Code::PermissionDenied
+            if matches!(reason, Some("SERVICE_NAME_TAKEN" | "PROJECT_NOT_OWNED")) =>
+        {
+            None
+        }
         Code::PermissionDenied if s.message().contains("does not match") => Some(
             "use the lease token that allocate printed for this port (allocate --json keeps it)"
                 .into(),

@@ -19,18 +19,30 @@ macro_rules! outln {
 
 mod args;
 mod check;
+#[cfg(unix)]
+mod child;
 mod commands;
 mod connect;
+mod env;
 mod events;
 pub mod exit;
+#[cfg(unix)]
+mod groups;
 mod health;
+mod prefixed;
+mod procfile;
 #[cfg(unix)]
 mod program;
+mod project;
+mod projects;
 mod render;
 mod run;
 mod status;
 mod token;
 mod units;
+#[cfg(unix)]
+mod up;
+mod wait;
 mod who;
 
 use clap::parser::ValueSource;
@@ -41,16 +53,23 @@ use crate::config::ServeArgs;
 pub use args::*;
 pub use check::run as run_check;
 pub use commands::{run_client, CliError};
+pub use env::{EnvArgs, EnvFormat};
+pub use projects::{ForgetArgs, PortsArgs};
 pub use render::check_report;
 pub use run::{run, RunArgs};
+#[cfg(unix)]
+pub use up::{up, UpArgs};
+pub use wait::WaitArgs;
 
 const AFTER_HELP: &str = "\
 Exit status:
   0   ok
   1   warning (check, status), or a refusal not listed below (the port is held or resting)
-  2   critical (check, status, health; an allocation refused by a critical network finding)
-  3   the daemon cannot be reached (nothing listens, permission denied, --wait ran out)
-  4   not found (the port is not allocated)
+  2   critical (check, status, health; an allocation refused by a critical network finding;
+      wait: the port answered HTTP, never with 2xx or 3xx)
+  3   the daemon cannot be reached (nothing listens, permission denied, --wait ran out);
+      wait: nothing accepted connections on the port in time
+  4   not found (the port is not allocated, the project has no port of that name)
   5   exhausted (no free port in the managed ranges)
   6   denied (no or a wrong lease token, or another user's allocation)
   64  usage (a bad flag or value, or a request the daemon found invalid)
@@ -183,6 +202,35 @@ pub enum Command {
     /// Ask the daemon's health service: exit 0 when it is SERVING, 2 when it answers otherwise,
     /// 3 when it cannot be reached (for probes)
     Health(HealthArgs),
+    /// The ports a project remembers, and what holds each now
+    Ports(PortsArgs),
+    /// Release a project's ports and forget them
+    Forget(ForgetArgs),
+    /// The project's ports as PORT_<NAME> variables: eval "$(portwarden env web api)"
+    ///
+    /// Each NAME gets the project's port for it (allocated the first time, the same one on every
+    /// run after, kept until `portwarden forget`). Names are upper-cased, characters outside
+    /// [A-Z0-9] become '_'; two names that give the same variable are an error.
+    Env(EnvArgs),
+    /// Run the processes of a Procfile, each on a project port of its own
+    ///
+    /// Reads portwarden.toml's [processes] table, else a Procfile (`name: command` lines), and
+    /// starts each command with `sh -c`, PORT set to its own port and PORT_<NAME> to every
+    /// process's, plus the variables of .env (--env-file). A process marked `listen_fds = true`
+    /// in portwarden.toml gets its socket already listening as fd 3 (LISTEN_FDS=1), as `run`
+    /// passes it; Procfile lines bind PORT themselves. Output lines are prefixed with the
+    /// process name. Nothing is restarted: when one process exits, or on Ctrl-C, the others get
+    /// SIGTERM (their whole process group), SIGKILL after --grace, and the ports are released
+    /// (kept for the project's next run). Exit status: that process's code (128+N for signal N),
+    /// 0 when stopped by Ctrl-C or SIGTERM.
+    #[cfg(unix)]
+    Up(UpArgs),
+    /// Wait until something accepts connections on a port (127.0.0.1 or ::1), or answers HTTP
+    ///
+    /// PORT is a number, or NAME one of the project's ports. With --http PATH, ready means a GET
+    /// of PATH answered 2xx or 3xx. Prints who listens. Exit status: 0 ready, 2 the port answered
+    /// HTTP but not 2xx/3xx, 3 nothing accepted within --timeout, 4 no such name.
+    Wait(WaitArgs),
 }
 
 impl Command {
@@ -201,6 +249,12 @@ impl Command {
             Command::History(a) => &mut a.conn,
             Command::Health(a) => &mut a.conn,
             Command::Run(a) => &mut a.conn,
+            Command::Ports(a) => &mut a.conn,
+            Command::Forget(a) => &mut a.conn,
+            Command::Env(a) => &mut a.conn,
+            #[cfg(unix)]
+            Command::Up(a) => &mut a.conn,
+            Command::Wait(a) => &mut a.conn,
         })
     }
 
@@ -220,6 +274,12 @@ impl Command {
             Command::History(a) => a.json,
             Command::Health(a) => a.json,
             Command::Run(_) => false,
+            Command::Ports(a) => a.json,
+            Command::Forget(a) => a.json,
+            Command::Env(a) => a.format == EnvFormat::Json,
+            #[cfg(unix)]
+            Command::Up(_) => false,
+            Command::Wait(a) => a.json,
         }
     }
 }

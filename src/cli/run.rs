@@ -11,20 +11,16 @@
 //! and exits 125.
 #![cfg_attr(not(unix), allow(dead_code, unused_imports))]
 
-use std::ffi::{CString, OsStr, OsString};
+use std::ffi::{OsStr, OsString};
 use std::io;
 use std::net::{IpAddr, SocketAddr, TcpListener};
 #[cfg(unix)]
-use std::os::fd::{AsRawFd, RawFd};
-#[cfg(unix)]
-use std::os::unix::ffi::OsStrExt;
+use std::os::fd::AsRawFd;
 #[cfg(unix)]
 use std::os::unix::process::ExitStatusExt;
 use std::process::ExitCode;
 use std::time::Duration;
 
-#[cfg(unix)]
-use tokio::signal::unix::{signal, Signal, SignalKind};
 use tonic::transport::Channel;
 use tonic::Code;
 
@@ -32,13 +28,12 @@ use portwarden_client::proto::ports_service_client::PortsServiceClient;
 use portwarden_client::proto::{AllocateRequest, ReleaseRequest, RenewRequest};
 use portwarden_client::{bind_hardened, bind_hardened_on, Hardening};
 
+#[cfg(unix)]
+use super::child::{ChildEnv, Signals};
 use super::commands::CliError;
 use crate::config::parse_duration;
 use crate::ports::{MAX_SERVICE_LEN, MAX_TEXT_BYTES};
 
-#[cfg(unix)]
-/// The first passed descriptor, by the socket-activation protocol.
-const LISTEN_FD: RawFd = 3;
 /// Ports tried when outside processes keep winning the race to bind them.
 const MAX_BIND_ATTEMPTS: usize = 5;
 /// Exit statuses of the supervisor's own failures, as `env(1)` and `timeout(1)` use them.
@@ -359,7 +354,10 @@ async fn run_child(
     ttl_seconds: Option<u64>,
 ) -> Result<u8, RunError> {
     let command = launch.argv;
-    let env = ChildEnv::new(lease.port, launch.service);
+    let vars = std::env::vars_os()
+        .filter(|(k, _)| !OWN_VARS.iter().any(|own| *k == **own))
+        .chain([("PORT".into(), lease.port.to_string().into())]);
+    let env = ChildEnv::new(vars, Some(launch.service));
     let listen_fd = listener.as_raw_fd();
     let parent = std::process::id() as libc::pid_t;
     // The file found before allocating, with argv[0] as typed.
@@ -368,7 +366,7 @@ async fn run_child(
     // SAFETY: the closure runs in the forked child before exec and makes only
     // async-signal-safe calls (see ChildEnv::install_in_child).
     unsafe {
-        cmd.pre_exec(move || env.install_in_child(listen_fd, parent));
+        cmd.pre_exec(move || env.install_in_child(Some(listen_fd), parent, false));
     }
     let mut child = cmd.spawn().map_err(|source| RunError::Spawn {
         program: command[0].to_string_lossy().into_owned(),
@@ -428,210 +426,9 @@ async fn tick(interval: &mut Option<tokio::time::Interval>) {
     }
 }
 
-#[cfg(unix)]
-/// SIGINT, SIGTERM and SIGHUP, to pass on.
-struct Signals {
-    int: Signal,
-    term: Signal,
-    hup: Signal,
-}
-
-#[cfg(unix)]
-impl Signals {
-    fn new() -> io::Result<Self> {
-        Ok(Self {
-            int: signal(SignalKind::interrupt())?,
-            term: signal(SignalKind::terminate())?,
-            hup: signal(SignalKind::hangup())?,
-        })
-    }
-
-    async fn next(&mut self) -> libc::c_int {
-        tokio::select! {
-            _ = self.int.recv() => libc::SIGINT,
-            _ = self.term.recv() => libc::SIGTERM,
-            _ = self.hup.recv() => libc::SIGHUP,
-        }
-    }
-}
-
-#[cfg(unix)]
-unsafe extern "C" {
-    /// The process environment, as execvp reads it.
-    static mut environ: *const *const libc::c_char;
-}
-
-#[cfg(unix)]
-/// The child's environment, built whole in the parent: ours plus `LISTEN_FDS=1`,
-/// `LISTEN_FDNAMES`, `PORT` and a `LISTEN_PID=` entry with room for the digits.
-///
-/// `LISTEN_PID` must be the child's own PID, known only after fork. Between fork and exec only
-/// async-signal-safe calls are allowed: no allocation, no locks, no `setenv` (which allocates and
-/// takes the environment lock another thread may have held at fork). So everything is allocated
-/// here, and in the child [`ChildEnv::install_in_child`] only writes the digits of `getpid()`
-/// into the reserved bytes and points `environ` at the prepared array. The Command's own
-/// environment is left untouched (no `env` calls), so std execs with `environ` as it is at that
-/// moment: ours.
-struct ChildEnv {
-    /// Owns the strings the pointers below point into.
-    _vars: Vec<CString>,
-    /// `LISTEN_PID=` followed by zeroed room for the digits and the terminating NUL.
-    pid_entry: Box<[u8]>,
-    /// Null-terminated, as `environ` is.
-    pointers: Vec<*const libc::c_char>,
-}
-
-// SAFETY: the raw pointers point into `_vars` and `pid_entry`, owned alongside them; the value is
-// only moved into the pre_exec closure and read there (in the child, a private copy).
-#[cfg(unix)]
-unsafe impl Send for ChildEnv {}
-#[cfg(unix)]
-unsafe impl Sync for ChildEnv {}
-
-#[cfg(unix)]
-const PID_PREFIX: &[u8] = b"LISTEN_PID=";
-
-#[cfg(unix)]
-impl ChildEnv {
-    fn new(port: u16, fd_name: &str) -> Self {
-        let mut vars: Vec<CString> = std::env::vars_os()
-            .filter(|(k, _)| !OWN_VARS.iter().any(|own| k.as_bytes() == own.as_bytes()))
-            .filter_map(|(k, v)| {
-                let mut kv = k.as_bytes().to_vec();
-                kv.push(b'=');
-                kv.extend_from_slice(v.as_bytes());
-                CString::new(kv).ok()
-            })
-            .collect();
-        for (k, v) in [
-            ("LISTEN_FDS", "1".to_string()),
-            ("LISTEN_FDNAMES", fd_name.to_string()),
-            ("PORT", port.to_string()),
-        ] {
-            if let Ok(kv) = CString::new(format!("{k}={v}")) {
-                vars.push(kv);
-            }
-        }
-        // 20 digits hold any pid_t, plus the NUL.
-        let mut pid_entry = vec![0u8; PID_PREFIX.len() + 21].into_boxed_slice();
-        pid_entry[..PID_PREFIX.len()].copy_from_slice(PID_PREFIX);
-        let mut pointers: Vec<*const libc::c_char> = vars.iter().map(|v| v.as_ptr()).collect();
-        pointers.push(pid_entry.as_ptr().cast());
-        pointers.push(std::ptr::null());
-        Self {
-            _vars: vars,
-            pid_entry,
-            pointers,
-        }
-    }
-
-    /// In the forked child: fd 3 is the listener, `LISTEN_PID` is this PID, and the child gets
-    /// SIGTERM if the supervisor dies. Only async-signal-safe calls: getpid, dup2, fcntl, prctl,
-    /// getppid, plain memory writes.
-    fn install_in_child(&self, listen_fd: RawFd, parent: libc::pid_t) -> io::Result<()> {
-        // SAFETY: each call is a plain syscall on values we own; the writes stay inside
-        // `pid_entry`, whose length was sized for any pid_t.
-        unsafe {
-            let pid = libc::getpid();
-            let digits = self.pid_entry.as_ptr().add(PID_PREFIX.len()).cast_mut();
-            write_decimal(digits, pid as u64);
-            if listen_fd == LISTEN_FD {
-                // Already fd 3: only clear close-on-exec.
-                if libc::fcntl(LISTEN_FD, libc::F_SETFD, 0) == -1 {
-                    return Err(io::Error::last_os_error());
-                }
-            } else if libc::dup2(listen_fd, LISTEN_FD) == -1 {
-                return Err(io::Error::last_os_error());
-            }
-            // The supervisor holds the lease: if it is killed, the command is told to stop.
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM as libc::c_ulong) == -1 {
-                return Err(io::Error::last_os_error());
-            }
-            if libc::getppid() != parent {
-                return Err(io::Error::from_raw_os_error(libc::ESRCH));
-            }
-            environ = self.pointers.as_ptr();
-        }
-        Ok(())
-    }
-}
-
-#[cfg(unix)]
-/// Writes `n` in decimal and a NUL at `out`, without allocating. `out` must have room for 21
-/// bytes.
-unsafe fn write_decimal(out: *mut u8, mut n: u64) {
-    let mut tmp = [0u8; 20];
-    let mut len = 0;
-    loop {
-        tmp[len] = b'0' + (n % 10) as u8;
-        len += 1;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    for i in 0..len {
-        // SAFETY: the caller gave room for 21 bytes; len <= 20.
-        unsafe { *out.add(i) = tmp[len - 1 - i] };
-    }
-    // SAFETY: as above.
-    unsafe { *out.add(len) = 0 };
-}
-
-/// The environment a child would see, as name -> value (for tests).
-#[cfg(all(test, unix))]
-fn env_of(env: &ChildEnv) -> std::collections::HashMap<String, String> {
-    env.pointers
-        .iter()
-        .take_while(|p| !p.is_null())
-        .map(|p| {
-            // SAFETY: every non-null pointer is a NUL-terminated string owned by `env`.
-            let s = unsafe { std::ffi::CStr::from_ptr(*p) }.to_string_lossy();
-            let (k, v) = s.split_once('=').unwrap_or((&s, ""));
-            (k.to_string(), v.to_string())
-        })
-        .collect()
-}
-
 #[cfg(all(test, unix))]
 mod tests {
     use super::*;
-
-    #[test]
-    fn decimal_digits_fit_the_reserved_room() {
-        let mut buf = [0xffu8; 21];
-        unsafe { write_decimal(buf.as_mut_ptr(), 0) };
-        assert_eq!(&buf[..2], b"0\0");
-        unsafe { write_decimal(buf.as_mut_ptr(), u64::MAX) };
-        assert_eq!(&buf[..21], b"18446744073709551615\0");
-    }
-
-    #[test]
-    fn the_child_environment_replaces_inherited_activation_variables() {
-        let env = ChildEnv::new(8123, "web");
-        unsafe {
-            write_decimal(
-                env.pid_entry.as_ptr().add(PID_PREFIX.len()).cast_mut(),
-                4242,
-            )
-        };
-        let vars = env_of(&env);
-        assert_eq!(vars["LISTEN_FDS"], "1");
-        assert_eq!(vars["LISTEN_PID"], "4242");
-        assert_eq!(vars["LISTEN_FDNAMES"], "web");
-        assert_eq!(vars["PORT"], "8123");
-        let listen_pids = env
-            .pointers
-            .iter()
-            .take_while(|p| !p.is_null())
-            .filter(|p| {
-                unsafe { std::ffi::CStr::from_ptr(**p) }
-                    .to_bytes()
-                    .starts_with(PID_PREFIX)
-            })
-            .count();
-        assert_eq!(listen_pids, 1);
-    }
 
     #[test]
     fn started_by_is_the_command_line_without_control_characters() {

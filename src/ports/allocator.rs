@@ -19,6 +19,8 @@ use super::marker;
 use super::names::ServiceNames;
 use super::pool::{Pool, Pools, SocketsHeld};
 use super::process::{Liveness, ProcessIdentity};
+use super::project_claim::ProjectStart;
+use super::projects::{ProjectKey, ProjectPorts};
 use super::quota::{Holdings, Quotas};
 use super::range::RangeSet;
 use super::storage::StorageHealth;
@@ -114,6 +116,8 @@ pub(super) struct State {
     holdings: Holdings,
     /// Which uid each service name belongs to.
     names: ServiceNames,
+    /// The ports projects remember.
+    pub(super) projects: ProjectPorts,
 }
 
 /// Per pool, the managed ports without a lease: (last released at, port), least recently used
@@ -232,6 +236,7 @@ impl Allocator {
             .values()
             .for_each(|a| holdings.add(pools.of(a.port).unwrap_or_default(), a));
         let names = ServiceNames::from_stored(snap.service_owners);
+        let projects = ProjectPorts::from_stored(snap.projects);
         let mut idle = Idle::default();
         for pool in Pool::ALL {
             *idle.of_mut(pool) = pools
@@ -252,6 +257,7 @@ impl Allocator {
             availability: Availability::default(),
             holdings,
             names,
+            projects,
         };
         let allocator = Self {
             cfg,
@@ -519,6 +525,11 @@ impl Allocator {
             return Ok(reused);
         }
         let now = self.clock.now();
+        // A project port: its live allocation handed back, or its recorded port tried first.
+        let recorded = match self.project_start_locked(&mut st, &mut v, caller, range, now)? {
+            ProjectStart::HandBack(granted) => return Ok(*granted),
+            ProjectStart::Claim(port) => port,
+        };
         if !v.derived_service {
             st.names.check(&v.service, caller.uid)?;
         }
@@ -532,8 +543,10 @@ impl Allocator {
         // A made-up name identifies no service: it gets neither a sticky port nor the
         // quarantine exemption of a service taking its own port back.
         let service = (!v.derived_service).then_some(v.service.as_str());
-        let preferred = match v.prefer {
-            Some(p) => self.claim_preferred(&mut st, p, service, now, snap)?,
+        // A project taking its own port back is exempt from its rest, as a service is.
+        let own = v.project.as_ref().map(|_| v.service.as_str()).or(service);
+        let preferred = match v.prefer.or(recorded.filter(|_| v.port.is_none())) {
+            Some(p) => self.claim_preferred(&mut st, p, own, now, snap)?,
             None => None,
         };
         let (port, report) = match (v.port, preferred) {
@@ -552,13 +565,15 @@ impl Allocator {
                 }
                 Err(e) => return Err(e),
             },
-            (None, None) => match self.pick_free(&mut st, pool, service, now, snap) {
-                Ok(found) => found,
-                Err(_) if !self.sweep_locked(&mut st, now)?.is_empty() => {
-                    self.pick_free(&mut st, pool, service, now, snap)?
+            (None, None) => {
+                match self.pick_free(&mut st, pool, service, v.project.as_ref(), now, snap) {
+                    Ok(found) => found,
+                    Err(_) if !self.sweep_locked(&mut st, now)?.is_empty() => {
+                        self.pick_free(&mut st, pool, service, v.project.as_ref(), now, snap)?
+                    }
+                    Err(e) => return Err(e),
                 }
-                Err(e) => return Err(e),
-            },
+            }
         };
         let network_health = report
             .as_ref()
@@ -683,31 +698,36 @@ impl Allocator {
         st: &mut State,
         pool: Pool,
         service: Option<&str>,
+        project: Option<&ProjectKey>,
         now: Now,
         snap: Option<&SystemSnapshot>,
     ) -> Result<(u16, Option<Report>), PortsError> {
         let mut passed_over = Vec::new();
-        let picked = self.pick_free_noting(st, pool, service, now, snap, &mut passed_over);
+        let picked = self.pick_free_noting(st, pool, service, project, now, snap, &mut passed_over);
         for (port, finding) in &passed_over {
             st.availability.note_probe(*port, finding);
         }
         picked
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn pick_free_noting(
         &self,
         st: &State,
         pool: Pool,
         service: Option<&str>,
+        project: Option<&ProjectKey>,
         now: Now,
         snap: Option<&SystemSnapshot>,
         passed_over: &mut Vec<(u16, PortFinding)>,
     ) -> Result<(u16, Option<Report>), PortsError> {
         let range = self.pools.get(pool).unwrap_or(&self.cfg.ranges);
+        // A service's last port, unless a project took it since and remembers it.
         let sticky = service
             .and_then(|s| st.sticky.get(s))
             .copied()
-            .filter(|p| range.contains(*p) && !st.leases.contains_key(p));
+            .filter(|p| range.contains(*p) && !st.leases.contains_key(p))
+            .filter(|p| !st.projects.reserved_against(*p, project));
         // One look at the socket table serves every resting candidate of this pick.
         let mut sockets = SocketsHeld::NotTaken;
         let (mut quarantined, mut unavailable, mut blocked_count) = (0, 0, 0);
@@ -719,6 +739,8 @@ impl Allocator {
             .iter()
             .map(|(_, p)| *p)
             .filter(|p| Some(*p) != sticky);
+        // Ports other projects remember come last (a soft reservation, projects.rs).
+        let idle = st.projects.unremembered_first(idle, project);
         for port in sticky.into_iter().chain(idle) {
             if let Some((left_ms, _)) = self.quarantine_left(st, port, service, now, &mut sockets) {
                 quarantined += 1;
@@ -790,6 +812,13 @@ impl Allocator {
     ) -> Result<Allocation, PortsError> {
         let lease_token = new_token().map_err(PortsError::Token)?;
         let derived_service = v.derived_service;
+        let remembered = v.project.as_ref().and_then(|key| {
+            let owner = st.projects.owner_for(&key.project, caller).ok()?;
+            Some(
+                st.projects
+                    .write_for(key, &v.service, port, owner, now.wall_ms),
+            )
+        });
         let allocation = Allocation {
             port,
             service: v.service,
@@ -817,8 +846,11 @@ impl Allocator {
             st,
             now,
             NewEvent::about(&allocation, message, EventDetail::Allocated),
-            |s, e| s.insert(&allocation, e, bind_name),
+            |s, e| s.insert(&allocation, e, bind_name, remembered.as_ref()),
         )?;
+        if let Some(w) = remembered {
+            st.projects.apply(w);
+        }
         if let Some(uid) = bind_name {
             st.names.bind(&allocation.service, uid);
         }
@@ -883,7 +915,7 @@ impl Allocator {
 
     /// Deletes the allocation, starts its port's quarantine and records `ev` (store first, then
     /// memory). Returns the end of the quarantine (wall time).
-    fn retire_locked(
+    pub(super) fn retire_locked(
         &self,
         st: &mut State,
         a: &Allocation,

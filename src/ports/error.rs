@@ -101,8 +101,10 @@ pub enum PortsError {
     },
     #[error("the service name '{service}' belongs to uid {owner_uid}; choose another name (or ask that user or root)")]
     NameTaken { service: String, owner_uid: u32 },
-    #[error("{what} needs to know who is calling, and this connection does not say (callers are identified on the Unix socket and loopback TCP): connect over one of those, or allocate with a TTL or an owning process so the port comes back by itself")]
+    #[error("{what} needs to know who is calling, and this connection does not say (callers are identified on the Unix socket and loopback TCP): connect over one of those{}", if *.what == "reuse" { ", or allocate with a TTL or an owning process so the port comes back by itself" } else { "" })]
     CallerUnknown { what: &'static str },
+    #[error("the project {project} belongs to uid {owner_uid}; only that user (or root) may use or forget its ports")]
+    ProjectNotYours { project: String, owner_uid: u32 },
     #[error("cannot decide now, try again: {reason}")]
     Unavailable { reason: String },
     #[error("state store: {0}")]

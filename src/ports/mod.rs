@@ -19,6 +19,8 @@ mod names;
 mod observe;
 mod pool;
 mod process;
+mod project_claim;
+mod projects;
 mod quota;
 mod range;
 mod reuse;
@@ -44,11 +46,15 @@ pub use process::{
     boot_id, command_line, identify_owner, identify_owner_detailed, identify_peer, OwnerError,
     ProcessDetails, ProcessIdentity,
 };
+pub use projects::{
+    service_name as project_service_name, Forgotten, ProjectKey, ProjectPort, ProjectPortState,
+    ProjectRecord,
+};
 pub use quota::{Quotas, Share};
 pub use range::{ephemeral_warnings, PortRange, RangeSet};
 pub use store::StoreError;
 pub use validate::{
-    event_filter, valid_service, AllocateRequest, PortVerdict, PortVerdictState, RenewRequest,
-    MAX_SERVICE_LEN, MAX_TEXT_BYTES,
+    event_filter, valid_project, valid_service, AllocateRequest, PortVerdict, PortVerdictState,
+    RenewRequest, MAX_PROJECT_BYTES, MAX_SERVICE_LEN, MAX_TEXT_BYTES,
 };
 pub use watch::{Feed, FeedItem, WatchStart, MAX_HISTORY_PAGE};

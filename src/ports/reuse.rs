@@ -16,7 +16,7 @@ use super::validate::ValidAllocate;
 use crate::events::{EventDetail, NewEvent};
 
 /// Whether `a` is `caller`'s allocation as `v` asks for it.
-fn matches(a: &Allocation, v: &ValidAllocate, uid: u32) -> bool {
+pub(super) fn matches(a: &Allocation, v: &ValidAllocate, uid: u32) -> bool {
     let same_process = match (&a.owner, &v.owner) {
         (None, None) => true,
         (Some(held), Some(asked)) => held.pid == asked.pid && held.start_time == asked.start_time,
@@ -45,7 +45,7 @@ impl Allocator {
             .uid
             .ok_or(PortsError::CallerUnknown { what: "reuse" })?;
         let now = self.clock.now();
-        let Some(mut a) = st
+        let Some(a) = st
             .leases
             .values()
             .filter(|a| matches(a, v, uid))
@@ -55,7 +55,21 @@ impl Allocator {
         else {
             return Ok(None);
         };
-        if let Some(ttl) = v.ttl_seconds {
+        self.hand_back_locked(st, a, v.ttl_seconds, caller)
+            .map(Some)
+    }
+
+    /// Hands `a` back to its owner, who asked again: a lease is renewed with `ttl` (asking
+    /// again is a sign of life).
+    pub(super) fn hand_back_locked(
+        &self,
+        st: &mut State,
+        mut a: Allocation,
+        ttl: Option<u64>,
+        caller: &Caller,
+    ) -> Result<Granted, PortsError> {
+        let now = self.clock.now();
+        if let Some(ttl) = ttl.filter(|_| a.ttl_seconds.is_some()) {
             a.ttl_seconds = Some(ttl);
             a.expires = Some(now.plus((ttl as i64) * 1000));
             a.renewed_at_ms = Some(now.wall_ms);
@@ -75,17 +89,17 @@ impl Allocator {
         tracing::info!(
             port = a.port,
             service = %a.service,
-            caller_uid = uid,
+            caller_uid = caller.uid,
             caller_pid = caller.pid,
             "[PORT-MANAGER] Reused port {} for {} (its owner asked again)",
             a.port,
             a.service
         );
-        Ok(Some(Granted {
+        Ok(Granted {
             allocation: a,
             warnings: Vec::new(),
             report: None,
             reused: true,
-        }))
+        })
     }
 }

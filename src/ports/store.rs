@@ -74,6 +74,8 @@ pub struct Snapshot {
     pub history: Vec<PortHistory>,
     /// Which uid each bound service name belongs to.
     pub service_owners: HashMap<String, u32>,
+    /// The ports projects remember, by (project, name).
+    pub projects: Vec<super::projects::ProjectRecord>,
 }
 
 impl Snapshot {
@@ -161,6 +163,17 @@ const MIGRATIONS: &[&str] = &[
     // of these wrote one more page per commit.
     "DROP INDEX IF EXISTS events_by_port;
     DROP INDEX IF EXISTS events_by_service;",
+    // 6: the ports projects remember (`projects.rs`): (project directory, name) -> port, with
+    // the service name its allocations get and the uid the project belongs to.
+    "CREATE TABLE project_ports (
+        project       TEXT    NOT NULL,
+        name          TEXT    NOT NULL,
+        service       TEXT    NOT NULL,
+        port          INTEGER NOT NULL,
+        owner_uid     INTEGER NOT NULL,
+        updated_at_ms INTEGER NOT NULL,
+        PRIMARY KEY (project, name)
+    );",
 ];
 
 /// `meta` key: the boot ID the stored boot-clock values (`*_mono_ms`) were taken in.
@@ -316,6 +329,7 @@ impl Store {
                 snap.service_owners.insert(service, uid);
             }
         }
+        snap.projects = super::projects::load(&self.conn)?;
         if !same_boot {
             self.rebase(&snap)?;
         }
@@ -344,12 +358,13 @@ impl Store {
     }
 
     /// Records a new allocation and its event (and binds its service name to `bind_name`'s uid,
-    /// when given), atomically.
-    pub fn insert(
+    /// and writes the project record `project` makes or moves, when given), atomically.
+    pub(super) fn insert(
         &mut self,
         a: &Allocation,
         event: &Event,
         bind_name: Option<u32>,
+        project: Option<&super::projects::ProjectWrite>,
     ) -> Result<(), StoreError> {
         let labels = serde_json::to_string(&a.labels).unwrap_or_else(|_| "{}".into());
         let tx = self.conn.transaction()?;
@@ -388,6 +403,9 @@ impl Store {
                 "INSERT OR IGNORE INTO service_owners (service, uid) VALUES (?1, ?2)",
             )?
             .execute(params![a.service, uid])?;
+        }
+        if let Some(w) = project {
+            super::projects::save(&tx, w)?;
         }
         tx.commit()?;
         self.event_index

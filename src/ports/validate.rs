@@ -12,6 +12,7 @@ pub const MAX_TEXT_BYTES: usize = 256;
 pub const MAX_LABELS: usize = 16;
 pub const MAX_LABEL_KEY_LEN: usize = 63;
 pub const MAX_TTL_SECONDS: u64 = 30 * 24 * 3600;
+pub const MAX_PROJECT_BYTES: usize = 1024;
 
 /// An allocation request as the transport hands it over (unvalidated).
 #[derive(Debug, Clone, Default)]
@@ -38,6 +39,9 @@ pub struct AllocateRequest {
     pub prefer: Option<u32>,
     /// Which pool the port comes from (`port` and `prefer` must lie in it).
     pub pool: super::pool::Pool,
+    /// A project port: the project's directory (absolute, canonical); `service` is then the
+    /// port's name in the project, and the port is remembered for (project, name).
+    pub project: Option<String>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -101,6 +105,42 @@ fn unprintable(value: &str) -> Option<String> {
         "must not contain control or formatting characters; found {} at byte {at}",
         c.escape_unicode()
     ))
+}
+
+/// A project's directory: absolute and canonical (no `.` or `..` component, no empty one, no
+/// trailing `/`), printable, at most [`MAX_PROJECT_BYTES`]. The daemon checks the spelling
+/// only: the directory is the client's to name, and need not be readable here.
+pub fn valid_project(field: &str, project: &str) -> Result<(), FieldViolation> {
+    let bad = |rule: String| Err(FieldViolation::new(field, rule));
+    if project.len() > MAX_PROJECT_BYTES {
+        return bad(format!(
+            "must be at most {MAX_PROJECT_BYTES} bytes; got {}",
+            project.len()
+        ));
+    }
+    if let Some(rule) = unprintable(project) {
+        return bad(rule);
+    }
+    // Path::components would hide a `.` in the middle: the segments are read as written.
+    let dotted = project
+        .split(['/', '\\'])
+        .any(|seg| seg == "." || seg == "..");
+    let canonical = if cfg!(windows) {
+        std::path::Path::new(project).is_absolute() && !dotted
+    } else {
+        project.starts_with('/')
+            && !dotted
+            && !project.contains("//")
+            && (project == "/" || !project.ends_with('/'))
+    };
+    if !canonical {
+        return bad(format!(
+            "must be an absolute, canonical directory path (no '.' or '..', no '//', no \
+             trailing '/'); got '{}'",
+            crate::text::printable(project)
+        ));
+    }
+    Ok(())
 }
 
 /// A port number from the wire, checked against 1-65535.
@@ -207,6 +247,8 @@ pub(super) struct ValidAllocate {
     /// What the caller should hear about the request although it is served (a preferred port
     /// that cannot be had).
     pub warnings: Vec<String>,
+    /// A project port: (project, name); `service` becomes the record's service name.
+    pub project: Option<super::projects::ProjectKey>,
 }
 
 /// A TTL on an allocation that has none turns it into a lease that dies unless renewed: a
@@ -290,6 +332,11 @@ impl AllocateRequest {
                 bad.push(v);
             }
         }
+        if let Some(p) = &self.project {
+            if let Err(v) = valid_project("project", p) {
+                bad.push(v);
+            }
+        }
         if self.labels.len() > MAX_LABELS {
             bad.push(FieldViolation::new(
                 "labels",
@@ -367,6 +414,13 @@ impl AllocateRequest {
         if let Some(reason) = unreadable {
             return Err(PortsError::Unavailable { reason });
         }
+        // A project port is named by its record, not by a service: no sticky port or name
+        // binding of its own (the record does both), and the project's own allocation is
+        // handed back by the project's rule, not `reuse`'s (which matches by name alone).
+        let project = self.project.map(|project| super::projects::ProjectKey {
+            project,
+            name: self.service.clone(),
+        });
         Ok(ValidAllocate {
             service: self.service,
             purpose: self.purpose,
@@ -375,10 +429,11 @@ impl AllocateRequest {
             port,
             ttl_seconds: self.ttl_seconds,
             labels: self.labels,
-            derived_service: self.derived_service,
-            reuse: self.reuse,
+            derived_service: self.derived_service || project.is_some(),
+            reuse: self.reuse && project.is_none(),
             prefer,
             warnings,
+            project,
         })
     }
 }
@@ -441,6 +496,39 @@ mod tests {
         assert_eq!(
             fields(req.validate(&ranges(), None).unwrap_err()),
             ["purpose", "started_by", "labels[k]"]
+        );
+    }
+
+    #[test]
+    fn a_project_is_an_absolute_canonical_path() {
+        for good in ["/", "/src/app", "/home/a b/app-2"] {
+            assert!(valid_project("project", good).is_ok(), "{good}");
+        }
+        for bad in [
+            "",
+            "src/app",
+            "/src/./app",
+            "/src/../app",
+            "/src//app",
+            "/src/app/",
+            "/src/\napp",
+        ] {
+            let v = valid_project("project", bad).unwrap_err();
+            assert_eq!(v.field, "project", "{bad}");
+        }
+        let long = format!("/{}", "x".repeat(MAX_PROJECT_BYTES));
+        assert!(valid_project("project", &long)
+            .unwrap_err()
+            .rule
+            .contains("at most 1024 bytes"));
+        let req = AllocateRequest {
+            service: "web".into(),
+            project: Some("relative".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            fields(req.validate(&ranges(), None).unwrap_err()),
+            ["project"]
         );
     }
 

@@ -98,6 +98,8 @@ class AllocateResult:
     #: The pre-allocation checks (``NetworkReport``: the port's own checks and every system-wide
     #: finding), when the daemon ran them.
     network_report: Optional[network_pb2.NetworkReport] = None
+    #: True when the daemon handed back an allocation the caller (or the project) held already.
+    reused: bool = False
 
     @classmethod
     def _from_response(cls, resp: ports_pb2.AllocateResponse) -> "AllocateResult":
@@ -108,6 +110,7 @@ class AllocateResult:
             warnings=list(resp.warnings),
             network_health=resp.network_health,
             network_report=resp.network_report if resp.HasField("network_report") else None,
+            reused=resp.reused,
         )
 
 
@@ -209,6 +212,7 @@ class Client:
         labels: Optional[Mapping[str, str]] = None,
         owner_is_caller: bool = False,
         pool: str = "service",
+        project: str = "",
     ) -> AllocateResult:
         """Allocates a port for ``service`` (a specific one when ``port`` is given).
 
@@ -216,6 +220,10 @@ class Client:
         must be renewed; ``owner_is_caller`` (Unix socket only) makes the calling process the
         owner. With none of these the allocation is kept until released. ``pool="test"`` draws
         from the daemon's test pool (for test suites) instead of the services' ranges.
+
+        ``project`` (an absolute, canonical directory path) makes it a project port:
+        ``service`` is then the port's name in the project ("web"), and the project gets the
+        same port back on every allocation of that name while nothing else holds it.
         """
         pools = {"service": ports_pb2.POOL_SERVICE, "test": ports_pb2.POOL_TEST}
         if pool not in pools:
@@ -227,6 +235,7 @@ class Client:
             labels=dict(labels or {}),
             owner_is_caller=owner_is_caller,
             pool=pools[pool],
+            project=project,
         )
         if pid is not None:
             req.pid = pid
@@ -276,6 +285,15 @@ class Client:
         return list(resp.results)
 
     # -- network diagnostics -----------------------------------------------------------------
+
+    def project_ports(self, project: str) -> List[ports_pb2.ProjectPort]:
+        """The ports ``project`` (its directory) remembers, by name, with what holds each now."""
+        req = ports_pb2.ListProjectPortsRequest(project=project)
+        return list(self._call(self.ports.ListProjectPorts, req).ports)
+
+    def forget_project(self, project: str) -> ports_pb2.ForgetProjectResponse:
+        """Releases ``project``'s allocations and forgets its ports (its owner or root only)."""
+        return self._call(self.ports.ForgetProject, ports_pb2.ForgetProjectRequest(project=project))
 
     def network_health(self, port: Optional[int] = None) -> network_pb2.NetworkReport:
         """Every network check, fresh (plus the per-port ones for ``port``): ``.status``,

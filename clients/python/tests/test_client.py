@@ -189,6 +189,25 @@ def test_not_found_and_already_exists(daemon):
             client.allocate("other", port=RANGE[0] + 3)
 
 
+def test_project_ports_come_back_and_are_forgotten(daemon, tmp_path):
+    project = str(tmp_path.resolve())
+    with portwarden.Client(daemon.unix_addr) as client:
+        web = client.allocate("web", project=project)
+        assert web.allocation.service == "web." + tmp_path.name
+        again = client.allocate("web", project=project)
+        assert (again.port, again.reused) == (web.port, True)
+        ports = client.project_ports(project)
+        assert [(p.name, p.port, p.state) for p in ports] == [
+            ("web", web.port, ports_pb2.PROJECT_PORT_STATE_HELD)
+        ]
+        gone = client.forget_project(project)
+        assert [a.port for a in gone.released] == [web.port]
+        assert client.project_ports(project) == []
+        with pytest.raises(portwarden.InvalidArgument) as err:
+            client.allocate("web", project="relative/dir")
+        assert "project" in err.value.fields
+
+
 def test_check_ports(daemon):
     with portwarden.Client(daemon.tcp_addr) as client:
         got = client.allocate("web")

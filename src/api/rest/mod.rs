@@ -9,6 +9,7 @@ mod extract;
 mod meta;
 mod network;
 mod ports;
+mod projects;
 mod types;
 mod watchdog;
 
@@ -67,6 +68,7 @@ fn routes() -> OpenApiRouter<RestState> {
         .routes(routes!(ports::get, ports::release))
         .routes(routes!(ports::renew))
         .routes(routes!(ports::health_check))
+        .routes(routes!(projects::list, projects::forget))
         .routes(routes!(watchdog::status))
         .routes(routes!(watchdog::events))
         .routes(routes!(network::health))

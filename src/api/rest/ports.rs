@@ -74,7 +74,7 @@ pub async fn list(
     responses(
         (status = 201, description = "Allocated; `Location` names it", body = Allocated,
             headers(("Location" = String, description = "/api/ports/allocations/{port}"))),
-        (status = 200, description = "With `reuse`: the caller's existing allocation", body = Allocated,
+        (status = 200, description = "With `reuse` or `project`: the caller's existing allocation", body = Allocated,
             headers(("Location" = String, description = "/api/ports/allocations/{port}"))),
         (status = 400, description = "A field broke a rule, the port is quarantined or blocked, or the host's network is critical", body = ErrorBody),
         (status = 403, description = "A cross-site request from a web page", body = ErrorBody),
@@ -102,6 +102,7 @@ pub async fn allocate(
         reuse: body.reuse.unwrap_or(false),
         prefer: body.prefer,
         pool: body.pool.map(Into::into).unwrap_or_default(),
+        project: body.project.filter(|p| !p.is_empty()),
     };
     let granted = super::super::allocate_off_runtime(&s.allocator, req, caller)
         .await

@@ -50,6 +50,12 @@ pub struct AllocateBody {
     /// Where the port comes from: `service` (the default: the managed ranges) or `test` (the
     /// test pool, for test suites).
     pub pool: Option<PoolName>,
+    /// A project port: the project's directory (absolute and canonical, at most 1024 bytes);
+    /// `service` is then the port's name in the project. The port is remembered for (project,
+    /// name) and comes back on every allocation of that name while nothing else holds it; the
+    /// project's live allocation of the name is handed back (status 200).
+    #[schema(example = "/home/alice/src/shop", max_length = 1024)]
+    pub project: Option<String>,
 }
 
 /// The pool a port comes from.

@@ -43,6 +43,13 @@ class PortState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     PORT_STATE_BLOCKED: _ClassVar[PortState]
     PORT_STATE_OUTSIDE_RANGE: _ClassVar[PortState]
     PORT_STATE_UNKNOWN: _ClassVar[PortState]
+
+class ProjectPortState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    PROJECT_PORT_STATE_UNSPECIFIED: _ClassVar[ProjectPortState]
+    PROJECT_PORT_STATE_HELD: _ClassVar[ProjectPortState]
+    PROJECT_PORT_STATE_FREE: _ClassVar[ProjectPortState]
+    PROJECT_PORT_STATE_TAKEN: _ClassVar[ProjectPortState]
 HEALTH_UNSPECIFIED: Health
 HEALTH_ALLOCATED: Health
 HEALTH_ACTIVE: Health
@@ -64,6 +71,10 @@ PORT_STATE_IN_USE: PortState
 PORT_STATE_BLOCKED: PortState
 PORT_STATE_OUTSIDE_RANGE: PortState
 PORT_STATE_UNKNOWN: PortState
+PROJECT_PORT_STATE_UNSPECIFIED: ProjectPortState
+PROJECT_PORT_STATE_HELD: ProjectPortState
+PROJECT_PORT_STATE_FREE: ProjectPortState
+PROJECT_PORT_STATE_TAKEN: ProjectPortState
 
 class Allocation(_message.Message):
     __slots__ = ("port", "service", "purpose", "started_by", "pid", "pid_start_time", "labels", "allocated_at", "expires_at", "ttl_seconds", "health", "owner_kind", "request_count", "error_count", "owner_uid", "renewed_at", "network_health", "observed")
@@ -146,7 +157,7 @@ class ProcessStats(_message.Message):
     def __init__(self, name: _Optional[str] = ..., cmdline: _Optional[str] = ..., rss_bytes: _Optional[int] = ..., cpu_percent: _Optional[float] = ...) -> None: ...
 
 class AllocateRequest(_message.Message):
-    __slots__ = ("service", "purpose", "started_by", "pid", "port", "ttl_seconds", "labels", "owner_is_caller", "reuse", "prefer", "pool")
+    __slots__ = ("service", "purpose", "started_by", "pid", "port", "ttl_seconds", "labels", "owner_is_caller", "reuse", "prefer", "pool", "project")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -165,6 +176,7 @@ class AllocateRequest(_message.Message):
     REUSE_FIELD_NUMBER: _ClassVar[int]
     PREFER_FIELD_NUMBER: _ClassVar[int]
     POOL_FIELD_NUMBER: _ClassVar[int]
+    PROJECT_FIELD_NUMBER: _ClassVar[int]
     service: str
     purpose: str
     started_by: str
@@ -176,7 +188,8 @@ class AllocateRequest(_message.Message):
     reuse: bool
     prefer: int
     pool: Pool
-    def __init__(self, service: _Optional[str] = ..., purpose: _Optional[str] = ..., started_by: _Optional[str] = ..., pid: _Optional[int] = ..., port: _Optional[int] = ..., ttl_seconds: _Optional[int] = ..., labels: _Optional[_Mapping[str, str]] = ..., owner_is_caller: bool = ..., reuse: bool = ..., prefer: _Optional[int] = ..., pool: _Optional[_Union[Pool, str]] = ...) -> None: ...
+    project: str
+    def __init__(self, service: _Optional[str] = ..., purpose: _Optional[str] = ..., started_by: _Optional[str] = ..., pid: _Optional[int] = ..., port: _Optional[int] = ..., ttl_seconds: _Optional[int] = ..., labels: _Optional[_Mapping[str, str]] = ..., owner_is_caller: bool = ..., reuse: bool = ..., prefer: _Optional[int] = ..., pool: _Optional[_Union[Pool, str]] = ..., project: _Optional[str] = ...) -> None: ...
 
 class AllocateResponse(_message.Message):
     __slots__ = ("allocation", "lease_token", "network_health", "warnings", "network_report", "reused")
@@ -347,3 +360,51 @@ class CheckPortsResponse(_message.Message):
     RESULTS_FIELD_NUMBER: _ClassVar[int]
     results: _containers.RepeatedCompositeFieldContainer[PortCheck]
     def __init__(self, results: _Optional[_Iterable[_Union[PortCheck, _Mapping]]] = ...) -> None: ...
+
+class ListProjectPortsRequest(_message.Message):
+    __slots__ = ("project",)
+    PROJECT_FIELD_NUMBER: _ClassVar[int]
+    project: str
+    def __init__(self, project: _Optional[str] = ...) -> None: ...
+
+class ListProjectPortsResponse(_message.Message):
+    __slots__ = ("ports",)
+    PORTS_FIELD_NUMBER: _ClassVar[int]
+    ports: _containers.RepeatedCompositeFieldContainer[ProjectPort]
+    def __init__(self, ports: _Optional[_Iterable[_Union[ProjectPort, _Mapping]]] = ...) -> None: ...
+
+class ProjectPort(_message.Message):
+    __slots__ = ("project", "name", "port", "service", "state", "allocation", "holder", "owner_uid", "updated_at")
+    PROJECT_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    PORT_FIELD_NUMBER: _ClassVar[int]
+    SERVICE_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    ALLOCATION_FIELD_NUMBER: _ClassVar[int]
+    HOLDER_FIELD_NUMBER: _ClassVar[int]
+    OWNER_UID_FIELD_NUMBER: _ClassVar[int]
+    UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
+    project: str
+    name: str
+    port: int
+    service: str
+    state: ProjectPortState
+    allocation: Allocation
+    holder: str
+    owner_uid: int
+    updated_at: _timestamp_pb2.Timestamp
+    def __init__(self, project: _Optional[str] = ..., name: _Optional[str] = ..., port: _Optional[int] = ..., service: _Optional[str] = ..., state: _Optional[_Union[ProjectPortState, str]] = ..., allocation: _Optional[_Union[Allocation, _Mapping]] = ..., holder: _Optional[str] = ..., owner_uid: _Optional[int] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class ForgetProjectRequest(_message.Message):
+    __slots__ = ("project",)
+    PROJECT_FIELD_NUMBER: _ClassVar[int]
+    project: str
+    def __init__(self, project: _Optional[str] = ...) -> None: ...
+
+class ForgetProjectResponse(_message.Message):
+    __slots__ = ("forgotten", "released")
+    FORGOTTEN_FIELD_NUMBER: _ClassVar[int]
+    RELEASED_FIELD_NUMBER: _ClassVar[int]
+    forgotten: _containers.RepeatedCompositeFieldContainer[ProjectPort]
+    released: _containers.RepeatedCompositeFieldContainer[Allocation]
+    def __init__(self, forgotten: _Optional[_Iterable[_Union[ProjectPort, _Mapping]]] = ..., released: _Optional[_Iterable[_Union[Allocation, _Mapping]]] = ...) -> None: ...

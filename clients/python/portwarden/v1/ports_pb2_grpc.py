@@ -70,6 +70,16 @@ class PortsServiceStub(object):
                 request_serializer=portwarden_dot_v1_dot_ports__pb2.CheckPortsRequest.SerializeToString,
                 response_deserializer=portwarden_dot_v1_dot_ports__pb2.CheckPortsResponse.FromString,
                 _registered_method=True)
+        self.ListProjectPorts = channel.unary_unary(
+                '/portwarden.v1.PortsService/ListProjectPorts',
+                request_serializer=portwarden_dot_v1_dot_ports__pb2.ListProjectPortsRequest.SerializeToString,
+                response_deserializer=portwarden_dot_v1_dot_ports__pb2.ListProjectPortsResponse.FromString,
+                _registered_method=True)
+        self.ForgetProject = channel.unary_unary(
+                '/portwarden.v1.PortsService/ForgetProject',
+                request_serializer=portwarden_dot_v1_dot_ports__pb2.ForgetProjectRequest.SerializeToString,
+                response_deserializer=portwarden_dot_v1_dot_ports__pb2.ForgetProjectResponse.FromString,
+                _registered_method=True)
 
 
 class PortsServiceServicer(object):
@@ -126,6 +136,22 @@ class PortsServiceServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListProjectPorts(self, request, context):
+        """ListProjectPorts returns the ports a project remembers (see AllocateRequest.project), with
+        what holds each now.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ForgetProject(self, request, context):
+        """ForgetProject releases a project's allocations and forgets its ports. Only the project's
+        owner (the uid that first allocated in it) or root may.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_PortsServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -163,6 +189,16 @@ def add_PortsServiceServicer_to_server(servicer, server):
                     servicer.CheckPorts,
                     request_deserializer=portwarden_dot_v1_dot_ports__pb2.CheckPortsRequest.FromString,
                     response_serializer=portwarden_dot_v1_dot_ports__pb2.CheckPortsResponse.SerializeToString,
+            ),
+            'ListProjectPorts': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListProjectPorts,
+                    request_deserializer=portwarden_dot_v1_dot_ports__pb2.ListProjectPortsRequest.FromString,
+                    response_serializer=portwarden_dot_v1_dot_ports__pb2.ListProjectPortsResponse.SerializeToString,
+            ),
+            'ForgetProject': grpc.unary_unary_rpc_method_handler(
+                    servicer.ForgetProject,
+                    request_deserializer=portwarden_dot_v1_dot_ports__pb2.ForgetProjectRequest.FromString,
+                    response_serializer=portwarden_dot_v1_dot_ports__pb2.ForgetProjectResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -355,6 +391,60 @@ class PortsService(object):
             '/portwarden.v1.PortsService/CheckPorts',
             portwarden_dot_v1_dot_ports__pb2.CheckPortsRequest.SerializeToString,
             portwarden_dot_v1_dot_ports__pb2.CheckPortsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListProjectPorts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/portwarden.v1.PortsService/ListProjectPorts',
+            portwarden_dot_v1_dot_ports__pb2.ListProjectPortsRequest.SerializeToString,
+            portwarden_dot_v1_dot_ports__pb2.ListProjectPortsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ForgetProject(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/portwarden.v1.PortsService/ForgetProject',
+            portwarden_dot_v1_dot_ports__pb2.ForgetProjectRequest.SerializeToString,
+            portwarden_dot_v1_dot_ports__pb2.ForgetProjectResponse.FromString,
             options,
             channel_credentials,
             insecure,
