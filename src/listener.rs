@@ -153,6 +153,8 @@ pub struct Peer {
     pub pid: Option<i32>,
     /// The caller's address (TCP only).
     pub addr: Option<SocketAddr>,
+    /// The address the caller connected to (TCP only): the name a client may use in `Host`.
+    pub local: Option<SocketAddr>,
     activity: Arc<Activity>,
 }
 
@@ -387,8 +389,9 @@ impl Accept for TcpListener {
         // kernel; a failed lookup leaves it unknown (a remote caller's standing). A loopback
         // client whose socket is already closed can be answered by nobody and named by nobody:
         // its queued request is not served (see `network::census::peer`).
-        let uid = match stream.local_addr() {
-            Ok(ours) if crate::network::is_loopback(addr.ip()) => {
+        let local = stream.local_addr().ok();
+        let uid = match local {
+            Some(ours) if crate::network::is_loopback(addr.ip()) => {
                 match crate::network::peer_uid(ours, addr) {
                     Ok(LoopbackPeer::Uid(uid)) => Some(uid),
                     Ok(LoopbackPeer::Gone) => {
@@ -406,6 +409,7 @@ impl Accept for TcpListener {
             uid,
             pid: None,
             addr: Some(addr),
+            local,
             activity: Arc::new(Activity::new()),
         };
         Ok((stream, peer))
@@ -423,6 +427,7 @@ impl Accept for UnixListener {
             uid: cred.map(|c| c.uid()),
             pid: cred.and_then(|c| c.pid()),
             addr: None,
+            local: None,
             activity: Arc::new(Activity::new()),
         };
         Ok((stream, peer))
@@ -544,6 +549,7 @@ mod tests {
             uid: None,
             pid: None,
             addr: None,
+            local: None,
             activity: a.clone(),
         };
         let guard = peer.begin();

@@ -133,7 +133,7 @@ pub fn router(state: RestState) -> axum::Router {
     let json = document(api);
     router
         .method_not_allowed_fallback(meta::method_not_allowed)
-        .route_layer(from_fn(super::guard::rest_writes))
+        .route_layer(from_fn(super::guard::rest_requests))
         .route_layer(from_fn_with_state(labels, tag_route))
         .layer(DefaultBodyLimit::max(MAX_MESSAGE_BYTES))
         .layer(Extension(meta::OpenApiJson(Arc::new(json))))
