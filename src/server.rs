@@ -122,7 +122,11 @@ pub async fn start(cfg: Config) -> Result<Daemon, ServerError> {
         })??;
     // The watchdog's first pass, at once, takes the first network snapshot.
     let gate = Arc::new(NetworkGate::new(cfg.network.clone()));
-    let allocator = Arc::new(allocator.with_gate(gate.clone()));
+    let allocator = Arc::new(
+        allocator
+            .with_gate(gate.clone())
+            .with_watcher_limits(cfg.watchers),
+    );
     // Whether the state can be written is part of every network report (state_storage).
     let weak = Arc::downgrade(&allocator);
     let (state_path, thresholds) = (cfg.state.clone(), cfg.network.thresholds.clone());

@@ -155,11 +155,12 @@ pub fn status_from(err: PortsError) -> Status {
             Code::OutOfRange
         }
         PortsError::Watch(e) => match e {
-            crate::events::SubscribeError::TooMany { limit } => {
-                d.add_quota_failure_violation("watchers", format!("at most {limit} at once"));
+            crate::events::SubscribeError::Closing => Code::Unavailable,
+            limited => {
+                let key = limited.limit_key().unwrap_or("max_watchers");
+                d.add_quota_failure_violation(key, limited.to_string());
                 Code::ResourceExhausted
             }
-            crate::events::SubscribeError::Closing => Code::Unavailable,
         },
         PortsError::QuotaExceeded {
             quota,

@@ -142,6 +142,7 @@ impl WatchdogService for WatchdogApi {
         &self,
         req: Request<WatchRequest>,
     ) -> Result<Response<Self::WatchStream>, Status> {
+        let caller = super::caller::caller_of(req.extensions());
         let r = req.into_inner();
         let filter = ports::event_filter(non_empty(r.service), r.port, kinds(&r.kinds)?)
             .map_err(status_from)?;
@@ -156,7 +157,10 @@ impl WatchdogService for WatchdogApi {
             (false, Some(after)) => WatchStart::After(after),
             (false, None) => WatchStart::Live,
         };
-        let feed = self.allocator.watch(filter, start).map_err(status_from)?;
+        let feed = self
+            .allocator
+            .watch(filter, start, &caller)
+            .map_err(status_from)?;
         let stream = futures_util::stream::unfold(feed, |mut feed| async move {
             let item = match feed.next().await? {
                 Ok(item) => watch_response(item),

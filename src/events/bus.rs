@@ -2,52 +2,42 @@
 //! broadcast channel), and each watcher has a small task moving the events it wants from the
 //! ring into its own bounded queue. A watcher whose queue is full (it stopped reading) is ended
 //! at once and its place freed, never slowing the others; a watcher that goes away is cleaned
-//! up at once; closing the bus ends every watcher.
+//! up at once; closing the bus ends every watcher. Who may hold how many watchers is
+//! [`Watchers`]' rule.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use tokio::sync::{broadcast, mpsc, watch};
 
 use super::event::{Event, EventFilter};
+use super::watchers::{SubscribeError, WatcherLimits, WatcherSlot, Watchers};
 
 /// Events a watcher may have queued, unread, before it is ended.
 pub const WATCH_BUFFER: usize = 1024;
-/// Watchers at once, over every transport.
-pub const MAX_WATCHERS: usize = 4096;
-
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum SubscribeError {
-    #[error("too many watchers: {limit} are connected (the daemon's limit); close one and retry")]
-    TooMany { limit: usize },
-    #[error("the daemon is shutting down")]
-    Closing,
-}
 
 pub struct EventBus {
     sender: broadcast::Sender<Arc<Event>>,
-    watchers: Arc<AtomicUsize>,
+    watchers: Arc<Watchers>,
     buffer: usize,
-    max_watchers: usize,
     closing: watch::Sender<bool>,
 }
 
 impl Default for EventBus {
     fn default() -> Self {
-        Self::new(WATCH_BUFFER, MAX_WATCHERS)
+        Self::new(WATCH_BUFFER, WatcherLimits::default())
     }
 }
 
 impl EventBus {
-    pub fn new(buffer: usize, max_watchers: usize) -> Self {
+    pub fn new(buffer: usize, limits: WatcherLimits) -> Self {
         let buffer = buffer.max(1);
         let (sender, _) = broadcast::channel(buffer);
         let (closing, _) = watch::channel(false);
         Self {
             sender,
-            watchers: Arc::default(),
+            watchers: Arc::new(Watchers::new(limits, own_uid())),
             buffer,
-            max_watchers,
             closing,
         }
     }
@@ -59,23 +49,18 @@ impl EventBus {
         let _ = self.sender.send(event);
     }
 
-    /// A new watcher of every event published from now on that passes `filter`. Must be called
-    /// within a Tokio runtime (the watcher's task is spawned on it).
-    pub fn subscribe(&self, filter: EventFilter) -> Result<Subscription, SubscribeError> {
+    /// A new watcher, held by `uid` (None: a caller the daemon cannot identify), of every event
+    /// published from now on that passes `filter`. Must be called within a Tokio runtime (the
+    /// watcher's task is spawned on it).
+    pub fn subscribe(
+        &self,
+        filter: EventFilter,
+        uid: Option<u32>,
+    ) -> Result<Subscription, SubscribeError> {
         if *self.closing.borrow() {
             return Err(SubscribeError::Closing);
         }
-        let taken = self.watchers.fetch_add(1, Ordering::AcqRel);
-        let slot = WatcherSlot(self.watchers.clone());
-        if taken >= self.max_watchers {
-            tracing::warn!(
-                limit = self.max_watchers,
-                "watcher refused: the limit of concurrent watchers is reached"
-            );
-            return Err(SubscribeError::TooMany {
-                limit: self.max_watchers,
-            });
-        }
+        let slot = self.watchers.admit(uid)?;
         let (queue, events) = mpsc::channel(self.buffer);
         let behind = Arc::new(AtomicU64::new(0));
         tokio::spawn(forward(
@@ -91,7 +76,7 @@ impl EventBus {
 
     /// Watchers connected now.
     pub fn watchers(&self) -> usize {
-        self.watchers.load(Ordering::Acquire)
+        self.watchers.open()
     }
 
     /// Ends every subscription (shutdown) and refuses new ones.
@@ -137,13 +122,16 @@ async fn forward(
     }
 }
 
-/// Frees a watcher's place when its forwarding task ends.
-struct WatcherSlot(Arc<AtomicUsize>);
+/// The daemon's own uid, which shares root's standing for watchers.
+#[cfg(unix)]
+fn own_uid() -> u32 {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() }
+}
 
-impl Drop for WatcherSlot {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
-    }
+#[cfg(not(unix))]
+fn own_uid() -> u32 {
+    0
 }
 
 /// What a watcher gets next.
@@ -196,12 +184,17 @@ mod tests {
 
     #[tokio::test]
     async fn a_slow_watcher_is_ended_and_the_limit_holds() {
-        let bus = EventBus::new(4, 2);
-        let mut slow = bus.subscribe(EventFilter::default()).unwrap();
-        let mut fast = bus.subscribe(EventFilter::default()).unwrap();
+        let limits = WatcherLimits {
+            max: 2,
+            per_uid: 2,
+            reserved: 0,
+        };
+        let bus = EventBus::new(4, limits);
+        let mut slow = bus.subscribe(EventFilter::default(), Some(0)).unwrap();
+        let mut fast = bus.subscribe(EventFilter::default(), Some(0)).unwrap();
         assert!(matches!(
-            bus.subscribe(EventFilter::default()),
-            Err(SubscribeError::TooMany { limit: 2 })
+            bus.subscribe(EventFilter::default(), Some(0)),
+            Err(SubscribeError::Full { open: 2 })
         ));
         for seq in 1..=6 {
             bus.publish(event(seq));
@@ -221,11 +214,11 @@ mod tests {
             tokio::task::yield_now().await;
         }
         assert_eq!(bus.watchers(), 0, "a watcher that leaves frees its place");
-        let mut last = bus.subscribe(EventFilter::default()).unwrap();
+        let mut last = bus.subscribe(EventFilter::default(), Some(0)).unwrap();
         bus.close();
         assert_eq!(last.next().await, Next::Closed);
         assert!(matches!(
-            bus.subscribe(EventFilter::default()),
+            bus.subscribe(EventFilter::default(), Some(0)),
             Err(SubscribeError::Closing)
         ));
     }

@@ -13,6 +13,7 @@ use std::time::Duration;
 use super::allocator::Allocator;
 use super::error::PortsError;
 use super::events_store::LogBounds;
+use super::lease::Caller;
 use crate::events::{AllocationView, Event, EventFilter, NewEvent, Next, Subscription};
 
 /// Events read from the log per step of a replay (one short hold of the lock each).
@@ -119,12 +120,13 @@ impl Allocator {
         self.bus.close();
     }
 
-    /// Starts a watch. A resume from a compacted position is refused with the oldest sequence
+    /// Starts a watch held by `caller` (see [`crate::events::WatcherLimits`]). A resume from a compacted position is refused with the oldest sequence
     /// still retained; one from beyond the newest event, with the newest.
     pub fn watch(
         self: &Arc<Self>,
         filter: EventFilter,
         start: WatchStart,
+        caller: &Caller,
     ) -> Result<Feed, PortsError> {
         let st = self.lock();
         let log = st.log;
@@ -160,7 +162,7 @@ impl Allocator {
         }
         let live = self
             .bus
-            .subscribe(filter.clone())
+            .subscribe(filter.clone(), caller.uid)
             .map_err(PortsError::from)?;
         drop(st);
         Ok(Feed {

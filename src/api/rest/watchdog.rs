@@ -16,6 +16,7 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::error::{ApiError, ErrorBody};
+use super::extract::Peer;
 use super::ports::bad_query;
 use super::types::{rfc3339, WatchdogStatusJson};
 use super::RestState;
@@ -111,6 +112,7 @@ fn stream(first: Option<SseEvent>, feed: Feed) -> impl Stream<Item = Result<SseE
     ))]
 pub async fn events(
     State(s): State<RestState>,
+    Peer(caller): Peer,
     headers: HeaderMap,
     query: Result<Query<EventsQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
@@ -142,12 +144,12 @@ pub async fn events(
         (false, Some(after)) => WatchStart::After(after),
         (false, None) => WatchStart::Live,
     };
-    let (feed, first) = match s.allocator.watch(filter.clone(), start) {
+    let (feed, first) = match s.allocator.watch(filter.clone(), start, &caller) {
         Ok(feed) => (feed, None),
         // The position is gone (compacted) or unknown (another daemon's): say so, then follow
         // live events from here; the reset's id is where a reconnect resumes.
         Err(e @ (PortsError::Compacted { .. } | PortsError::AheadOfLog { .. })) => {
-            let feed = s.allocator.watch(filter, WatchStart::Live)?;
+            let feed = s.allocator.watch(filter, WatchStart::Live, &caller)?;
             let data = serde_json::json!({
                 "message": format!("{e}; re-read /api/ports/allocations, live events follow"),
                 "sequence": feed.position(),
