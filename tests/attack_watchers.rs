@@ -30,7 +30,7 @@ async fn attacker_role_open_watch_streams() {
         return;
     }
     let addr = std::env::var("TARGET").unwrap().parse().unwrap();
-    let flood = watch_flood::open(addr, 64, 64).await;
+    let flood = watch_flood::open(addr, 64, 64, 65_535).await;
     println!(
         "accepted={} refused={} refusal={}",
         flood.accepted,

@@ -79,8 +79,8 @@ pub async fn track(req: Request, next: Next) -> Response {
     let Some(peer) = super::caller::peer_of(req.extensions()).cloned() else {
         return next.run(req).await;
     };
-    let unread = peer.unread();
-    if unread > MAX_UNREAD {
+    if peer.is_lagging() {
+        let unread = peer.unread();
         if log_now() {
             tracing::warn!(uid = ?peer.uid, addr = ?peer.addr, unread, "refusing requests on a connection that does not read its answers");
         }

@@ -8,7 +8,7 @@ use tonic_types::{ErrorDetails, StatusExt};
 use crate::network::{CheckStatus, Report};
 use crate::ports::PortsError;
 
-const DOMAIN: &str = "portwarden.dev";
+pub const DOMAIN: &str = "portwarden.dev";
 
 pub fn status_from(err: PortsError) -> Status {
     let message = err.to_string();

@@ -8,6 +8,7 @@ mod error;
 mod fallback;
 mod grpc_status;
 mod guard;
+mod lagging;
 mod network;
 mod observe;
 mod peer;

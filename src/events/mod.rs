@@ -7,7 +7,7 @@ mod bus;
 mod event;
 mod watchers;
 
-pub use bus::{EventBus, Next, Subscription, WATCH_BUFFER};
+pub use bus::{EventBus, Next, OnStuck, Subscription, LAG_TIMEOUT, STUCK_GRACE, WATCH_BUFFER};
 pub use event::{
     AllocationView, CheckMove, Event, EventDetail, EventFilter, EventKind, Holder, NewEvent,
 };

@@ -25,8 +25,9 @@ pub struct Flood {
 /// An empty WatchRequest (every event, live) as one gRPC message.
 const EMPTY_WATCH: &[u8] = &[0, 0, 0, 0, 0];
 
-/// Opens `conns` connections to `addr` with `streams` Watch streams each, all at once.
-pub async fn open(addr: SocketAddr, conns: usize, streams: usize) -> Flood {
+/// Opens `conns` connections to `addr` with `streams` Watch streams each, all at once, with
+/// `window` bytes of HTTP/2 window per stream and per connection.
+pub async fn open(addr: SocketAddr, conns: usize, streams: usize, window: u32) -> Flood {
     let mut flood = Flood {
         accepted: 0,
         refused: 0,
@@ -35,7 +36,7 @@ pub async fn open(addr: SocketAddr, conns: usize, streams: usize) -> Flood {
         _senders: Vec::new(),
     };
     let connections: Vec<_> = (0..conns)
-        .map(|_| tokio::spawn(open_one(addr, streams)))
+        .map(|_| tokio::spawn(open_one(addr, streams, window)))
         .collect();
     for c in connections {
         let Ok(Some((send, answers))) = c.await else {
@@ -72,11 +73,11 @@ type Answers = (
 );
 
 /// One connection and its streams' answers (None: no answer within 10 s).
-async fn open_one(addr: SocketAddr, streams: usize) -> Option<Answers> {
+async fn open_one(addr: SocketAddr, streams: usize, window: u32) -> Option<Answers> {
     let tcp = tokio::net::TcpStream::connect(addr).await.ok()?;
     let (send, conn) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
-        .initial_stream_window_size(65_535)
-        .initial_connection_window_size(65_535)
+        .initial_stream_window_size(window)
+        .initial_connection_window_size(window)
         .handshake::<_, Full<Bytes>>(TokioIo::new(tcp))
         .await
         .ok()?;
