@@ -4,6 +4,7 @@
 mod activity;
 pub mod caller;
 mod convert;
+pub mod diagnostics;
 mod error;
 mod fallback;
 mod grpc_status;

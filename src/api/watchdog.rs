@@ -10,6 +10,7 @@ use tonic::{Request, Response, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
 use super::convert;
+use super::diagnostics::DiagnosticPool;
 use super::error::status_from;
 use super::lagging::{Behind, LagProbe};
 use crate::events::EventKind;
@@ -25,13 +26,20 @@ const DEFAULT_HISTORY_PAGE: u32 = 50;
 pub struct WatchdogApi {
     allocator: Arc<Allocator>,
     watchdog: Arc<Watchdog>,
+    /// Where History reads the log, bounded per caller.
+    diagnostics: Arc<DiagnosticPool>,
 }
 
 impl WatchdogApi {
-    pub fn new(allocator: Arc<Allocator>, watchdog: Arc<Watchdog>) -> Self {
+    pub fn new(
+        allocator: Arc<Allocator>,
+        watchdog: Arc<Watchdog>,
+        diagnostics: Arc<DiagnosticPool>,
+    ) -> Self {
         Self {
             allocator,
             watchdog,
+            diagnostics,
         }
     }
 }
@@ -207,6 +215,7 @@ impl WatchdogService for WatchdogApi {
         &self,
         req: Request<HistoryRequest>,
     ) -> Result<Response<HistoryResponse>, Status> {
+        let caller = super::caller::caller_of(req.extensions());
         let r = req.into_inner();
         let service = non_empty(r.service);
         if service.is_none() && r.port.is_none() {
@@ -230,9 +239,10 @@ impl WatchdogService for WatchdogApi {
             n => n.min(ports::MAX_HISTORY_PAGE as u32),
         } as usize;
         let allocator = self.allocator.clone();
-        let events = tokio::task::spawn_blocking(move || allocator.history(&filter, before, page))
-            .await
-            .map_err(|e| Status::internal(format!("history task failed: {e}")))?
+        let events = self
+            .diagnostics
+            .run(&caller, move || allocator.history(&filter, before, page))
+            .await?
             .map_err(status_from)?;
         let next_page_token = match events.last() {
             Some(e) if events.len() == page && e.sequence > 1 => e.sequence.to_string(),

@@ -41,6 +41,8 @@ pub struct RestState {
     pub metrics: Arc<Metrics>,
     pub watchdog: Arc<Watchdog>,
     pub daemon: Arc<crate::daemon_info::DaemonInfo>,
+    /// Where diagnostics run, bounded per caller.
+    pub diagnostics: Arc<crate::api::diagnostics::DiagnosticPool>,
 }
 
 #[derive(OpenApi)]
