@@ -9,7 +9,6 @@
 use std::collections::HashMap;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 use tonic::Status;
 use tonic_types::{ErrorDetails, StatusExt};
@@ -38,7 +37,7 @@ pub struct DiagnosticPool {
     jobs: Mutex<mpsc::Sender<Job>>,
     counts: Arc<Mutex<Counts>>,
     own_uid: u32,
-    last_log: Mutex<Option<Instant>>,
+    refusal_log: crate::logging::OncePerSecond,
 }
 
 impl DiagnosticPool {
@@ -64,8 +63,8 @@ impl DiagnosticPool {
         Ok(Arc::new(Self {
             jobs: Mutex::new(jobs),
             counts: Arc::default(),
-            own_uid: own_uid(),
-            last_log: Mutex::new(None),
+            own_uid: crate::ports::daemon_uid(),
+            refusal_log: crate::logging::OncePerSecond::new(),
         }))
     }
 
@@ -101,7 +100,7 @@ impl DiagnosticPool {
     fn admit(&self, uid: Option<u32>) -> Result<Place, Status> {
         let mut c = self.counts.lock().unwrap_or_else(|p| p.into_inner());
         let mine = c.per_caller.get(&uid).copied().unwrap_or(0);
-        let privileged = uid.is_some_and(|u| u == 0 || u == self.own_uid);
+        let privileged = crate::ports::is_operator(uid, self.own_uid);
         let refused = if c.total >= MAX_DIAGNOSTICS {
             Some((
                 "diagnostics",
@@ -144,11 +143,9 @@ impl DiagnosticPool {
     }
 
     fn log_refusal(&self, why: &str) {
-        let mut last = self.last_log.lock().unwrap_or_else(|p| p.into_inner());
-        if last.is_some_and(|t| t.elapsed() < Duration::from_secs(1)) {
+        if !self.refusal_log.ready() {
             return;
         }
-        *last = Some(Instant::now());
         tracing::warn!("diagnostics refused: {why}");
     }
 }
@@ -185,20 +182,10 @@ fn lower_priority() {
 #[cfg(not(target_os = "linux"))]
 fn lower_priority() {}
 
-#[cfg(unix)]
-fn own_uid() -> u32 {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() }
-}
-
-#[cfg(not(unix))]
-fn own_uid() -> u32 {
-    0
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[tokio::test]
     async fn a_caller_gets_a_few_places_and_root_is_bounded_by_the_total_only() {

@@ -34,7 +34,7 @@ impl Behind {
             None => "its snapshot was not complete: watch again with a snapshot".into(),
         };
         // Queue overflows are logged where they are found (`events::bus`).
-        if matches!(self, Self::Unread(_)) && log_now() {
+        if matches!(self, Self::Unread(_)) && BEHIND_LOG.ready() {
             tracing::warn!(resume_after, "a watcher fell behind and was ended: {self}");
         }
         format!("this watcher fell behind and was ended ({self}); {resume}")
@@ -66,12 +66,4 @@ impl LagProbe {
 
 /// At most one line a second: thousands of watchers falling behind at once must not flood the
 /// log.
-fn log_now() -> bool {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    use std::time::{SystemTime, UNIX_EPOCH};
-    static LAST: AtomicU64 = AtomicU64::new(0);
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    LAST.swap(now, Ordering::Relaxed) != now
-}
+static BEHIND_LOG: crate::logging::OncePerSecond = crate::logging::OncePerSecond::new();

@@ -46,7 +46,7 @@ impl EventBus {
         let (closing, _) = watch::channel(false);
         Self {
             sender,
-            watchers: Arc::new(Watchers::new(limits, own_uid())),
+            watchers: Arc::new(Watchers::new(limits, crate::ports::daemon_uid())),
             buffer,
             closing,
         }
@@ -203,12 +203,10 @@ async fn run(f: &mut Forward) -> Option<u64> {
 /// At most one line a second: thousands of watchers falling behind at once must not flood the
 /// log.
 fn log_fell_behind(queued: u64) {
-    static LAST: std::sync::Mutex<Option<std::time::Instant>> = std::sync::Mutex::new(None);
-    let mut last = LAST.lock().unwrap_or_else(|p| p.into_inner());
-    if last.is_some_and(|t| t.elapsed() < Duration::from_secs(1)) {
+    static LOG: crate::logging::OncePerSecond = crate::logging::OncePerSecond::new();
+    if !LOG.ready() {
         return;
     }
-    *last = Some(std::time::Instant::now());
     tracing::warn!(
         queued,
         "a watcher fell behind and was ended: {queued} events waited unread (at most {WATCH_BUFFER}, none taken for {LAG_TIMEOUT:?} at most)"
@@ -220,18 +218,6 @@ async fn sleep_until(at: Option<tokio::time::Instant>) {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
     }
-}
-
-/// The daemon's own uid, which shares root's standing for watchers.
-#[cfg(unix)]
-fn own_uid() -> u32 {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() }
-}
-
-#[cfg(not(unix))]
-fn own_uid() -> u32 {
-    0
 }
 
 /// What a watcher gets next.

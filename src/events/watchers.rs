@@ -6,7 +6,6 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 /// The limits (see the module documentation).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,8 +86,8 @@ pub struct Watchers {
     /// The daemon's own uid: it shares root's standing (its operator runs it).
     own_uid: u32,
     counts: Mutex<Counts>,
-    /// When a refusal was last logged (one line a second at most).
-    last_log: Mutex<Option<Instant>>,
+    /// Refusals are logged one line a second at most.
+    refusal_log: crate::logging::OncePerSecond,
 }
 
 impl Watchers {
@@ -97,7 +96,7 @@ impl Watchers {
             limits,
             own_uid,
             counts: Mutex::default(),
-            last_log: Mutex::new(None),
+            refusal_log: crate::logging::OncePerSecond::new(),
         }
     }
 
@@ -130,7 +129,7 @@ impl Watchers {
         if total >= l.max {
             return Some(SubscribeError::Full { open: total });
         }
-        if uid.is_some_and(|u| u == 0 || u == self.own_uid) {
+        if crate::ports::is_operator(uid, self.own_uid) {
             return None;
         }
         if held >= l.per_uid {
@@ -147,12 +146,9 @@ impl Watchers {
     }
 
     fn log_refusal(&self, refused: &SubscribeError) {
-        let mut last = self.last_log.lock().unwrap_or_else(|p| p.into_inner());
-        let now = Instant::now();
-        if last.is_some_and(|t| now.duration_since(t) < Duration::from_secs(1)) {
+        if !self.refusal_log.ready() {
             return;
         }
-        *last = Some(now);
         tracing::warn!(open = self.open(), "event stream refused: {refused}");
     }
 }

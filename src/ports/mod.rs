@@ -36,7 +36,9 @@ pub use clock::{Clock, Deadline, Now, SystemClock};
 pub use counters::Totals;
 pub use error::{FieldViolation, PortsError};
 pub use events_store::LogBounds;
-pub use lease::{Allocation, Caller, Health, OwnerKind, ReclaimReason, Vitality};
+pub use lease::{
+    daemon_uid, is_operator, Allocation, Caller, Health, OwnerKind, ReclaimReason, Vitality,
+};
 pub use observe::{Applied, Listener, Observation, ProcessStats};
 pub use process::{
     boot_id, command_line, identify_owner, identify_owner_detailed, identify_peer, OwnerError,
