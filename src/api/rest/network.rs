@@ -28,6 +28,7 @@ async fn blocking<T: Send + 'static>(
     responses(
         (status = 200, description = "The report", body = ReportDoc),
         (status = 400, description = "Not a port number", body = ErrorBody),
+        (status = 429, description = "Too many diagnostics running or waiting, for this caller or in all", body = ErrorBody),
     ))]
 pub async fn health(
     State(s): State<RestState>,
@@ -53,7 +54,10 @@ pub async fn health(
 
 /// Network I/O counters (in total and per interface) and TCP connections by state.
 #[utoipa::path(get, path = "/api/ports/network/stats", tag = "network",
-    responses((status = 200, description = "Counters", body = StatsDoc)))]
+    responses(
+        (status = 200, description = "Counters", body = StatsDoc),
+        (status = 429, description = "Too many diagnostics running or waiting, for this caller or in all", body = ErrorBody),
+    ))]
 pub async fn stats(
     State(s): State<RestState>,
     Peer(caller): Peer,
@@ -64,7 +68,10 @@ pub async fn stats(
 
 /// Ephemeral port usage (`ip_local_port_range`): warning above 60 %, critical above 80 %.
 #[utoipa::path(get, path = "/api/ports/network/port-exhaustion", tag = "network",
-    responses((status = 200, description = "The port_exhaustion check", body = ExhaustionDoc)))]
+    responses(
+        (status = 200, description = "The port_exhaustion check", body = ExhaustionDoc),
+        (status = 429, description = "Too many diagnostics running or waiting, for this caller or in all", body = ErrorBody),
+    ))]
 pub async fn port_exhaustion(
     State(s): State<RestState>,
     Peer(caller): Peer,
@@ -76,7 +83,10 @@ pub async fn port_exhaustion(
 
 /// TLS certificate readiness of the configured certificate and key.
 #[utoipa::path(get, path = "/api/ports/network/ssl-readiness", tag = "network",
-    responses((status = 200, description = "The ssl_readiness check", body = CheckDoc)))]
+    responses(
+        (status = 200, description = "The ssl_readiness check", body = CheckDoc),
+        (status = 429, description = "Too many diagnostics running or waiting, for this caller or in all", body = ErrorBody),
+    ))]
 pub async fn ssl_readiness(
     State(s): State<RestState>,
     Peer(caller): Peer,

@@ -197,7 +197,10 @@ pub async fn renew(
 /// Health of every allocated port: its owner's health (seen listening or not) and the free
 /// check's verdict (CheckPorts).
 #[utoipa::path(get, path = "/api/ports/health-check", tag = "ports",
-    responses((status = 200, description = "Every allocated port", body = HealthCheckJson)))]
+    responses(
+        (status = 200, description = "Every allocated port", body = HealthCheckJson),
+        (status = 429, description = "Too many diagnostics running or waiting, for this caller or in all", body = ErrorBody),
+    ))]
 pub async fn health_check(
     State(s): State<RestState>,
     Peer(caller): Peer,

@@ -149,10 +149,11 @@ fn stream(
 #[utoipa::path(get, path = "/api/ports/watchdog/events", tag = "watchdog", params(EventsQuery,
         ("Last-Event-ID" = Option<u64>, Header, description = "Resume after this sequence")),
     responses(
-        (status = 200, description = "`text/event-stream`: `id:` the sequence, `event:` the kind, `data:` the event's JSON; `event: reset` when the position to resume from was compacted",
+        (status = 200, description = "`text/event-stream`: `id:` the sequence, `event:` the kind, `data:` the event's JSON; `event: reset` when the position to resume from was compacted, or as the last event of a stream that fell behind (its id is the Last-Event-ID to reconnect with)",
             content_type = "text/event-stream", body = String),
         (status = 400, description = "A bad filter", body = ErrorBody),
-        (status = 429, description = "Too many watchers", body = ErrorBody),
+        (status = 421, description = "A Host that is not the daemon's (plaintext TCP)", body = ErrorBody),
+        (status = 429, description = "Too many event streams (in all, for this user, or outside the operators' reserve)", body = ErrorBody),
     ))]
 pub async fn events(
     State(s): State<RestState>,
