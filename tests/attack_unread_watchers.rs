@@ -125,8 +125,9 @@ async fn watchers_that_never_read_are_cut_and_their_memory_comes_back() {
         grew < 48 * 1024,
         "the daemon grew by {grew} kB for watchers that never read"
     );
+    // Generous, for a shared machine: the streams fan out to a debug build until they are cut.
     assert!(
-        busy < quiet * 3 + Duration::from_millis(5),
+        busy < quiet * 4 + Duration::from_millis(20),
         "a round took {busy:?} with the streams open ({quiet:?} without)"
     );
     // Their connections are closed, and the memory comes back, while the attacker still holds
