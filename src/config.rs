@@ -90,6 +90,15 @@ pub struct ServeArgs {
         value_name = "COUNT"
     )]
     pub max_connections_per_peer: Option<usize>,
+    /// Event streams (Watch and the REST event stream) open at once, over every transport [default: 4096]
+    #[arg(long, env = "PORTWARDEN_MAX_WATCHERS", value_name = "COUNT")]
+    pub max_watchers: Option<usize>,
+    /// Event streams one uid may hold at once (root and the daemon's own uid excepted) [default: 256]
+    #[arg(long, env = "PORTWARDEN_MAX_WATCHERS_PER_UID", value_name = "COUNT")]
+    pub max_watchers_per_uid: Option<usize>,
+    /// Of max_watchers, how many only root and the daemon's own uid may take [default: 256]
+    #[arg(long, env = "PORTWARDEN_RESERVED_WATCHERS", value_name = "COUNT")]
+    pub reserved_watchers: Option<usize>,
     /// A connection that sends no request within this long is closed [default: 10s]
     #[arg(
         long,
@@ -161,6 +170,9 @@ struct FileConfig {
     max_connections_per_peer: Option<usize>,
     first_request_timeout: Option<String>,
     idle_timeout: Option<String>,
+    max_watchers: Option<usize>,
+    max_watchers_per_uid: Option<usize>,
+    reserved_watchers: Option<usize>,
     max_ports_per_uid: Option<ShareValue>,
     max_ports_per_service: Option<ShareValue>,
     log_format: Option<LogFormat>,
@@ -224,6 +236,8 @@ pub struct Config {
     pub events_max_age: Duration,
     /// Connection limits and timeouts.
     pub limits: crate::listener::Limits,
+    /// Who may hold how many event streams.
+    pub watchers: crate::events::WatcherLimits,
     /// What one uid and one service may hold.
     pub quotas: crate::ports::Quotas,
     /// Start even when the database is behind its marker.
@@ -325,6 +339,7 @@ impl Config {
             events_keep: crate::watchdog::DEFAULT_EVENTS_KEEP,
             events_max_age: crate::watchdog::DEFAULT_EVENTS_MAX_AGE,
             limits: crate::listener::Limits::default(),
+            watchers: crate::events::WatcherLimits::default(),
             quotas: crate::ports::Quotas::default(),
             accept_state_loss: false,
             log_format: LogFormat::Text,
@@ -448,6 +463,26 @@ impl Config {
                 *slot = v;
             }
         }
+        for (arg, from_file, slot) in [
+            (args.max_watchers, file.max_watchers, &mut cfg.watchers.max),
+            (
+                args.max_watchers_per_uid,
+                file.max_watchers_per_uid,
+                &mut cfg.watchers.per_uid,
+            ),
+            (
+                args.reserved_watchers,
+                file.reserved_watchers,
+                &mut cfg.watchers.reserved,
+            ),
+        ] {
+            if let Some(v) = arg.or(from_file) {
+                *slot = v;
+            }
+        }
+        cfg.watchers
+            .check()
+            .map_err(|(key, rule)| ConfigError::Invalid { key, rule })?;
         for (key, arg, from_file, slot) in [
             (
                 "first_request_timeout",
@@ -792,6 +827,7 @@ mod tests {
         assert_eq!(cfg.events_keep, d.events_keep);
         assert_eq!(cfg.events_max_age, d.events_max_age);
         assert_eq!(cfg.limits, d.limits);
+        assert_eq!(cfg.watchers, d.watchers);
         assert_eq!(cfg.quotas, d.quotas);
         assert_eq!(cfg.log_format, d.log_format);
         assert_eq!(cfg.netns_lock, d.netns_lock);
@@ -799,7 +835,13 @@ mod tests {
             Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/portwarden.toml"),
         )
         .unwrap();
-        for key in ["blocking_checks =", "netns_lock ="] {
+        for key in [
+            "blocking_checks =",
+            "netns_lock =",
+            "max_watchers =",
+            "max_watchers_per_uid =",
+            "reserved_watchers =",
+        ] {
             assert!(
                 text.lines().any(|l| l.starts_with(key)),
                 "deploy/portwarden.toml states {key}"

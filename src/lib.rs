@@ -9,6 +9,7 @@ pub mod daemon_info;
 pub mod events;
 pub mod listener;
 pub mod logging;
+pub mod memory;
 pub mod metrics;
 pub mod netns;
 pub mod network;

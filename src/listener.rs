@@ -14,7 +14,11 @@
 //!   1 s) instead of spinning, and says so once per episode.
 //! - **Answers nobody reads**: each connection counts the response bytes made for it and the
 //!   bytes written to its socket; `api::activity` refuses new requests on a connection with more
-//!   than [`MAX_UNREAD`] waiting (HTTP/2 lets a client ask without reading the answers).
+//!   than [`MAX_UNREAD`] waiting (HTTP/2 lets a client ask without reading the answers), event
+//!   streams on it are ended, and a connection that stays over it with nothing written for
+//!   [`STALL_TIMEOUT`] is closed: only closing frees what HTTP/2 holds for streams whose client
+//!   stopped granting window. Its memory is then handed back to the system
+//!   ([`crate::memory`]).
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -38,6 +42,11 @@ use crate::network::LoopbackPeer;
 
 /// Response bytes a connection may leave unread before its new requests are refused.
 pub const MAX_UNREAD: u64 = 1024 * 1024;
+/// How long a connection may stay over [`MAX_UNREAD`] with nothing written before it is closed.
+pub const STALL_TIMEOUT: Duration = Duration::from_secs(10);
+
+const STALLED: &str = "closing a connection that does not read its answers";
+const STUCK: &str = "closing a connection whose event stream stopped reading";
 
 const CLOSED_BEFORE_ACCEPT: &str =
     "closing a loopback connection whose client closed it before it was accepted";
@@ -93,6 +102,14 @@ pub struct Activity {
     /// difference is what waits for a client that does not read.
     produced: AtomicU64,
     written: AtomicU64,
+    /// Milliseconds after `born` when bytes were last written to the socket.
+    last_write_ms: AtomicU64,
+    /// Whether the connection ever had more than [`MAX_UNREAD`] waiting, or was cut (it made the
+    /// daemon hold memory worth handing back when it closes).
+    was_over: std::sync::atomic::AtomicBool,
+    /// Closed by the daemon ([`Peer::cut`]): its reader is woken to end it.
+    cut: std::sync::atomic::AtomicBool,
+    reader: futures_util::task::AtomicWaker,
 }
 
 impl Activity {
@@ -104,15 +121,37 @@ impl Activity {
             last_end_ms: AtomicU64::new(0),
             produced: AtomicU64::new(0),
             written: AtomicU64::new(0),
+            last_write_ms: AtomicU64::new(0),
+            was_over: std::sync::atomic::AtomicBool::new(false),
+            cut: std::sync::atomic::AtomicBool::new(false),
+            reader: futures_util::task::AtomicWaker::new(),
         }
+    }
+
+    fn unread(&self) -> u64 {
+        self.produced
+            .load(Ordering::Acquire)
+            .saturating_sub(self.written.load(Ordering::Acquire))
     }
 
     /// Why the connection should be closed now, and otherwise when to look again.
     fn verdict(&self, limits: &Limits) -> Result<Duration, &'static str> {
-        if self.in_flight.load(Ordering::Acquire) > 0 {
-            return Ok(limits.idle_timeout);
-        }
         let age = self.born.elapsed();
+        // Answers pile up unread, and none was taken lately: in flight or not (an ended
+        // stream's data waits in HTTP/2's buffers too), only closing frees them.
+        if self.unread() > MAX_UNREAD {
+            self.was_over.store(true, Ordering::Release);
+            let quiet = age.saturating_sub(Duration::from_millis(
+                self.last_write_ms.load(Ordering::Acquire),
+            ));
+            return STALL_TIMEOUT
+                .checked_sub(quiet)
+                .filter(|d| !d.is_zero())
+                .ok_or(STALLED);
+        }
+        if self.in_flight.load(Ordering::Acquire) > 0 {
+            return Ok(limits.idle_timeout.min(STALL_TIMEOUT));
+        }
         if self.requests.load(Ordering::Acquire) == 0 {
             return limits
                 .first_request_timeout
@@ -153,21 +192,38 @@ pub struct Peer {
     pub pid: Option<i32>,
     /// The caller's address (TCP only).
     pub addr: Option<SocketAddr>,
+    /// The address the caller connected to (TCP only): the name a client may use in `Host`.
+    pub local: Option<SocketAddr>,
     activity: Arc<Activity>,
 }
 
 impl Peer {
     /// Response bytes made for this connection that it has not yet taken off the socket.
     pub fn unread(&self) -> u64 {
-        let a = &self.activity;
-        a.produced
-            .load(Ordering::Acquire)
-            .saturating_sub(a.written.load(Ordering::Acquire))
+        self.activity.unread()
+    }
+
+    /// Whether answers pile up unread on this connection (past [`MAX_UNREAD`]).
+    pub fn is_lagging(&self) -> bool {
+        let over = self.unread() > MAX_UNREAD;
+        if over {
+            self.activity.was_over.store(true, Ordering::Release);
+        }
+        over
     }
 
     /// `n` more response bytes made for this connection.
     pub fn produced(&self, n: usize) {
         self.activity.produced.fetch_add(n as u64, Ordering::AcqRel);
+    }
+
+    /// Closes this connection: one of its event streams is stuck behind a client that reads
+    /// nothing, and only closing frees what HTTP/2 holds for it.
+    pub fn cut(&self) {
+        let a = &self.activity;
+        a.was_over.store(true, Ordering::Release);
+        a.cut.store(true, Ordering::Release);
+        a.reader.wake();
     }
 
     /// A request starts on this connection; it ends when the guard is dropped.
@@ -284,12 +340,30 @@ impl<S: AsyncRead + Unpin> AsyncRead for Conn<S> {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        // The server always has a read pending on a connection: the timer is polled here.
+        // The server always has a read pending on a connection: the timer is polled here,
+        // and a cut is noticed here.
+        self.peer.activity.reader.register(cx.waker());
+        if self.peer.activity.cut.load(Ordering::Acquire) {
+            let peer = describe(&self.peer);
+            self._slot.census.log_once_a_second(STUCK, || {
+                format!("{peer}: an event stream took nothing, not even its last word")
+            });
+            return Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, STUCK)));
+        }
         while self.check.as_mut().poll(cx).is_ready() {
             match self.peer.activity.verdict(&self.limits) {
                 Ok(next) => {
                     let at = tokio::time::Instant::now() + next;
                     self.check.as_mut().reset(at);
+                }
+                Err(why) if why == STALLED => {
+                    let (peer, unread) = (describe(&self.peer), self.peer.unread());
+                    self._slot.census.log_once_a_second(STALLED, || {
+                        format!(
+                            "{peer} has {unread} bytes unread and took none for {STALL_TIMEOUT:?}"
+                        )
+                    });
+                    return Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, why)));
                 }
                 Err(why) => {
                     tracing::debug!(peer = ?self.peer.addr, uid = ?self.peer.uid, "closing a connection: {why}");
@@ -338,10 +412,19 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Conn<S> {
 impl<S> Conn<S> {
     fn count_written(&self, r: &Poll<io::Result<usize>>) {
         if let Poll::Ready(Ok(n)) = r {
-            self.peer
-                .activity
-                .written
-                .fetch_add(*n as u64, Ordering::AcqRel);
+            let a = &self.peer.activity;
+            a.written.fetch_add(*n as u64, Ordering::AcqRel);
+            a.last_write_ms
+                .store(a.born.elapsed().as_millis() as u64, Ordering::Release);
+        }
+    }
+}
+
+impl<S> Drop for Conn<S> {
+    fn drop(&mut self) {
+        // What this connection made the daemon hold is free now; give it back to the system.
+        if self.peer.activity.was_over.load(Ordering::Acquire) {
+            crate::memory::give_back_freed();
         }
     }
 }
@@ -387,8 +470,9 @@ impl Accept for TcpListener {
         // kernel; a failed lookup leaves it unknown (a remote caller's standing). A loopback
         // client whose socket is already closed can be answered by nobody and named by nobody:
         // its queued request is not served (see `network::census::peer`).
-        let uid = match stream.local_addr() {
-            Ok(ours) if crate::network::is_loopback(addr.ip()) => {
+        let local = stream.local_addr().ok();
+        let uid = match local {
+            Some(ours) if crate::network::is_loopback(addr.ip()) => {
                 match crate::network::peer_uid(ours, addr) {
                     Ok(LoopbackPeer::Uid(uid)) => Some(uid),
                     Ok(LoopbackPeer::Gone) => {
@@ -406,6 +490,7 @@ impl Accept for TcpListener {
             uid,
             pid: None,
             addr: Some(addr),
+            local,
             activity: Arc::new(Activity::new()),
         };
         Ok((stream, peer))
@@ -423,6 +508,7 @@ impl Accept for UnixListener {
             uid: cred.map(|c| c.uid()),
             pid: cred.and_then(|c| c.pid()),
             addr: None,
+            local: None,
             activity: Arc::new(Activity::new()),
         };
         Ok((stream, peer))
@@ -544,6 +630,7 @@ mod tests {
             uid: None,
             pid: None,
             addr: None,
+            local: None,
             activity: a.clone(),
         };
         let guard = peer.begin();

@@ -3,6 +3,9 @@
 //! JSON arrays and without the text lines' emoji (`json.rs`).
 
 mod json;
+mod throttle;
+
+pub use throttle::OncePerSecond;
 
 use std::io::IsTerminal;
 

@@ -138,7 +138,11 @@ pub async fn start(cfg: Config) -> Result<Daemon, ServerError> {
         })??;
     // The watchdog's first pass, at once, takes the first network snapshot.
     let gate = Arc::new(NetworkGate::new(cfg.network.clone()));
-    let allocator = Arc::new(allocator.with_gate(gate.clone()));
+    let allocator = Arc::new(
+        allocator
+            .with_gate(gate.clone())
+            .with_watcher_limits(cfg.watchers),
+    );
     // Whether the state can be written is part of every network report (state_storage).
     let weak = Arc::downgrade(&allocator);
     let (state_path, thresholds) = (cfg.state.clone(), cfg.network.thresholds.clone());
@@ -172,13 +176,27 @@ pub async fn start(cfg: Config) -> Result<Daemon, ServerError> {
         .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()?
         .max_decoding_message_size(MAX_MESSAGE_BYTES);
-    let ports = PortsServiceServer::new(PortsApi::new(allocator.clone(), daemon_info.clone()))
+    // Diagnostics get threads of their own, bounded per caller: never the blocking pool an
+    // allocation may need.
+    let diagnostics =
+        crate::api::diagnostics::DiagnosticPool::start().map_err(|source| ServerError::Listen {
+            addr: "diagnostics threads".into(),
+            source,
+        })?;
+    let ports = PortsServiceServer::new(PortsApi::new(
+        allocator.clone(),
+        daemon_info.clone(),
+        diagnostics.clone(),
+    ))
+    .max_decoding_message_size(MAX_MESSAGE_BYTES);
+    let network = NetworkServiceServer::new(NetworkApi::new(gate.clone(), diagnostics.clone()))
         .max_decoding_message_size(MAX_MESSAGE_BYTES);
-    let network = NetworkServiceServer::new(NetworkApi::new(gate.clone()))
-        .max_decoding_message_size(MAX_MESSAGE_BYTES);
-    let watchdog_service =
-        WatchdogServiceServer::new(WatchdogApi::new(allocator.clone(), watchdog.clone()))
-            .max_decoding_message_size(MAX_MESSAGE_BYTES);
+    let watchdog_service = WatchdogServiceServer::new(WatchdogApi::new(
+        allocator.clone(),
+        watchdog.clone(),
+        diagnostics.clone(),
+    ))
+    .max_decoding_message_size(MAX_MESSAGE_BYTES);
     let mut routes = Routes::new(health_service)
         .add_service(ports)
         .add_service(network)
@@ -196,6 +214,7 @@ pub async fn start(cfg: Config) -> Result<Daemon, ServerError> {
         gate: gate.clone(),
         watchdog: watchdog.clone(),
         daemon: daemon_info.clone(),
+        diagnostics,
     };
     let router = crate::api::http_router(std::mem::take(routes.axum_router_mut()), rest);
     *routes.axum_router_mut() = router;

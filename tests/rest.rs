@@ -620,9 +620,9 @@ fn bad_requests_get_a_4xx_json_error_and_change_nothing() {
                 ],
                 None,
             ),
-            403,
+            421,
             Code::PermissionDenied,
-            "cross-site",
+            "Host 'evil.example:7070'",
         ),
         (
             "cross-site fetch",

@@ -53,15 +53,7 @@ impl HttpBody for Tracked {
 }
 
 /// At most one refusal line a second: a client asking in a loop must not flood the log.
-fn log_now() -> bool {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    use std::time::{SystemTime, UNIX_EPOCH};
-    static LAST: AtomicU64 = AtomicU64::new(0);
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    LAST.swap(now, Ordering::Relaxed) != now
-}
+static REFUSAL_LOG: crate::logging::OncePerSecond = crate::logging::OncePerSecond::new();
 
 fn unread_refusal(grpc: bool, unread: u64) -> Response {
     let status = tonic::Status::resource_exhausted(format!(
@@ -79,9 +71,9 @@ pub async fn track(req: Request, next: Next) -> Response {
     let Some(peer) = super::caller::peer_of(req.extensions()).cloned() else {
         return next.run(req).await;
     };
-    let unread = peer.unread();
-    if unread > MAX_UNREAD {
-        if log_now() {
+    if peer.is_lagging() {
+        let unread = peer.unread();
+        if REFUSAL_LOG.ready() {
             tracing::warn!(uid = ?peer.uid, addr = ?peer.addr, unread, "refusing requests on a connection that does not read its answers");
         }
         return unread_refusal(is_grpc(req.headers()), unread);

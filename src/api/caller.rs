@@ -27,3 +27,27 @@ pub fn caller_of(extensions: &Extensions) -> Caller {
         })
         .unwrap_or(Caller::REMOTE)
 }
+
+/// How a request reached the daemon.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// The Unix socket: a local program, never a web page.
+    Unix,
+    /// TCP with TLS: the browser's certificate check ties the connection to its name.
+    Tls,
+    /// Plaintext TCP, to this local address (None when it is not known).
+    Tcp(Option<std::net::IpAddr>),
+}
+
+/// The transport of a request, from the connection information in its extensions (a request
+/// without any is treated as plaintext TCP to an unknown address, the strictest case).
+pub fn transport_of(extensions: &Extensions) -> Transport {
+    if extensions.get::<TlsConnectInfo<Peer>>().is_some() {
+        return Transport::Tls;
+    }
+    match extensions.get::<Peer>() {
+        Some(p) if p.addr.is_none() => Transport::Unix,
+        Some(p) => Transport::Tcp(p.local.map(|a| a.ip())),
+        None => Transport::Tcp(None),
+    }
+}

@@ -8,7 +8,7 @@ use tonic_types::{ErrorDetails, StatusExt};
 use crate::network::{CheckStatus, Report};
 use crate::ports::PortsError;
 
-const DOMAIN: &str = "portwarden.dev";
+pub const DOMAIN: &str = "portwarden.dev";
 
 pub fn status_from(err: PortsError) -> Status {
     let message = err.to_string();
@@ -159,11 +159,12 @@ pub fn status_from(err: PortsError) -> Status {
             Code::OutOfRange
         }
         PortsError::Watch(e) => match e {
-            crate::events::SubscribeError::TooMany { limit } => {
-                d.add_quota_failure_violation("watchers", format!("at most {limit} at once"));
+            crate::events::SubscribeError::Closing => Code::Unavailable,
+            limited => {
+                let key = limited.limit_key().unwrap_or("max_watchers");
+                d.add_quota_failure_violation(key, limited.to_string());
                 Code::ResourceExhausted
             }
-            crate::events::SubscribeError::Closing => Code::Unavailable,
         },
         PortsError::QuotaExceeded {
             quota,

@@ -4,10 +4,12 @@
 mod activity;
 pub mod caller;
 mod convert;
+pub mod diagnostics;
 mod error;
 mod fallback;
 mod grpc_status;
 mod guard;
+mod lagging;
 mod network;
 mod observe;
 mod peer;

@@ -1,11 +1,12 @@
-//! NetworkService: the diagnostics on demand. Each RPC runs its checks fresh on the blocking pool
-//! (they read /proc, talk netlink and resolve names).
+//! NetworkService: the diagnostics on demand. Each RPC runs its checks fresh on the diagnostics
+//! pool (they read /proc, talk netlink and resolve names), bounded per caller.
 
 use std::sync::Arc;
 
 use tonic::{Request, Response, Status};
 
 use super::convert;
+use super::diagnostics::DiagnosticPool;
 use super::error::status_from;
 use crate::network::{self, NetworkGate};
 use crate::ports::PortsError;
@@ -15,21 +16,23 @@ use crate::proto::*;
 #[derive(Clone)]
 pub struct NetworkApi {
     gate: Arc<NetworkGate>,
+    diagnostics: Arc<DiagnosticPool>,
 }
 
 impl NetworkApi {
-    pub fn new(gate: Arc<NetworkGate>) -> Self {
-        Self { gate }
+    pub fn new(gate: Arc<NetworkGate>, diagnostics: Arc<DiagnosticPool>) -> Self {
+        Self { gate, diagnostics }
     }
 
-    async fn blocking<T: Send + 'static>(
+    /// Runs a diagnostic for the caller of `req` on the diagnostics pool.
+    async fn blocking<R, T: Send + 'static>(
         &self,
-        f: impl FnOnce(&network::NetworkConfig) -> T + Send + 'static,
+        req: &Request<R>,
+        f: impl FnOnce(&Arc<NetworkGate>) -> T + Send + 'static,
     ) -> Result<T, Status> {
+        let caller = super::caller::caller_of(req.extensions());
         let gate = self.gate.clone();
-        tokio::task::spawn_blocking(move || f(gate.config()))
-            .await
-            .map_err(|e| Status::internal(format!("diagnostics task failed: {e}")))
+        self.diagnostics.run(&caller, move || f(&gate)).await
     }
 }
 
@@ -39,7 +42,7 @@ impl NetworkService for NetworkApi {
         &self,
         req: Request<HealthRequest>,
     ) -> Result<Response<HealthResponse>, Status> {
-        let port = match req.into_inner().port {
+        let port = match req.get_ref().port {
             None => None,
             Some(p) => Some(u16::try_from(p).ok().filter(|p| *p != 0).ok_or_else(|| {
                 status_from(PortsError::invalid(
@@ -49,25 +52,26 @@ impl NetworkService for NetworkApi {
             })?),
         };
         // Fresh, as this RPC always was; the new snapshot also serves the next allocations.
-        let gate = self.gate.clone();
-        let report = tokio::task::spawn_blocking(move || gate.report(port, true))
-            .await
-            .map_err(|e| Status::internal(format!("diagnostics task failed: {e}")))?;
+        let report = self
+            .blocking(&req, move |gate| gate.report(port, true))
+            .await?;
         Ok(Response::new(HealthResponse {
             report: Some(convert::report(&report)),
         }))
     }
 
-    async fn stats(&self, _: Request<StatsRequest>) -> Result<Response<StatsResponse>, Status> {
-        let stats = self.blocking(|_| network::io_stats()).await?;
+    async fn stats(&self, req: Request<StatsRequest>) -> Result<Response<StatsResponse>, Status> {
+        let stats = self.blocking(&req, |_| network::io_stats()).await?;
         Ok(Response::new(convert::io_stats(&stats)))
     }
 
     async fn port_exhaustion(
         &self,
-        _: Request<PortExhaustionRequest>,
+        req: Request<PortExhaustionRequest>,
     ) -> Result<Response<PortExhaustionResponse>, Status> {
-        let check = self.blocking(network::port_exhaustion).await?;
+        let check = self
+            .blocking(&req, |gate| network::port_exhaustion(gate.config()))
+            .await?;
         Ok(Response::new(PortExhaustionResponse {
             check: Some(convert::check(&check)),
         }))
@@ -75,9 +79,11 @@ impl NetworkService for NetworkApi {
 
     async fn tls_readiness(
         &self,
-        _: Request<TlsReadinessRequest>,
+        req: Request<TlsReadinessRequest>,
     ) -> Result<Response<TlsReadinessResponse>, Status> {
-        let check = self.blocking(network::tls_readiness).await?;
+        let check = self
+            .blocking(&req, |gate| network::tls_readiness(gate.config()))
+            .await?;
         Ok(Response::new(TlsReadinessResponse {
             check: Some(convert::check(&check)),
         }))

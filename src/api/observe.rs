@@ -24,6 +24,10 @@ const UNKNOWN: &str = "unknown";
 pub struct Observer {
     metrics: Arc<Metrics>,
     grpc_methods: HashSet<&'static str>,
+    /// When each method's RESOURCE_EXHAUSTED refusal was last logged, and how many were not
+    /// since: a caller hammering a limit gets one line a second, not one per request.
+    exhausted_log:
+        std::sync::Mutex<std::collections::HashMap<&'static str, (std::time::Instant, u64)>>,
 }
 
 /// The REST route a request matched, left in the response for [`count`].
@@ -72,7 +76,26 @@ impl Observer {
                 tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET,
                 tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET,
             ]),
+            exhausted_log: Default::default(),
         }
+    }
+
+    /// Whether a refusal of `method` with `code` is logged now, and how many like it were not
+    /// (RESOURCE_EXHAUSTED: at most once a second per method; every other code, always).
+    fn log_now(&self, method: &'static str, code: Code) -> Option<u64> {
+        if code != Code::ResourceExhausted {
+            return Some(0);
+        }
+        let mut seen = self.exhausted_log.lock().unwrap_or_else(|p| p.into_inner());
+        let now = std::time::Instant::now();
+        let entry = seen.entry(method).or_insert((now, 0));
+        if entry.1 > 0 && now.duration_since(entry.0) < std::time::Duration::from_secs(1) {
+            entry.1 += 1;
+            return None;
+        }
+        let skipped = entry.1.saturating_sub(1);
+        *entry = (now, 1);
+        Some(skipped)
     }
 }
 
@@ -119,12 +142,15 @@ pub async fn count(State(obs): State<Arc<Observer>>, req: Request, next: Next) -
         }
     };
     if let Some(refusal) = refusal {
-        log_refusal(
-            method,
-            refusal,
-            &response,
-            &super::peer::describe(peer.as_ref()),
-        );
+        if let Some(skipped) = obs.log_now(method, code) {
+            log_refusal(
+                method,
+                refusal,
+                &response,
+                &super::peer::describe(peer.as_ref()),
+                skipped,
+            );
+        }
     }
     response
 }
@@ -143,7 +169,7 @@ fn refusal(code: Code, grpc: bool, status: StatusCode) -> Option<Refusal> {
 /// "refused /portwarden.v1.PortsService/Allocate: RESOURCE_EXHAUSTED: no free port ... (caller
 /// uid 1000 pid 4242)". Internal errors are logged where they happen, at error level; a call
 /// the client cancelled was not refused.
-fn log_refusal(method: &str, refusal: Refusal, response: &Response, peer: &str) {
+fn log_refusal(method: &str, refusal: Refusal, response: &Response, peer: &str, skipped: u64) {
     if let Refusal::Code(Code::Internal | Code::Unknown | Code::DataLoss | Code::Cancelled) =
         refusal
     {
@@ -162,11 +188,15 @@ fn log_refusal(method: &str, refusal: Refusal, response: &Response, peer: &str) 
         })
         .unwrap_or_default();
     let name = refusal.name();
+    let more = match skipped {
+        0 => String::new(),
+        n => format!("; {n} more like it in the last second not logged"),
+    };
     tracing::info!(
         method,
         code = name,
         caller = %peer,
-        "refused {method}: {name}: {} (caller {peer})",
+        "refused {method}: {name}: {} (caller {peer}){more}",
         crate::text::printable(&message)
     );
 }

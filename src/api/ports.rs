@@ -6,6 +6,7 @@ use std::sync::Arc;
 use tonic::{Request, Response, Status};
 
 use super::convert;
+use super::diagnostics::DiagnosticPool;
 use super::error::status_from;
 use crate::daemon_info::DaemonInfo;
 use crate::ports::{self, Allocator, Caller, FieldViolation, PortsError, MAX_CHECK_PORTS};
@@ -17,11 +18,21 @@ pub struct PortsApi {
     allocator: Arc<Allocator>,
     /// Status also describes the daemon (version, start, listeners, state file).
     daemon: Arc<DaemonInfo>,
+    /// Where CheckPorts probes, bounded per caller.
+    diagnostics: Arc<DiagnosticPool>,
 }
 
 impl PortsApi {
-    pub fn new(allocator: Arc<Allocator>, daemon: Arc<DaemonInfo>) -> Self {
-        Self { allocator, daemon }
+    pub fn new(
+        allocator: Arc<Allocator>,
+        daemon: Arc<DaemonInfo>,
+        diagnostics: Arc<DiagnosticPool>,
+    ) -> Self {
+        Self {
+            allocator,
+            daemon,
+            diagnostics,
+        }
     }
 }
 
@@ -184,9 +195,10 @@ impl PortsService for PortsApi {
             return Err(status_from(PortsError::Invalid(bad)));
         }
         let allocator = self.allocator.clone();
-        let verdicts = tokio::task::spawn_blocking(move || allocator.check_ports(&list, &caller))
-            .await
-            .map_err(|e| Status::internal(format!("check task failed: {e}")))?;
+        let verdicts = self
+            .diagnostics
+            .run(&caller, move || allocator.check_ports(&list, &caller))
+            .await?;
         Ok(Response::new(CheckPortsResponse {
             results: verdicts.iter().map(convert::port_check).collect(),
         }))

@@ -7,10 +7,14 @@ use std::sync::Arc;
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 
+use tonic_types::{ErrorDetails, StatusExt};
+
 use super::convert;
+use super::diagnostics::DiagnosticPool;
 use super::error::status_from;
+use super::lagging::{Behind, LagProbe};
 use crate::events::EventKind;
-use crate::ports::{self, Allocator, FeedItem, FieldViolation, PortsError, WatchStart};
+use crate::ports::{self, Allocator, Feed, FeedItem, FieldViolation, PortsError, WatchStart};
 use crate::proto::watchdog_service_server::WatchdogService;
 use crate::proto::*;
 use crate::watchdog::Watchdog;
@@ -22,13 +26,20 @@ const DEFAULT_HISTORY_PAGE: u32 = 50;
 pub struct WatchdogApi {
     allocator: Arc<Allocator>,
     watchdog: Arc<Watchdog>,
+    /// Where History reads the log, bounded per caller.
+    diagnostics: Arc<DiagnosticPool>,
 }
 
 impl WatchdogApi {
-    pub fn new(allocator: Arc<Allocator>, watchdog: Arc<Watchdog>) -> Self {
+    pub fn new(
+        allocator: Arc<Allocator>,
+        watchdog: Arc<Watchdog>,
+        diagnostics: Arc<DiagnosticPool>,
+    ) -> Self {
         Self {
             allocator,
             watchdog,
+            diagnostics,
         }
     }
 }
@@ -70,8 +81,8 @@ fn rates(r: &crate::watchdog::IoRate) -> IoRates {
     }
 }
 
-fn watch_response(item: FeedItem) -> Result<WatchResponse, Status> {
-    Ok(match item {
+fn watch_response(item: FeedItem) -> WatchResponse {
+    match item {
         FeedItem::Existing(a) => WatchResponse {
             existing: Some(convert::allocation_view(&a)),
             ..Default::default()
@@ -85,14 +96,44 @@ fn watch_response(item: FeedItem) -> Result<WatchResponse, Status> {
             event: Some(convert::event(&e)),
             ..Default::default()
         },
-        FeedItem::FellBehind(n) => {
-            tracing::warn!(behind = n, "a watcher fell behind and was ended");
-            return Err(Status::resource_exhausted(format!(
-                "this watcher fell {n} events behind the daemon and was ended; \
-                 watch again with since_sequence set to the last sequence you received"
-            )));
-        }
-    })
+        // Ended before it is rendered (see `fell_behind`).
+        FeedItem::FellBehind(_) => WatchResponse::default(),
+    }
+}
+
+/// The last word of a watcher that fell behind: RESOURCE_EXHAUSTED naming where to resume
+/// (ErrorInfo `WATCHER_BEHIND`, metadata `since_sequence` when there is one).
+fn fell_behind(why: Behind, feed: &Feed) -> Status {
+    let resume = feed.resume_after();
+    let metadata: std::collections::HashMap<String, String> = resume
+        .map(|n| ("since_sequence".to_string(), n.to_string()))
+        .into_iter()
+        .collect();
+    Status::with_error_details(
+        tonic::Code::ResourceExhausted,
+        why.message(resume),
+        ErrorDetails::with_error_info("WATCHER_BEHIND", super::error::DOMAIN, metadata),
+    )
+}
+
+/// The next answer of a Watch stream, or None once it has ended. A watcher whose connection
+/// has too much unread, or whose queue overflowed, gets [`fell_behind`] and is ended.
+async fn next_answer(
+    feed: &mut Option<Feed>,
+    lag: &LagProbe,
+) -> Option<Result<WatchResponse, Status>> {
+    let f = feed.as_mut()?;
+    let answer = match lag.behind() {
+        Some(why) => Err(fell_behind(why, f)),
+        None => match f.next().await? {
+            Ok(FeedItem::FellBehind(n)) => Err(fell_behind(Behind::Events(n), f)),
+            Ok(item) => return Some(Ok(watch_response(item))),
+            Err(e) => Err(status_from(e)),
+        },
+    };
+    // The feed (and its queue) goes at once; the answer is the stream's last.
+    *feed = None;
+    Some(answer)
 }
 
 #[tonic::async_trait]
@@ -142,7 +183,8 @@ impl WatchdogService for WatchdogApi {
         &self,
         req: Request<WatchRequest>,
     ) -> Result<Response<Self::WatchStream>, Status> {
-        let r = req.into_inner();
+        let caller = super::caller::caller_of(req.extensions());
+        let (_, extensions, r) = req.into_parts();
         let filter = ports::event_filter(non_empty(r.service), r.port, kinds(&r.kinds)?)
             .map_err(status_from)?;
         let start = match (r.snapshot, r.since_sequence) {
@@ -156,14 +198,16 @@ impl WatchdogService for WatchdogApi {
             (false, Some(after)) => WatchStart::After(after),
             (false, None) => WatchStart::Live,
         };
-        let feed = self.allocator.watch(filter, start).map_err(status_from)?;
-        let stream = futures_util::stream::unfold(feed, |mut feed| async move {
-            let item = match feed.next().await? {
-                Ok(item) => watch_response(item),
-                Err(e) => Err(status_from(e)),
-            };
-            Some((item, feed))
-        });
+        let lag = LagProbe::of(&extensions);
+        let feed = self
+            .allocator
+            .watch(filter, start, &caller, lag.on_stuck())
+            .map_err(status_from)?;
+        let stream =
+            futures_util::stream::unfold((Some(feed), lag), |(mut feed, lag)| async move {
+                let answer = next_answer(&mut feed, &lag).await?;
+                Some((answer, (feed, lag)))
+            });
         Ok(Response::new(Box::pin(stream)))
     }
 
@@ -171,6 +215,7 @@ impl WatchdogService for WatchdogApi {
         &self,
         req: Request<HistoryRequest>,
     ) -> Result<Response<HistoryResponse>, Status> {
+        let caller = super::caller::caller_of(req.extensions());
         let r = req.into_inner();
         let service = non_empty(r.service);
         if service.is_none() && r.port.is_none() {
@@ -194,9 +239,10 @@ impl WatchdogService for WatchdogApi {
             n => n.min(ports::MAX_HISTORY_PAGE as u32),
         } as usize;
         let allocator = self.allocator.clone();
-        let events = tokio::task::spawn_blocking(move || allocator.history(&filter, before, page))
-            .await
-            .map_err(|e| Status::internal(format!("history task failed: {e}")))?
+        let events = self
+            .diagnostics
+            .run(&caller, move || allocator.history(&filter, before, page))
+            .await?
             .map_err(status_from)?;
         let next_page_token = match events.last() {
             Some(e) if events.len() == page && e.sequence > 1 => e.sequence.to_string(),

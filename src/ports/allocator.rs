@@ -327,6 +327,12 @@ impl Allocator {
         self
     }
 
+    /// Who may hold how many event streams (the defaults until this is called).
+    pub fn with_watcher_limits(mut self, limits: crate::events::WatcherLimits) -> Self {
+        self.bus = Arc::new(EventBus::new(crate::events::WATCH_BUFFER, limits));
+        self
+    }
+
     /// Whether an allocation can run without first taking a network snapshot (which may block
     /// for up to the DNS timeout): callers on an async runtime move the slow case to a
     /// blocking thread.

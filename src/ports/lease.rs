@@ -65,6 +65,25 @@ impl Caller {
     };
 }
 
+/// The uid this daemon runs as.
+#[cfg(unix)]
+pub fn daemon_uid() -> u32 {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() }
+}
+
+/// The uid this daemon runs as (Windows has none: root's standing is nobody's).
+#[cfg(not(unix))]
+pub fn daemon_uid() -> u32 {
+    0
+}
+
+/// Whether `uid` is root or the daemon's own account (`daemon_uid`): the operators, for whom
+/// the shared limits keep a reserve (event streams, diagnostics).
+pub fn is_operator(uid: Option<u32>, daemon_uid: u32) -> bool {
+    uid.is_some_and(|u| u == 0 || u == daemon_uid)
+}
+
 /// Why an allocation was taken back. Each is certain; an owner whose state cannot be read is
 /// never reclaimed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

@@ -39,7 +39,9 @@ pub use clock::{rfc3339, Clock, Deadline, Now, SystemClock};
 pub use counters::Totals;
 pub use error::{FieldViolation, PortsError, Resting};
 pub use events_store::LogBounds;
-pub use lease::{Allocation, Caller, Health, OwnerKind, ReclaimReason, Vitality};
+pub use lease::{
+    daemon_uid, is_operator, Allocation, Caller, Health, OwnerKind, ReclaimReason, Vitality,
+};
 pub use observe::{Applied, Listener, Observation, ProcessStats};
 pub use pool::{Pool, Pools};
 pub use process::{

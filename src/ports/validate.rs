@@ -84,15 +84,27 @@ pub fn valid_service(service: &str) -> Result<(), String> {
             "must be 1-{MAX_SERVICE_LEN} characters of [A-Za-z0-9._-]"
         ));
     }
-    if let Some(c) = service
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || "._-".contains(*c)))
+    if let Some((at, c)) = service
+        .char_indices()
+        .find(|(_, c)| !(c.is_ascii_alphanumeric() || "._-".contains(*c)))
     {
         return Err(format!(
-            "must match [A-Za-z0-9._-]{{1,{MAX_SERVICE_LEN}}}; '{c}' is not allowed"
+            "must match [A-Za-z0-9._-]{{1,{MAX_SERVICE_LEN}}}; {} at byte {at} is not allowed",
+            visible(c)
         ));
     }
     Ok(())
+}
+
+/// A character as a reader can see it in a message: quoted when it shows as itself, by its
+/// code point when it would not (a NUL, a blank, a control or formatting character), so that a
+/// NUL is not reported as a space.
+fn visible(c: char) -> String {
+    if c.is_whitespace() || c.is_control() || crate::text::is_unsafe(c) {
+        format!("U+{:04X}", c as u32)
+    } else {
+        format!("'{c}'")
+    }
 }
 
 /// Free text must be printable: a newline, ESC, NUL or C1 control (or a character that reorders

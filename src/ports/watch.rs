@@ -13,7 +13,8 @@ use std::time::Duration;
 use super::allocator::Allocator;
 use super::error::PortsError;
 use super::events_store::LogBounds;
-use crate::events::{AllocationView, Event, EventFilter, NewEvent, Next, Subscription};
+use super::lease::Caller;
+use crate::events::{AllocationView, Event, EventFilter, NewEvent, Next, OnStuck, Subscription};
 
 /// Events read from the log per step of a replay (one short hold of the lock each).
 const REPLAY_PAGE: usize = 256;
@@ -55,12 +56,22 @@ pub struct Feed {
     replay: Option<(u64, u64)>,
     live: Subscription,
     done: bool,
+    /// The sequence this watcher has seen everything up to: where a resume starts (None while
+    /// a snapshot is incomplete: such a watcher starts over with a snapshot).
+    seen_through: Option<u64>,
 }
 
 impl Feed {
     /// The newest sequence when the watch started (live events follow it).
     pub fn position(&self) -> u64 {
         self.position
+    }
+
+    /// The sequence a watcher ended now resumes after (`since_sequence`, `Last-Event-ID`):
+    /// everything up to it was handed out, nothing after it. None while a snapshot was still
+    /// being handed out: the watcher must start over with one.
+    pub fn resume_after(&self) -> Option<u64> {
+        self.seen_through
     }
 
     /// The next item; None when the daemon shuts down, after [`FeedItem::FellBehind`] or after
@@ -71,6 +82,11 @@ impl Feed {
                 return None;
             }
             if let Some(item) = self.pending.pop_front() {
+                match &item {
+                    FeedItem::Event(e) => self.seen_through = Some(e.sequence),
+                    FeedItem::SnapshotComplete { sequence } => self.seen_through = Some(*sequence),
+                    _ => {}
+                }
                 return Some(Ok(item));
             }
             if let Some((after, until)) = self.replay {
@@ -92,7 +108,10 @@ impl Feed {
                 }
             }
             return match self.live.next().await {
-                Next::Event(e) => Some(Ok(FeedItem::Event(e))),
+                Next::Event(e) => {
+                    self.seen_through = Some(e.sequence);
+                    Some(Ok(FeedItem::Event(e)))
+                }
                 Next::FellBehind(n) => {
                     self.done = true;
                     Some(Ok(FeedItem::FellBehind(n)))
@@ -119,12 +138,15 @@ impl Allocator {
         self.bus.close();
     }
 
-    /// Starts a watch. A resume from a compacted position is refused with the oldest sequence
+    /// Starts a watch held by `caller` (see [`crate::events::WatcherLimits`]); `on_stuck` is
+    /// called if the watcher falls behind and then does not even take that. A resume from a compacted position is refused with the oldest sequence
     /// still retained; one from beyond the newest event, with the newest.
     pub fn watch(
         self: &Arc<Self>,
         filter: EventFilter,
         start: WatchStart,
+        caller: &Caller,
+        on_stuck: Option<OnStuck>,
     ) -> Result<Feed, PortsError> {
         let st = self.lock();
         let log = st.log;
@@ -160,9 +182,16 @@ impl Allocator {
         }
         let live = self
             .bus
-            .subscribe(filter.clone())
+            .subscribe(filter.clone(), caller.uid, on_stuck)
             .map_err(PortsError::from)?;
         drop(st);
+        // A resume has seen everything up to where it starts, a live watch up to now, a
+        // snapshot nothing until it is complete.
+        let seen_through = match start {
+            WatchStart::After(after) => Some(after),
+            WatchStart::Live => Some(log.last),
+            WatchStart::Snapshot => None,
+        };
         Ok(Feed {
             allocator: self.clone(),
             position: log.last,
@@ -171,6 +200,7 @@ impl Allocator {
             replay,
             live,
             done: false,
+            seen_through,
         })
     }
 

@@ -26,6 +26,14 @@ impl<S: Send + Sync> FromRequestParts<S> for Peer {
     }
 }
 
+impl<S: Send + Sync> FromRequestParts<S> for crate::api::lagging::LagProbe {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        Ok(Self::of(&parts.extensions))
+    }
+}
+
 /// The `X-Lease-Token` header, when given (empty counts as absent).
 pub struct LeaseToken(pub Option<String>);
 

@@ -41,6 +41,8 @@ pub struct RestState {
     pub metrics: Arc<Metrics>,
     pub watchdog: Arc<Watchdog>,
     pub daemon: Arc<crate::daemon_info::DaemonInfo>,
+    /// Where diagnostics run, bounded per caller.
+    pub diagnostics: Arc<crate::api::diagnostics::DiagnosticPool>,
 }
 
 #[derive(OpenApi)]
@@ -122,7 +124,7 @@ pub fn router(state: RestState) -> axum::Router {
     let json = document(api);
     router
         .method_not_allowed_fallback(meta::method_not_allowed)
-        .route_layer(from_fn(super::guard::rest_writes))
+        .route_layer(from_fn(super::guard::rest_requests))
         .route_layer(from_fn_with_state(labels, tag_route))
         .layer(DefaultBodyLimit::max(MAX_MESSAGE_BYTES))
         .layer(Extension(meta::OpenApiJson(Arc::new(json))))

@@ -7,19 +7,19 @@ use axum::Json;
 use serde_json::Value;
 
 use super::error::{ApiError, ErrorBody};
+use super::extract::Peer;
 use super::ports::bad_query;
 use super::types::*;
 use super::RestState;
 use crate::network;
 
+/// Runs a diagnostic for `caller` on the diagnostics pool (bounded per caller).
 async fn blocking<T: Send + 'static>(
+    s: &RestState,
+    caller: &crate::ports::Caller,
     f: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| {
-        ApiError::new(tonic::Status::internal(format!(
-            "diagnostics task failed: {e}"
-        )))
-    })
+    Ok(s.diagnostics.run(caller, f).await?)
 }
 
 /// The full diagnostic report, from the current system snapshot (at most 5 s old; `fresh=true`
@@ -28,9 +28,11 @@ async fn blocking<T: Send + 'static>(
     responses(
         (status = 200, description = "The report", body = ReportDoc),
         (status = 400, description = "Not a port number", body = ErrorBody),
+        (status = 429, description = "Too many diagnostics running or waiting, for this caller or in all", body = ErrorBody),
     ))]
 pub async fn health(
     State(s): State<RestState>,
+    Peer(caller): Peer,
     query: Result<Query<HealthQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let Query(q) = query.map_err(bad_query)?;
@@ -45,33 +47,51 @@ pub async fn health(
     let report = if !fresh && gate.is_fresh() {
         gate.report(port, false)
     } else {
-        blocking(move || gate.report(port, fresh)).await?
+        blocking(&s, &caller, move || gate.report(port, fresh)).await?
     };
     Ok(Json(report.to_seed_json()))
 }
 
 /// Network I/O counters (in total and per interface) and TCP connections by state.
 #[utoipa::path(get, path = "/api/ports/network/stats", tag = "network",
-    responses((status = 200, description = "Counters", body = StatsDoc)))]
-pub async fn stats() -> Result<Json<Value>, ApiError> {
-    let stats = blocking(network::io_stats).await?;
+    responses(
+        (status = 200, description = "Counters", body = StatsDoc),
+        (status = 429, description = "Too many diagnostics running or waiting, for this caller or in all", body = ErrorBody),
+    ))]
+pub async fn stats(
+    State(s): State<RestState>,
+    Peer(caller): Peer,
+) -> Result<Json<Value>, ApiError> {
+    let stats = blocking(&s, &caller, network::io_stats).await?;
     Ok(Json(stats.to_seed_json()))
 }
 
 /// Ephemeral port usage (`ip_local_port_range`): warning above 60 %, critical above 80 %.
 #[utoipa::path(get, path = "/api/ports/network/port-exhaustion", tag = "network",
-    responses((status = 200, description = "The port_exhaustion check", body = ExhaustionDoc)))]
-pub async fn port_exhaustion(State(s): State<RestState>) -> Result<Json<Value>, ApiError> {
+    responses(
+        (status = 200, description = "The port_exhaustion check", body = ExhaustionDoc),
+        (status = 429, description = "Too many diagnostics running or waiting, for this caller or in all", body = ErrorBody),
+    ))]
+pub async fn port_exhaustion(
+    State(s): State<RestState>,
+    Peer(caller): Peer,
+) -> Result<Json<Value>, ApiError> {
     let gate = s.gate.clone();
-    let check = blocking(move || network::port_exhaustion(gate.config())).await?;
+    let check = blocking(&s, &caller, move || network::port_exhaustion(gate.config())).await?;
     Ok(Json(check.to_seed_json()))
 }
 
 /// TLS certificate readiness of the configured certificate and key.
 #[utoipa::path(get, path = "/api/ports/network/ssl-readiness", tag = "network",
-    responses((status = 200, description = "The ssl_readiness check", body = CheckDoc)))]
-pub async fn ssl_readiness(State(s): State<RestState>) -> Result<Json<Value>, ApiError> {
+    responses(
+        (status = 200, description = "The ssl_readiness check", body = CheckDoc),
+        (status = 429, description = "Too many diagnostics running or waiting, for this caller or in all", body = ErrorBody),
+    ))]
+pub async fn ssl_readiness(
+    State(s): State<RestState>,
+    Peer(caller): Peer,
+) -> Result<Json<Value>, ApiError> {
     let gate = s.gate.clone();
-    let check = blocking(move || network::tls_readiness(gate.config())).await?;
+    let check = blocking(&s, &caller, move || network::tls_readiness(gate.config())).await?;
     Ok(Json(check.to_seed_json()))
 }

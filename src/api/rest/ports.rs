@@ -27,14 +27,6 @@ fn path_port(path: Result<Path<String>, PathRejection>) -> Result<u32, ApiError>
     port_param(&raw)
 }
 
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| ApiError::new(tonic::Status::internal(format!("task failed: {e}"))))
-}
-
 /// The managed ranges: how many ports are allocated, free, resting and unavailable.
 #[utoipa::path(get, path = "/api/ports/status", tag = "ports",
     responses((status = 200, description = "The port manager's summary", body = StatusJson)))]
@@ -208,19 +200,24 @@ pub async fn renew(
 /// Health of every allocated port: its owner's health (seen listening or not) and the free
 /// check's verdict (CheckPorts).
 #[utoipa::path(get, path = "/api/ports/health-check", tag = "ports",
-    responses((status = 200, description = "Every allocated port", body = HealthCheckJson)))]
+    responses(
+        (status = 200, description = "Every allocated port", body = HealthCheckJson),
+        (status = 429, description = "Too many diagnostics running or waiting, for this caller or in all", body = ErrorBody),
+    ))]
 pub async fn health_check(
     State(s): State<RestState>,
     Peer(caller): Peer,
 ) -> Result<Json<HealthCheckJson>, ApiError> {
     let allocator = s.allocator.clone();
-    let (allocations, verdicts) = blocking(move || {
-        let allocations = allocator.list(None);
-        let ports: Vec<u16> = allocations.iter().map(|a| a.port).collect();
-        let verdicts = allocator.check_ports(&ports, &caller);
-        (allocations, verdicts)
-    })
-    .await?;
+    let (allocations, verdicts) = s
+        .diagnostics
+        .run(&caller, move || {
+            let allocations = allocator.list(None);
+            let ports: Vec<u16> = allocations.iter().map(|a| a.port).collect();
+            let verdicts = allocator.check_ports(&ports, &caller);
+            (allocations, verdicts)
+        })
+        .await?;
     let mut by_health = std::collections::BTreeMap::new();
     for a in &allocations {
         *by_health.entry(a.health.as_str().to_string()).or_insert(0) += 1;

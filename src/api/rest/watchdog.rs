@@ -16,9 +16,11 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::error::{ApiError, ErrorBody};
+use super::extract::Peer;
 use super::ports::bad_query;
 use super::types::{rfc3339, WatchdogStatusJson};
 use super::RestState;
+use crate::api::lagging::{Behind, LagProbe};
 use crate::events::EventKind;
 use crate::ports::{self, Feed, FeedItem, PortsError, WatchStart};
 
@@ -65,8 +67,8 @@ fn kinds(list: Option<&str>) -> Result<Vec<EventKind>, ApiError> {
         .collect()
 }
 
-fn sse_item(item: FeedItem) -> Option<SseEvent> {
-    Some(match item {
+fn sse_item(item: FeedItem) -> SseEvent {
+    match item {
         FeedItem::Event(e) => SseEvent::default()
             .id(e.sequence.to_string())
             .event(e.kind().as_str())
@@ -78,39 +80,85 @@ fn sse_item(item: FeedItem) -> Option<SseEvent> {
             .id(sequence.to_string())
             .event("snapshot_complete")
             .data(serde_json::json!({ "sequence": sequence }).to_string()),
-        // The stream ends; the client reconnects with Last-Event-ID and resumes from the log.
-        FeedItem::FellBehind(_) => return None,
-    })
+        // Ended before it is rendered (see `fell_behind`).
+        FeedItem::FellBehind(_) => SseEvent::default().comment("fell behind"),
+    }
 }
 
-/// The feed as SSE events, with a keep-alive comment while nothing happens.
-fn stream(first: Option<SseEvent>, feed: Feed) -> impl Stream<Item = Result<SseEvent, Infallible>> {
-    futures_util::stream::unfold((first, feed), |(first, mut feed)| async move {
-        if let Some(e) = first {
-            return Some((Ok(e), (None, feed)));
-        }
-        let next = tokio::select! {
-            n = feed.next() => n,
-            _ = tokio::time::sleep(KEEP_ALIVE) => {
-                return Some((Ok(SseEvent::default().comment("keep-alive")), (None, feed)));
+/// The last event of a stream that fell behind: `event: reset` whose id is where a reconnect
+/// (Last-Event-ID) resumes; without one (a snapshot cut short) the reconnect starts over.
+fn fell_behind(why: Behind, feed: &Feed) -> SseEvent {
+    let resume = feed.resume_after();
+    let data = serde_json::json!({ "message": why.message(resume), "sequence": resume });
+    let reset = SseEvent::default().event("reset").data(data.to_string());
+    match resume {
+        Some(n) => reset.id(n.to_string()),
+        None => reset,
+    }
+}
+
+/// The next SSE event, or None once the stream has ended: a keep-alive comment while nothing
+/// happens; a watcher whose connection has too much unread, or whose queue overflowed, gets
+/// [`fell_behind`] and is ended.
+async fn next_event(feed: &mut Option<Feed>, lag: &LagProbe) -> Option<SseEvent> {
+    let f = feed.as_mut()?;
+    let why = match lag.behind() {
+        Some(why) => why,
+        None => {
+            let next = tokio::select! {
+                n = f.next() => n,
+                _ = tokio::time::sleep(KEEP_ALIVE) => {
+                    return Some(SseEvent::default().comment("keep-alive"));
+                }
+            };
+            match next {
+                Some(Ok(FeedItem::FellBehind(n))) => Behind::Events(n),
+                Some(Ok(item)) => return Some(sse_item(item)),
+                // The daemon stops, or the log could not be read: the client reconnects.
+                Some(Err(_)) | None => {
+                    *feed = None;
+                    return None;
+                }
             }
-        };
-        let event = sse_item(next?.ok()?)?;
-        Some((Ok(event), (None, feed)))
-    })
+        }
+    };
+    let last = fell_behind(why, f);
+    *feed = None;
+    Some(last)
+}
+
+/// The feed as SSE events, after `first` when there is one.
+fn stream(
+    first: Option<SseEvent>,
+    feed: Feed,
+    lag: LagProbe,
+) -> impl Stream<Item = Result<SseEvent, Infallible>> {
+    futures_util::stream::unfold(
+        (first, Some(feed), lag),
+        |(first, mut feed, lag)| async move {
+            if let Some(e) = first {
+                return Some((Ok(e), (None, feed, lag)));
+            }
+            let event = next_event(&mut feed, &lag).await?;
+            Some((Ok(event), (None, feed, lag)))
+        },
+    )
 }
 
 /// The watchdog's events as Server-Sent Events, live, resumed, or after a snapshot.
 #[utoipa::path(get, path = "/api/ports/watchdog/events", tag = "watchdog", params(EventsQuery,
         ("Last-Event-ID" = Option<u64>, Header, description = "Resume after this sequence")),
     responses(
-        (status = 200, description = "`text/event-stream`: `id:` the sequence, `event:` the kind, `data:` the event's JSON; `event: reset` when the position to resume from was compacted",
+        (status = 200, description = "`text/event-stream`: `id:` the sequence, `event:` the kind, `data:` the event's JSON; `event: reset` when the position to resume from was compacted, or as the last event of a stream that fell behind (its id is the Last-Event-ID to reconnect with)",
             content_type = "text/event-stream", body = String),
         (status = 400, description = "A bad filter", body = ErrorBody),
-        (status = 429, description = "Too many watchers", body = ErrorBody),
+        (status = 421, description = "A Host that is not the daemon's (plaintext TCP)", body = ErrorBody),
+        (status = 429, description = "Too many event streams (in all, for this user, or outside the operators' reserve)", body = ErrorBody),
     ))]
 pub async fn events(
     State(s): State<RestState>,
+    Peer(caller): Peer,
+    lag: LagProbe,
     headers: HeaderMap,
     query: Result<Query<EventsQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
@@ -142,12 +190,17 @@ pub async fn events(
         (false, Some(after)) => WatchStart::After(after),
         (false, None) => WatchStart::Live,
     };
-    let (feed, first) = match s.allocator.watch(filter.clone(), start) {
+    let (feed, first) = match s
+        .allocator
+        .watch(filter.clone(), start, &caller, lag.on_stuck())
+    {
         Ok(feed) => (feed, None),
         // The position is gone (compacted) or unknown (another daemon's): say so, then follow
         // live events from here; the reset's id is where a reconnect resumes.
         Err(e @ (PortsError::Compacted { .. } | PortsError::AheadOfLog { .. })) => {
-            let feed = s.allocator.watch(filter, WatchStart::Live)?;
+            let feed = s
+                .allocator
+                .watch(filter, WatchStart::Live, &caller, lag.on_stuck())?;
             let data = serde_json::json!({
                 "message": format!("{e}; re-read /api/ports/allocations, live events follow"),
                 "sequence": feed.position(),
@@ -161,7 +214,7 @@ pub async fn events(
         }
         Err(e) => return Err(e.into()),
     };
-    Ok(Sse::new(stream(first, feed)).into_response())
+    Ok(Sse::new(stream(first, feed, lag)).into_response())
 }
 
 impl WatchdogStatusJson {
