@@ -6,6 +6,9 @@
 
 mod common;
 
+#[path = "support/attacker.rs"]
+mod attacker;
+
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
@@ -118,6 +121,45 @@ async fn a_path_socket_serves_the_same_protocol_and_is_removed_at_shutdown() {
     assert_ne!(first, second, "one process asking twice holds two ports");
     d.stop().await;
     assert!(!path.exists(), "the socket file outlived the daemon");
+}
+
+/// The path socket is every local user's to ask, whatever the daemon's umask: a second account
+/// gets a port for its own process there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_path_socket_answers_every_local_user() {
+    use std::os::unix::fs::PermissionsExt;
+    let Some(attacker) = attacker::Attacker::create("psm") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = dir.path().join("portserver.sock");
+    // SAFETY: umask has no preconditions; the daemon binds with the umask it inherits.
+    let old = unsafe { libc::umask(0o022) };
+    let _d = daemon("31015-31019", PortserverSocket::Path(path.clone())).await;
+    // SAFETY: as above.
+    unsafe { libc::umask(old) };
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o666, "mode {mode:o}");
+    let out = attacker
+        .python(&format!(
+            "s = socket.socket(socket.AF_UNIX)\n\
+             s.connect({path:?})\n\
+             s.sendall(b'%d\\n' % os.getpid())\n\
+             print(s.recv(16).decode().strip())\n",
+            path = path.display().to_string()
+        ))
+        .output()
+        .unwrap();
+    let answer = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        answer
+            .trim()
+            .parse::<u16>()
+            .is_ok_and(|p| (31015..=31019).contains(&p)),
+        "answer {answer:?}, stderr {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -145,7 +145,7 @@ fn bind_abstract(name: &str) -> io::Result<std::os::unix::net::UnixListener> {
 /// listens under a temporary name first and is renamed into place, so a client that sees the
 /// path can connect.
 fn bind_path(path: &Path) -> io::Result<std::os::unix::net::UnixListener> {
-    use std::os::unix::fs::FileTypeExt;
+    use std::os::unix::fs::{FileTypeExt, PermissionsExt};
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;
     }
@@ -168,6 +168,9 @@ fn bind_path(path: &Path) -> io::Result<std::os::unix::net::UnixListener> {
     tmp.push(format!(".{}.tmp", std::process::id()));
     let _ = std::fs::remove_file(&tmp);
     let listener = std::os::unix::net::UnixListener::bind(&tmp)?;
+    // Every local user may ask, as on the abstract socket (the claim rules are written for
+    // every uid), whatever the umask says.
+    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o666))?;
     std::fs::rename(&tmp, path)?;
     Ok(listener)
 }
