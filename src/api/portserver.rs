@@ -401,16 +401,7 @@ fn parse_pid(line: &[u8]) -> Result<i32, BadRequest> {
 /// `portpicker.<comm>`: service names allow [A-Za-z0-9._-], so the command name is kept with
 /// anything else replaced by '_'.
 fn derived_service(comm: &str) -> String {
-    let comm: String = comm
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "._-".contains(c) {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
+    let comm = ports::service_chars(comm);
     format!(
         "portpicker.{}",
         if comm.is_empty() { "unknown" } else { &comm }

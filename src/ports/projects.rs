@@ -263,19 +263,12 @@ pub(super) fn is_recorded(a: &Allocation, r: &ProjectRecord) -> bool {
 /// `<name>.<directory name>`, characters outside [A-Za-z0-9._-] as '_', cut to 64 characters
 /// (the directory name first). The root directory adds nothing.
 pub fn service_name(name: &str, project: &str) -> String {
-    let dir: String = std::path::Path::new(project)
-        .file_name()
-        .map(|n| n.to_string_lossy())
-        .unwrap_or_default()
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "._-".contains(c) {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
+    let dir = super::validate::service_chars(
+        &std::path::Path::new(project)
+            .file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default(),
+    );
     let room = MAX_SERVICE_LEN.saturating_sub(name.len() + 1);
     if dir.is_empty() || room == 0 {
         return name.chars().take(MAX_SERVICE_LEN).collect();

@@ -78,6 +78,20 @@ pub struct PortVerdict {
     pub holder: Option<String>,
 }
 
+/// `text` with every character a service name does not allow ([A-Za-z0-9._-]) replaced by '_',
+/// for names made up from something else (a command name, a directory name).
+pub fn service_chars(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
 pub fn valid_service(service: &str) -> Result<(), String> {
     if service.is_empty() || service.len() > MAX_SERVICE_LEN {
         return Err(format!(
