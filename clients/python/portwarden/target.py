@@ -96,17 +96,13 @@ class Target(namedtuple("Target", "kind address")):
 
     @classmethod
     def discover(cls, addr: Optional[str] = None) -> "Target":
-        """The explicit address, else ``PORTWARDEN_ADDR``, else the default Unix socket when it
-        exists, else ``http://127.0.0.1:7070``."""
-        if addr:
-            return cls.parse(addr)
-        env = os.environ.get("PORTWARDEN_ADDR", "")
-        if env:
-            return cls.parse(env)
-        sock = default_socket_path()
-        if os.path.exists(sock):
-            return cls("unix", sock)
-        return cls("tcp", DEFAULT_TCP_ADDR)
+        """The explicit address, else ``PORTWARDEN_ADDR``, else the first of this user's own
+        socket and the system daemon's socket that exists, else ``http://127.0.0.1:7070``: the
+        first of :meth:`candidates` that is there."""
+        found = cls.candidates(addr)
+        if len(found) == 1:  # given explicitly: used as given, there or not
+            return found[0]
+        return next((t for t in found if not t.is_unix or os.path.exists(t.address)), found[-1])
 
     @classmethod
     def candidates(cls, addr: Optional[str] = None) -> "list[Target]":

@@ -54,7 +54,12 @@ def test_default_socket_path(monkeypatch):
 def test_discovery_order(monkeypatch, tmp_path):
     monkeypatch.setattr(pwt, "_euid", lambda: 1000)
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
+    monkeypatch.delenv("PORTWARDEN_ADDR", raising=False)
+    system = tmp_path / "system.sock"
+    monkeypatch.setattr(pwt, "SYSTEM_SOCKET", str(system))
     assert Target.discover() == Target("tcp", "http://127.0.0.1:7070")  # nothing else
+    system.touch()
+    assert Target.discover() == Target("unix", str(system))  # the system daemon's socket
     (tmp_path / "portwarden.sock").touch()
     assert Target.discover() == Target("unix", str(tmp_path / "portwarden.sock"))  # socket file
     monkeypatch.setenv("PORTWARDEN_ADDR", "10.0.0.1:9")
