@@ -16,7 +16,7 @@
 
 #[path = "support/common.rs"]
 mod common;
-use common::{median, python_and_portserver, wait_for, Guard, Stats};
+use common::{median, python_and_portserver, serve, wait_for, Guard, Stats};
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -202,34 +202,30 @@ fn main() {
             .spawn()
             .expect("start portserver"),
     );
-    let pw_sock = dir.path().join("pw.sock");
     let pw_ps = dir.path().join("pw-portserver.sock");
-    let _pw = Guard(
-        Command::new(&portwarden)
-            .args(["serve", "--listen", "127.0.0.1:0", "--quarantine", "0s"])
-            .args(["--netns-lock", "@portwarden-bench-dropin"])
-            .args(["--range", "9000-9100"])
-            .arg(format!(
-                "--test-range={}-{}",
-                PORTWARDEN_RANGE.0, PORTWARDEN_RANGE.1
-            ))
-            .arg("--state")
-            .arg(dir.path().join("state.db"))
-            .arg("--unix-socket")
-            .arg(&pw_sock)
-            .arg("--portserver-socket")
-            .arg(&pw_ps)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start portwarden"),
+    let test_range = format!("{}-{}", PORTWARDEN_RANGE.0, PORTWARDEN_RANGE.1);
+    let (_pw, pw_sock) = serve(
+        dir.path(),
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--quarantine",
+            "0s",
+            "--netns-lock",
+            "@portwarden-bench-dropin",
+            "--range",
+            "9000-9100",
+            "--test-range",
+            &test_range,
+            "--portserver-socket",
+            pw_ps.to_str().expect("a UTF-8 temp path"),
+        ],
     );
     let floor_sock = dir.path().join("floor.sock");
     let _floor = floor_server(dir.path(), &floor_sock, PORTWARDEN_RANGE.0);
     let floor_range = (PORTWARDEN_RANGE.0, PORTWARDEN_RANGE.0);
     wait_for(&floor_sock);
     wait_for(&ps_sock);
-    wait_for(&pw_sock);
     wait_for(&pw_ps);
     std::thread::sleep(Duration::from_millis(300));
 

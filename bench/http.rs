@@ -13,12 +13,12 @@
 
 #[path = "support/common.rs"]
 mod common;
-use common::{free_tcp_addr, median, wait_for, Guard, Stats};
+use common::{free_tcp_addr, median, serve, Stats};
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Instant;
 
 use portwarden_client::proto::ports_service_client::PortsServiceClient;
 use portwarden_client::proto::{AllocateRequest, ReleaseRequest};
@@ -196,27 +196,21 @@ fn main() {
         std::process::exit(2);
     }
     let dir = tempfile::tempdir().expect("tempdir");
-    let sock = dir.path().join("pw.sock");
     let addr = free_tcp_addr();
-    let _daemon = Guard(
-        Command::new(env!("CARGO_BIN_EXE_portwarden"))
-            .args(["serve", "--listen", &addr, "--range", "10000-10100"])
-            .args(["--quarantine", "0s"])
-            .args([
-                "--netns-lock",
-                &format!("@portwarden-bench-{}", std::process::id()),
-            ])
-            .arg("--state")
-            .arg(dir.path().join("state.db"))
-            .arg("--unix-socket")
-            .arg(&sock)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start portwarden"),
+    let lock = format!("@portwarden-bench-{}", std::process::id());
+    let (_daemon, _sock) = serve(
+        dir.path(),
+        &[
+            "--listen",
+            &addr,
+            "--range",
+            "10000-10100",
+            "--quarantine",
+            "0s",
+            "--netns-lock",
+            &lock,
+        ],
     );
-    wait_for(&sock);
-    std::thread::sleep(Duration::from_millis(300));
 
     let base = format!("http://{addr}");
     let status = wrk(&format!("{base}/api/ports/status"));

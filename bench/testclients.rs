@@ -17,7 +17,7 @@
 
 #[path = "support/common.rs"]
 mod common;
-use common::{median, wait_for, Guard, Stats};
+use common::{median, Stats};
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -190,26 +190,28 @@ fn main() {
     let dist = node_dist();
     let portwarden = PathBuf::from(env!("CARGO_BIN_EXE_portwarden"));
     let dir = tempfile::tempdir().expect("tempdir");
-    let sock = dir.path().join("pw.sock");
     let tcp = common::free_tcp_addr();
-    let _daemon = Guard(
-        Command::new(&portwarden)
-            .args(["serve", "--quarantine", "0s", "--portserver-socket", "none"])
-            .args(["--netns-lock", "@portwarden-bench-testclients"])
-            .arg(format!("--listen={tcp}"))
-            .arg(format!("--range={}-{}", RANGE.0, RANGE.1))
-            .arg(format!("--test-range={}-{}", TEST_POOL.0, TEST_POOL.1))
-            .arg("--state")
-            .arg(dir.path().join("state.db"))
-            .arg("--unix-socket")
-            .arg(&sock)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start portwarden"),
+    let (range, test_pool) = (
+        format!("{}-{}", RANGE.0, RANGE.1),
+        format!("{}-{}", TEST_POOL.0, TEST_POOL.1),
     );
-    wait_for(&sock);
-    std::thread::sleep(Duration::from_millis(300));
+    let (_daemon, sock) = common::serve(
+        dir.path(),
+        &[
+            "--quarantine",
+            "0s",
+            "--portserver-socket",
+            "none",
+            "--netns-lock",
+            "@portwarden-bench-testclients",
+            "--listen",
+            &tcp,
+            "--range",
+            &range,
+            "--test-range",
+            &test_pool,
+        ],
+    );
     let unix = format!("unix:{}", sock.display());
     let http = format!("http://{tcp}");
     let absent = format!("unix:{}", dir.path().join("absent.sock").display());

@@ -105,18 +105,23 @@ fn as_root_a_listener_in_another_pid_namespace_is_said_to_be_there() {
     ]);
     let d = ChildDaemon::spawn_cmd(unshare, dir.path(), "31620-31624", &[]);
     let (_held, port) = listener_like_2024();
-    let out = common::cli(&format!("unix:{}", d.socket.display()), &["who", &port]);
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = who_as_root(&d, &port);
     assert!(
         text.contains("used by a process in another PID namespace (uid 0) outside portwarden"),
         "{text}"
     );
     assert!(!text.contains("cannot see"), "{text}");
+}
+
+/// `portwarden who PORT` as root against `d`: what it printed, after it succeeded.
+fn who_as_root(d: &ChildDaemon, port: &str) -> String {
+    let out = common::cli(&format!("unix:{}", d.socket.display()), &["who", port]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 #[test]
@@ -129,13 +134,7 @@ fn as_root_a_listener_the_daemon_may_not_read_is_said_to_be_unreadable() {
     let dir = tempfile::tempdir().unwrap();
     let d = ChildDaemon::spawn_as_nobody(dir.path(), "31625-31629", &[]);
     let (_held, port) = listener_like_2024();
-    let out = common::cli(&format!("unix:{}", d.socket.display()), &["who", &port]);
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = who_as_root(&d, &port);
     assert!(
         text.contains(
             "used by a process of uid 0 (the daemon, uid 65534, may not read its descriptors: \

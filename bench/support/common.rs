@@ -1,9 +1,10 @@
 //! What the benchmarks share: a child process killed on drop, waiting for a socket file, a free
-//! loopback address, the Python environment `./scripts/test` makes, and latency statistics.
+//! loopback address, a daemon to measure, the Python environment `./scripts/test` makes, and
+//! latency statistics.
 #![allow(dead_code)] // each benchmark uses part of it
 
 use std::path::{Path, PathBuf};
-use std::process::Child;
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// A child process, killed and reaped when dropped.
@@ -27,6 +28,28 @@ pub fn wait_for(path: &Path) {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// `portwarden serve ARGS` with its state and Unix socket (`pw.sock`) in `dir`, quiet, once its
+/// socket is there and it has settled: the daemon and the socket's path.
+pub fn serve(dir: &Path, args: &[&str]) -> (Guard, PathBuf) {
+    let sock = dir.join("pw.sock");
+    let daemon = Guard(
+        Command::new(env!("CARGO_BIN_EXE_portwarden"))
+            .arg("serve")
+            .args(args)
+            .arg("--state")
+            .arg(dir.join("state.db"))
+            .arg("--unix-socket")
+            .arg(&sock)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start portwarden"),
+    );
+    wait_for(&sock);
+    std::thread::sleep(Duration::from_millis(300));
+    (daemon, sock)
 }
 
 /// A loopback address nothing listens on right now.
