@@ -3,6 +3,8 @@
 //! as the kernel holds no socket on it (TIME_WAIT included) instead of after the quarantine.
 
 mod common;
+#[path = "support/http.rs"]
+mod http;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -141,4 +143,18 @@ fn a_test_pool_that_overlaps_the_service_ranges_is_refused_at_start() {
         err.contains("'test_range'") && err.contains("must not share ports"),
         "{err}"
     );
+}
+
+#[test]
+fn status_reads_the_test_pool_the_same_over_rest_and_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = daemon(dir.path(), "33040-33041", "33042-33049", &lock("status"));
+    let addr = format!("unix:{}", d.socket.display());
+    json(&allocate(&addr, &["t", "--pool", "test"]));
+    let cli = cli(&addr, &["status", "--json"]);
+    let cli: serde_json::Value = serde_json::from_slice(&cli.stdout).expect("status --json");
+    let rest = http::get(&http::Addr::Tcp(d.addr), "/api/ports/status").json();
+    assert_eq!(cli["test_pool"], rest["test_pool"], "CLI {cli} REST {rest}");
+    assert_eq!(rest["test_pool"]["port_range"], "33042-33049");
+    assert_eq!(rest["test_pool"]["allocated"], 1);
 }

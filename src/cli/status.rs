@@ -238,7 +238,7 @@ fn verbose(g: &Gathered) -> String {
 
 fn to_json(g: &Gathered) -> serde_json::Value {
     let st = &g.st;
-    let ranges: Vec<String> = ranges(&st.ranges).split(", ").map(str::to_string).collect();
+    let listed: Vec<String> = ranges(&st.ranges).split(", ").map(str::to_string).collect();
     let mut v = json!({
         "daemon": st.daemon.as_ref().map(|d| json!({
             "version": d.version,
@@ -247,7 +247,7 @@ fn to_json(g: &Gathered) -> serde_json::Value {
             "listeners": d.listeners,
             "state_path": d.state_path,
         })),
-        "ranges": ranges,
+        "ranges": listed,
         "total": st.total,
         "allocated": st.allocated,
         "available": st.available,
@@ -255,6 +255,15 @@ fn to_json(g: &Gathered) -> serde_json::Value {
         "unavailable": st.unavailable,
         "warnings": st.warnings,
         "allocations": g.list.iter().map(allocation_json).collect::<Vec<_>>(),
+        // The keys of the REST status's test_pool.
+        "test_pool": st.test_pool.as_ref().map(|t| json!({
+            "port_range": ranges(&t.ranges).replace(", ", ","),
+            "total": t.total,
+            "allocated": t.allocated,
+            "available": t.available,
+            "resting": t.resting,
+            "unavailable": t.unavailable,
+        })),
     });
     v["watchdog"] = match &g.watchdog {
         Ok(w) => json!({
