@@ -20,6 +20,7 @@ pub mod systemd;
 pub mod text;
 pub mod tls;
 pub mod watchdog;
+pub mod wire;
 pub mod proto {
     //! The generated protobuf types and gRPC servers of the `portwarden.v1` contract.
     tonic::include_proto!("portwarden.v1");

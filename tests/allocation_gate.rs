@@ -57,7 +57,7 @@ async fn an_expired_certificate_is_reported_with_the_allocation_and_refuses_only
     // The certificate also makes the TCP listener serve TLS: plaintext goes over the socket.
     let mut c = d.unix().await;
     let r = c.allocate(req("web")).await.unwrap().into_inner();
-    assert_eq!(r.network_health, "critical");
+    assert_eq!(r.network_health(), OverallStatus::Critical);
     assert!(
         r.warnings.iter().any(|w| w.starts_with("ssl_readiness:")),
         "{:?}",
@@ -121,14 +121,14 @@ async fn warnings_come_back_with_the_allocation() {
     // The certificate also makes the TCP listener serve TLS: plaintext goes over the socket.
     let mut c = d.unix().await;
     let r = c.allocate(req("web")).await.unwrap().into_inner();
-    let a = r.allocation.unwrap();
+    let a = r.allocation.clone().unwrap();
     assert!(
         r.warnings.iter().any(|w| w.starts_with("ssl_readiness:")),
         "{:?}",
         r.warnings
     );
-    assert_eq!(r.network_health, "warning");
-    assert_eq!(a.network_health, "warning");
+    assert_eq!(r.network_health(), OverallStatus::Warning);
+    assert_eq!(a.network_health(), OverallStatus::Warning);
     let report = r
         .network_report
         .expect("the report comes with the allocation");
@@ -197,8 +197,8 @@ async fn a_blocked_port_is_skipped_and_a_range_of_only_blocked_ports_is_refused(
     );
     let mut c = d.tcp().await;
     let r = c.allocate(req("privileged")).await.unwrap().into_inner();
-    assert_eq!(r.allocation.unwrap().port, u32::from(blocked));
-    assert_eq!(r.network_health, "critical");
+    assert_eq!(r.allocation.as_ref().unwrap().port, u32::from(blocked));
+    assert_eq!(r.network_health(), OverallStatus::Critical);
     assert!(
         r.warnings.iter().any(|w| w.starts_with("firewall:")),
         "{:?}",
@@ -348,11 +348,11 @@ async fn time_wait_build_up_on_a_port_is_counted_like_ss_and_warned_on_allocatio
         .unwrap()
         .into_inner();
     assert_eq!(
-        r.allocation.unwrap().port,
+        r.allocation.as_ref().unwrap().port,
         u32::from(port),
         "TIME_WAIT does not make a port unusable"
     );
-    assert_eq!(r.network_health, "warning");
+    assert_eq!(r.network_health(), OverallStatus::Warning);
     assert!(
         r.warnings
             .iter()

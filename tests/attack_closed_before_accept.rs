@@ -45,6 +45,7 @@ fn a_request_whose_client_closed_before_accept_does_not_run_as_root() {
     let roots = cli(&tcp, &["allocate", "roots", "--json"]);
     assert!(roots.status.success());
     let roots: serde_json::Value = serde_json::from_slice(&roots.stdout).unwrap();
+    let roots = &roots["allocation"];
     assert_eq!(roots["owner_uid"], 0, "{roots}");
     let port = roots["port"].as_u64().unwrap();
 

@@ -26,9 +26,10 @@ fn loopback_tcp_callers_are_identified_like_unix_socket_callers() {
     let mine = json(&cli_as_nobody(
         Some(&tcp),
         &["allocate", "nobodys", "--json"],
-    ));
+    ))["allocation"]
+        .clone();
     assert_eq!(mine["owner_uid"], 65534, "{mine}");
-    let roots = json(&cli(&tcp, &["allocate", "roots", "--json"]));
+    let roots = json(&cli(&tcp, &["allocate", "roots", "--json"]))["allocation"].clone();
     assert_eq!(roots["owner_uid"], 0, "{roots}");
     let (mine, roots) = (mine["port"].to_string(), roots["port"].to_string());
 

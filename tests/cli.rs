@@ -51,7 +51,7 @@ fn allocate_quiet_list_json_release_over_the_unix_socket() {
     assert_eq!(list[0]["purpose"], "front end");
     assert_eq!(list[1]["ttl_seconds"], 300);
     assert_eq!(list[1]["labels"]["team"], "core");
-    assert_eq!(list[1]["owner"], "lease");
+    assert_eq!(list[1]["owner_kind"], "lease");
 
     let table = stdout(&cli(&tcp, &["list"]));
     assert!(
@@ -289,7 +289,7 @@ fn allocate_with_a_token_then_release_it_over_tcp() {
     let v: serde_json::Value =
         serde_json::from_str(&stdout(&cli(&tcp, &["allocate", "svc", "--json"]))).unwrap();
     let token = v["lease_token"].as_str().unwrap().to_string();
-    let port = v["port"].to_string();
+    let port = v["allocation"]["port"].to_string();
     let out = stdout(&cli(&tcp, &["release", &port, "--token", &token]));
     assert!(out.contains("quarantined until"), "{out}");
 }

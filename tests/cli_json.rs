@@ -126,7 +126,10 @@ fn every_json_shape_is_documented_as_printed() {
             "--json",
         ],
     );
-    let port = allocated["port"].as_u64().unwrap().to_string();
+    let port = allocated["allocation"]["port"]
+        .as_u64()
+        .unwrap()
+        .to_string();
     owner.start_on(port.parse().unwrap());
     real.push(("allocate", allocated));
     // The watchdog's pass fills in what it saw.
@@ -142,7 +145,7 @@ fn every_json_shape_is_documented_as_printed() {
     real.push(("allocation", seen));
     real.push(("allocation", run(&unix, &["renew", &port, "--json"])));
     let other = run(&unix, &["allocate", "gone", "--json"]);
-    let other_port = other["port"].to_string();
+    let other_port = other["allocation"]["port"].to_string();
     real.push(("release", run(&unix, &["release", &other_port, "--json"])));
     real.push(("list", run(&unix, &["list", "--json"])));
     let outside = std::net::TcpListener::bind("0.0.0.0:0").unwrap();

@@ -207,7 +207,10 @@ async fn ephemeral_exhaustion_is_reported_and_logged_once_but_does_not_refuse() 
     conns.hold(9);
     d.wait_for("Critical: port_exhaustion");
     let r = c.allocate(req("c0")).await.unwrap().into_inner();
-    assert_eq!(r.network_health, "critical");
+    assert_eq!(
+        r.network_health(),
+        portwarden_client::proto::OverallStatus::Critical
+    );
     assert!(
         r.warnings
             .iter()

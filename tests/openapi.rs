@@ -19,7 +19,7 @@ fn the_checked_in_openapi_document_matches_the_handlers() {
          `PORTWARDEN_UPDATE_OPENAPI=1 cargo test --test openapi`"
     );
     let v: serde_json::Value = serde_json::from_str(&generated).unwrap();
-    assert_eq!(v["openapi"], "3.1.0");
+    assert_eq!(v["openapi"], "3.2.0");
     for path in [
         "/api/ports/status",
         "/api/ports/allocations",

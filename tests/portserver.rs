@@ -87,7 +87,7 @@ async fn a_port_from_an_abstract_socket_is_owned_by_the_claimed_process_and_recl
         .into_inner()
         .allocation
         .unwrap();
-    assert_eq!(a.pid, child.id() as i32);
+    assert_eq!(a.pid, Some(child.id() as i32));
     assert_eq!(a.service, "portpicker.sleep");
     assert_eq!(a.started_by, "sleep 30");
 

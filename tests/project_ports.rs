@@ -228,7 +228,7 @@ async fn a_shell_and_a_supervisor_asking_for_one_name_share_its_port() {
     let taken = run(&c, ask(Some(first.pid()))).await;
     assert!(!taken.reused);
     let a = taken.allocation.unwrap();
-    assert_eq!((a.port, a.pid), (port, first.pid()));
+    assert_eq!((a.port, a.pid), (port, Some(first.pid())));
     assert_eq!(
         common::list(&mut c).await.len(),
         1,

@@ -199,7 +199,7 @@ async fn a_listenfd_program_serves_on_the_passed_socket_and_its_exit_code_comes_
         .expect("allocated while running");
     assert_eq!(a.service, "listenfd_hello", "the command's name by default");
     assert_eq!(a.purpose, "demo");
-    assert_eq!(a.pid, run.pid(), "owned by the supervisor");
+    assert_eq!(a.pid, Some(run.pid()), "owned by the supervisor");
     get(run.port, "/exit/3");
     assert_eq!(run.wait().code(), Some(3));
     assert_released(&d, run.port).await;

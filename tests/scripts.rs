@@ -78,7 +78,7 @@ fn reuse_gives_a_script_its_own_port_back_and_nobody_else_gets_it() {
     .unwrap();
     assert_eq!(a["reused"], true);
     assert_eq!(a["lease_token"], b["lease_token"]);
-    assert_eq!(a["port"].to_string(), first.trim());
+    assert_eq!(a["allocation"]["port"].to_string(), first.trim());
 
     // Replicas (no --reuse) keep getting their own ports.
     let replica = ok(&cli(&unix, &["allocate", "devscript", "--quiet"]));
@@ -197,11 +197,12 @@ fn reuse_of_a_process_owned_port_needs_the_same_process() {
 
     // A lease is renewed by the reuse: asking again is a sign of life.
     let lease = |ttl: &str| -> Value {
-        serde_json::from_str(&ok(&cli(
+        serde_json::from_str::<Value>(&ok(&cli(
             &unix,
             &["allocate", "worker", "--reuse", "--ttl", ttl, "--json"],
         )))
-        .unwrap()
+        .unwrap()["allocation"]
+            .clone()
     };
     let short = lease("1m");
     let long = lease("1h");
@@ -244,13 +245,13 @@ fn a_ttl_on_a_permanent_allocation_is_refused_unless_asked_for() {
         "{}",
         stderr(&refused)
     );
-    assert_eq!(list(&unix)[0]["owner"], "permanent", "nothing changed");
+    assert_eq!(list(&unix)[0]["owner_kind"], "permanent", "nothing changed");
     let renewed: Value = serde_json::from_str(&ok(&cli(
         &unix,
         &["renew", port, "--ttl", "5m", "--convert-to-lease", "--json"],
     )))
     .unwrap();
-    assert_eq!(renewed["owner"], "lease");
+    assert_eq!(renewed["owner_kind"], "lease");
     assert_eq!(renewed["ttl_seconds"], 300);
     // A lease may change its length freely.
     ok(&cli(&unix, &["renew", port, "--ttl", "10m"]));
@@ -419,7 +420,7 @@ fn tokens_come_from_the_environment_or_a_file_and_the_command_line_is_warned_abo
     let (dir, _d, unix, _tcp) = daemon("27140-27142");
     let json: Value =
         serde_json::from_str(&ok(&cli(&unix, &["allocate", "tok", "--json"]))).unwrap();
-    let port = json["port"].to_string();
+    let port = json["allocation"]["port"].to_string();
     let token = json["lease_token"].as_str().unwrap().to_string();
     let warning = "can be read by other users";
 

@@ -71,10 +71,10 @@ fn the_portserver_endpoint_and_pool_test_draw_from_the_test_pool() {
     assert!((33002..=33009).contains(&port), "portserver port {port}");
 
     let test = json(&allocate(&addr, &["t", "--pool", "test"]));
-    let p = test["port"].as_u64().unwrap();
+    let p = test["allocation"]["port"].as_u64().unwrap();
     assert!((33002..=33009).contains(&p), "{test}");
     let service = json(&allocate(&addr, &["svc"]));
-    let p = service["port"].as_u64().unwrap();
+    let p = service["allocation"]["port"].as_u64().unwrap();
     assert!((33000..=33001).contains(&p), "{service}");
 }
 
@@ -83,17 +83,17 @@ fn a_released_test_port_is_reusable_at_once_unless_the_kernel_still_holds_a_sock
     let dir = tempfile::tempdir().unwrap();
     let d = daemon(dir.path(), "33010-33011", "33012-33013", &lock("exact"));
     let addr = format!("unix:{}", d.socket.display());
-    let a = json(&allocate(&addr, &["first", "--pool", "test"]))["port"]
+    let a = json(&allocate(&addr, &["first", "--pool", "test"]))["allocation"]["port"]
         .as_u64()
         .unwrap();
-    let b = json(&allocate(&addr, &["second", "--pool", "test"]))["port"]
+    let b = json(&allocate(&addr, &["second", "--pool", "test"]))["allocation"]["port"]
         .as_u64()
         .unwrap();
     assert_ne!(a, b);
 
     // No socket on `a`: another service gets it right after its release, 60 s quarantine or not.
     assert!(cli(&addr, &["release", &a.to_string()]).status.success());
-    let again = json(&allocate(&addr, &["third", "--pool", "test"]))["port"]
+    let again = json(&allocate(&addr, &["third", "--pool", "test"]))["allocation"]["port"]
         .as_u64()
         .unwrap();
     assert_eq!(again, a, "the port with no socket left is handed out again");
@@ -119,9 +119,13 @@ fn a_released_test_port_is_reusable_at_once_unless_the_kernel_still_holds_a_sock
     );
 
     // The service pool keeps its quarantine as configured.
-    let s = json(&allocate(&addr, &["svc"]))["port"].as_u64().unwrap();
+    let s = json(&allocate(&addr, &["svc"]))["allocation"]["port"]
+        .as_u64()
+        .unwrap();
     assert!(cli(&addr, &["release", &s.to_string()]).status.success());
-    let other = json(&allocate(&addr, &["svc2"]))["port"].as_u64().unwrap();
+    let other = json(&allocate(&addr, &["svc2"]))["allocation"]["port"]
+        .as_u64()
+        .unwrap();
     assert_ne!(other, s, "a service port rests for the quarantine");
 }
 

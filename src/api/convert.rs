@@ -100,19 +100,19 @@ pub fn allocation_view(a: &AllocationView) -> proto::Allocation {
         service: a.service.clone(),
         purpose: a.purpose.clone(),
         started_by: a.started_by.clone(),
-        pid: a.pid.unwrap_or(0),
-        pid_start_time: a.pid_start_time.unwrap_or(0),
+        pid: a.pid,
+        pid_start_time: a.pid_start_time,
         labels: a.labels.clone().into_iter().collect(),
         allocated_at: Some(timestamp(a.allocated_at_ms)),
         expires_at: a.expires_at_ms.map(timestamp),
-        ttl_seconds: a.ttl_seconds.unwrap_or(0),
+        ttl_seconds: a.ttl_seconds,
         health: health(a.health) as i32,
         owner_kind: owner_kind(a.owner) as i32,
         request_count: a.request_count,
         error_count: a.error_count,
-        owner_uid: a.owner_uid.map_or(-1, i64::from),
+        owner_uid: a.owner_uid,
         renewed_at: a.renewed_at_ms.map(timestamp),
-        network_health: a.network_health.clone(),
+        network_health: network_health(&a.network_health) as i32,
         observed: None,
     }
 }
@@ -256,14 +256,22 @@ pub fn check(c: &CheckResult) -> proto::Check {
     }
 }
 
-pub fn report(r: &Report) -> proto::NetworkReport {
-    let status = match r.status {
+pub fn overall_status(s: OverallStatus) -> proto::OverallStatus {
+    match s {
         OverallStatus::Healthy => proto::OverallStatus::Healthy,
         OverallStatus::Warning => proto::OverallStatus::Warning,
         OverallStatus::Critical => proto::OverallStatus::Critical,
-    };
+    }
+}
+
+/// A recorded status by name; unspecified when no checks ran ("").
+pub fn network_health(name: &str) -> proto::OverallStatus {
+    OverallStatus::parse(name).map_or(proto::OverallStatus::Unspecified, overall_status)
+}
+
+pub fn report(r: &Report) -> proto::NetworkReport {
     proto::NetworkReport {
-        status: status as i32,
+        status: overall_status(r.status) as i32,
         critical_issues: r.critical_issues.clone(),
         warnings: r.warnings.clone(),
         checks: r.checks.iter().map(check).collect(),

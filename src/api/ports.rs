@@ -77,7 +77,7 @@ impl PortsService for PortsApi {
         Ok(Response::new(AllocateResponse {
             allocation: Some(convert::allocation(a)),
             lease_token: a.lease_token.clone(),
-            network_health: a.network_health.clone(),
+            network_health: convert::network_health(&a.network_health) as i32,
             warnings: granted.warnings,
             network_report: granted.report.as_ref().map(convert::report),
             reused: granted.reused,

@@ -169,7 +169,7 @@ impl WatchdogService for WatchdogApi {
             subscribers: s.watchers,
             oldest_retained_sequence: s.oldest_retained_sequence,
             last_sequence: s.last_sequence,
-            network_status: s.network_status,
+            network_status: convert::network_health(&s.network_status) as i32,
             io_rates: io,
             interface_rates: per_interface,
             io_rates_interval_seconds: over,

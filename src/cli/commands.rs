@@ -37,7 +37,7 @@ pub enum CliError {
     NotReady { message: String, answered: bool },
 }
 
-pub fn print_json(v: &serde_json::Value) {
+pub fn print_json(v: &impl serde::Serialize) {
     outln!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
 }
 
@@ -88,15 +88,10 @@ pub async fn run_client(cli: Cli) -> Result<u8, CliError> {
                 })
                 .await?
                 .into_inner();
-            let alloc = reply.allocation.unwrap_or_default();
+            let alloc = reply.allocation.clone().unwrap_or_default();
             let until = rfc3339(reply.quarantined_until.as_ref());
             if r.json {
-                print_json(&serde_json::json!({
-                    "port": r.port,
-                    "service": alloc.service,
-                    "quarantined_until": until,
-                    "allocation": allocation_json(&alloc),
-                }));
+                print_json(&super::decode::released(&reply));
             } else {
                 outln!(
                     "Released port {} (was {}); quarantined until {}",
@@ -213,7 +208,7 @@ fn allocate_request(a: &AllocateArgs) -> Result<AllocateRequest, CliError> {
 /// Warnings go to stderr (with `--json`, into the JSON), so `PORT=$(... --quiet)` still hears
 /// them.
 fn print_allocated(a: &AllocateArgs, reply: AllocateResponse) {
-    let alloc = reply.allocation.unwrap_or_default();
+    let alloc = reply.allocation.clone().unwrap_or_default();
     let warn = || {
         for w in &reply.warnings {
             eprintln!("warning: {}", super::render::p(w));
@@ -225,11 +220,7 @@ fn print_allocated(a: &AllocateArgs, reply: AllocateResponse) {
         return;
     }
     if a.json {
-        let mut v = allocation_json(&alloc);
-        v["lease_token"] = reply.lease_token.into();
-        v["warnings"] = reply.warnings.into();
-        v["reused"] = reply.reused.into();
-        print_json(&v);
+        print_json(&super::decode::allocated(&reply));
         return;
     }
     if reply.reused {
@@ -245,8 +236,8 @@ fn print_allocated(a: &AllocateArgs, reply: AllocateResponse) {
     if !alloc.labels.is_empty() {
         outln!("   Labels: {}", super::render::labels(&alloc));
     }
-    if !reply.network_health.is_empty() {
-        outln!("   Network Health: {}", reply.network_health);
+    if let Some(status) = super::decode::overall_status(reply.network_health) {
+        outln!("   Network Health: {}", status.as_str());
     }
     outln!("   Lease token: {}", reply.lease_token);
     warn();

@@ -6,8 +6,9 @@ use portwarden_client::proto::{EventKind, HistoryRequest, WatchRequest};
 use tonic::transport::Channel;
 
 use super::commands::CliError;
-use super::render::{allocation_block, event_json, event_line};
+use super::render::{allocation_block, event_line};
 use super::{HistoryArgs, WatchArgs};
+use crate::wire;
 
 /// "health_changed" -> EVENT_KIND_HEALTH_CHANGED; the retired NETWORK_ISSUE is refused.
 #[allow(deprecated)]
@@ -57,25 +58,34 @@ pub async fn watch(a: WatchArgs) -> Result<u8, CliError> {
         };
         if let Some(e) = &msg.event {
             if a.json {
-                outln!("{}", event_json(e));
+                outln!("{}", compact(&super::decode::event(e)));
             } else {
                 outln!("{}", event_line(e));
             }
         } else if let Some(existing) = &msg.existing {
             if a.json {
-                let mut v = super::render::allocation_json(existing);
-                v["kind"] = "existing".into();
-                outln!("{v}");
+                let entry = wire::SnapshotEntry::new(super::decode::allocation(existing));
+                outln!("{}", compact(&entry));
             } else {
                 out!("{}", allocation_block(existing));
             }
-        } else if msg.snapshot_complete && !a.json {
-            outln!(
-                "-- current allocations as of event {}; live events follow --",
-                msg.snapshot_sequence
-            );
+        } else if msg.snapshot_complete {
+            if a.json {
+                let done = wire::SnapshotComplete::new(msg.snapshot_sequence);
+                outln!("{}", compact(&done));
+            } else {
+                outln!(
+                    "-- current allocations as of event {}; live events follow --",
+                    msg.snapshot_sequence
+                );
+            }
         }
     }
+}
+
+/// One line of `watch --json`: the object SSE sends as `data:`.
+fn compact(v: &impl serde::Serialize) -> String {
+    serde_json::to_string(v).unwrap_or_default()
 }
 
 /// Logged events of a port or a service, newest first.
@@ -109,11 +119,8 @@ pub async fn history(channel: Channel, a: HistoryArgs) -> Result<u8, CliError> {
         token = page.next_page_token;
     }
     if a.json {
-        let list: Vec<serde_json::Value> = out.iter().map(event_json).collect();
-        outln!(
-            "{}",
-            serde_json::to_string_pretty(&list).unwrap_or_default()
-        );
+        let list: Vec<wire::Event> = out.iter().map(super::decode::event).collect();
+        super::commands::print_json(&list);
     } else if out.is_empty() {
         outln!("no events");
     } else {

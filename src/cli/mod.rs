@@ -23,6 +23,7 @@ mod check;
 mod child;
 mod commands;
 mod connect;
+mod decode;
 mod env;
 mod events;
 pub mod exit;

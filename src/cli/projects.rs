@@ -65,8 +65,8 @@ fn state_text(r: &ProjectPort) -> String {
                 .allocation
                 .as_ref()
                 .map(|a| match a.pid {
-                    0 => "kept until forgotten".to_string(),
-                    pid => format!("while process {pid} runs"),
+                    None => "kept until forgotten".to_string(),
+                    Some(pid) => format!("while process {pid} runs"),
                 })
                 .unwrap_or_default();
             format!("held by this project ({owner})")

@@ -280,15 +280,7 @@ fn to_json(g: &Gathered) -> serde_json::Value {
         Err(e) => json!({"error": e.message()}),
     };
     v["network"] = match &g.network {
-        Ok(r) => json!({
-            "status": network_status(r),
-            "critical_issues": r.critical_issues,
-            "warnings": r.warnings,
-            "checks": r.checks.iter().map(|c| (c.name.clone(), json!({
-                "status": c.status().as_str_name().trim_start_matches("CHECK_STATUS_").to_lowercase(),
-                "note": c.note,
-            }))).collect::<serde_json::Map<_, _>>(),
-        }),
+        Ok(r) => super::decode::report(r).to_seed_json(),
         Err(e) => json!({"error": e.message()}),
     };
     v

@@ -2,7 +2,6 @@
 //! allocated to a service, used by a process outside portwarden, resting after release, or
 //! refused by the host (CheckPorts).
 
-use serde_json::json;
 use tonic::transport::Channel;
 
 use portwarden_client::proto::ports_service_client::PortsServiceClient;
@@ -22,20 +21,8 @@ pub async fn run(channel: Channel, args: WhoArgs) -> Result<u8, CliError> {
         .into_inner()
         .results;
     if args.json {
-        print_json(&serde_json::Value::Array(
-            results
-                .iter()
-                .map(|c| {
-                    json!({
-                        "port": c.port,
-                        "state": state_name(c.state()),
-                        "holder": (!c.holder.is_empty()).then_some(&c.holder),
-                        "reason": c.reason,
-                        "in_managed_range": c.in_managed_range,
-                    })
-                })
-                .collect(),
-        ));
+        let checks: Vec<_> = results.iter().map(super::decode::port_check).collect();
+        print_json(&checks);
     } else {
         let width = results
             .iter()
@@ -47,18 +34,6 @@ pub async fn run(channel: Channel, args: WhoArgs) -> Result<u8, CliError> {
         }
     }
     Ok(exit::OK)
-}
-
-fn state_name(s: PortState) -> &'static str {
-    match s {
-        PortState::Free => "free",
-        PortState::Allocated => "allocated",
-        PortState::Quarantined => "quarantined",
-        PortState::InUse => "in_use",
-        PortState::Blocked => "blocked",
-        PortState::OutsideRange => "outside_range",
-        PortState::Unknown | PortState::Unspecified => "unknown",
-    }
 }
 
 /// "allocated to service web (pid 4242)", "used by pid 812 (nginx) outside portwarden", ...

@@ -276,7 +276,7 @@ mod tests {
                 EventDetail::PassCompleted {
                     allocations: 0,
                     issues: 0,
-                    duration_ms: 0.0,
+                    duration_ms: 0,
                 },
             )
             .numbered(seq, 0),

@@ -51,7 +51,7 @@ pub enum EventDetail {
     PassCompleted {
         allocations: u64,
         issues: u64,
-        duration_ms: f64,
+        duration_ms: u64,
     },
 }
 

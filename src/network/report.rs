@@ -10,7 +10,7 @@ use super::check::{CheckResult, CheckStatus};
 
 /// Overall health: `critical` if any check is critical, else `warning` if any check warns,
 /// else `healthy`. `info` never changes it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum OverallStatus {
     Healthy,
@@ -25,6 +25,14 @@ impl OverallStatus {
             OverallStatus::Warning => "warning",
             OverallStatus::Critical => "critical",
         }
+    }
+
+    /// The status named by `as_str`; None for anything else (an allocation made while no
+    /// checks ran records "").
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Healthy, Self::Warning, Self::Critical]
+            .into_iter()
+            .find(|v| v.as_str() == s)
     }
 }
 

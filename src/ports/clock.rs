@@ -48,15 +48,9 @@ impl Deadline {
     }
 }
 
-/// RFC 3339 UTC time of a wall time in milliseconds since the Unix epoch, as people read it
-/// (in messages) and as the REST API shows it.
-pub fn rfc3339(wall_ms: i64) -> String {
-    use time::format_description::well_known::Rfc3339;
-    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(wall_ms) * 1_000_000)
-        .ok()
-        .and_then(|t| t.format(&Rfc3339).ok())
-        .unwrap_or_default()
-}
+/// RFC 3339 UTC time of a wall time in milliseconds since the Unix epoch, as messages and the
+/// wire show it (one format everywhere).
+pub use crate::wire::timestamp as rfc3339;
 
 /// Where the allocator reads the time; tests substitute a clock whose wall time jumps.
 pub trait Clock: Send + Sync {

@@ -7,7 +7,9 @@ use super::clock::{Deadline, Now};
 use super::process::{DeathCause, Liveness, ProcessIdentity};
 
 /// What portwarden knows of the service behind an allocation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Health {
     /// Handed out; the owner has not been seen listening yet.
@@ -41,13 +43,27 @@ impl Health {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum OwnerKind {
     Permanent,
     Process,
     Lease,
     ProcessAndLease,
+}
+
+impl OwnerKind {
+    /// The name the wire and the CLI's tables use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OwnerKind::Permanent => "permanent",
+            OwnerKind::Process => "process",
+            OwnerKind::Lease => "lease",
+            OwnerKind::ProcessAndLease => "process_and_lease",
+        }
+    }
 }
 
 /// Who is calling, as far as the transport can tell. Over the Unix socket the kernel vouches for

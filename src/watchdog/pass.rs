@@ -144,7 +144,7 @@ impl Watchdog {
         let detail = EventDetail::PassCompleted {
             allocations: allocations.len() as u64,
             issues,
-            duration_ms: (duration_ms * 10.0).round() / 10.0,
+            duration_ms: duration_ms.round() as u64,
         };
         let event = self
             .allocator

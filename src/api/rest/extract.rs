@@ -108,16 +108,14 @@ async fn read_json<T: DeserializeOwned>(
         )
         .with_http(StatusCode::UNSUPPORTED_MEDIA_TYPE));
     }
+    // serde would read a list as the fields in order: a request is always an object.
+    if bytes.trim_ascii_start().first().is_some_and(|b| *b != b'{') {
+        return Err(ApiError::invalid("body", "the body must be a JSON object"));
+    }
     let de = &mut serde_json::Deserializer::from_slice(&bytes);
     let value = serde_path_to_error::deserialize(de).map_err(|e| {
-        let path = e.path().to_string();
-        // A syntax error is about the body as a whole; a shape error names its field.
-        let field = if e.inner().is_data() && path != "." && !path.is_empty() {
-            path
-        } else {
-            "body".to_string()
-        };
-        ApiError::invalid(&field, e.inner().to_string())
+        let (field, rule) = super::body_error::explain(&e.path().to_string(), e.inner());
+        ApiError::invalid(&field, rule)
     })?;
     Ok(Some(value))
 }

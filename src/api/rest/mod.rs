@@ -4,6 +4,7 @@
 //! and are rendered as grpc-gateway renders them (`error.rs`). The OpenAPI document is
 //! generated from the handlers and their types (utoipa).
 
+mod body_error;
 mod error;
 mod extract;
 mod meta;
@@ -59,7 +60,13 @@ pub struct RestState {
         (name = "network", description = "Network diagnostics (the original API's JSON shapes)"),
         (name = "watchdog", description = "The allocation watchdog"),
         (name = "meta", description = "Metrics and this document"),
-    )
+    ),
+    components(schemas(
+        crate::wire::Event,
+        crate::wire::SnapshotEntry,
+        crate::wire::SnapshotComplete,
+        crate::wire::Reset
+    ))
 )]
 struct ApiDoc;
 
@@ -81,7 +88,7 @@ fn routes() -> OpenApiRouter<RestState> {
         .routes(routes!(meta::openapi))
 }
 
-/// The OpenAPI 3.1 document of every REST path (what `/api/openapi.json` serves, and what is
+/// The OpenAPI 3.2 document of every REST path (what `/api/openapi.json` serves, and what is
 /// checked in at `docs/openapi.json`), as pretty JSON with a final newline.
 pub fn openapi_json() -> String {
     document(routes().split_for_parts().1)
@@ -112,9 +119,90 @@ fn document(api: OpenApiDoc) -> String {
     if let Some(created) = doc.pointer_mut("/paths/~1api~1ports~1allocations/post/responses/201") {
         created["links"] = links.into();
     }
+    // The wire objects send every key (null when unknown): say so.
+    if let Some(schemas) = doc
+        .pointer_mut("/components/schemas")
+        .and_then(|s| s.as_object_mut())
+    {
+        for name in WIRE_OBJECTS {
+            if let Some(schema) = schemas.get_mut(*name) {
+                require_every_key(schema);
+            }
+        }
+    }
+    // Each item of the event stream described as OpenAPI 3.2 does (`itemSchema`), which utoipa
+    // cannot write: `data:` holds the JSON of the object its `event:` names.
+    doc["openapi"] = "3.2.0".into();
+    if let Some(ok) = doc.pointer_mut("/paths/~1api~1ports~1watchdog~1events/get/responses/200") {
+        ok["content"] =
+            serde_json::json!({ "text/event-stream": { "itemSchema": sse_item_schema() } });
+    }
     let mut json = serde_json::to_string_pretty(&doc).unwrap_or_default();
     json.push('\n');
     json
+}
+
+/// The schemas of `crate::wire`: objects whose every key is always sent.
+const WIRE_OBJECTS: &[&str] = &[
+    "Allocation",
+    "Observation",
+    "ProcessStats",
+    "PortCheck",
+    "PortHealth",
+    "Event",
+    "SnapshotEntry",
+    "SnapshotComplete",
+    "Reset",
+    "Allocated",
+    "Released",
+];
+
+/// Marks every property of an object schema (or of each `allOf` part) required.
+fn require_every_key(schema: &mut serde_json::Value) {
+    if let Some(parts) = schema.get_mut("allOf").and_then(|p| p.as_array_mut()) {
+        parts.iter_mut().for_each(require_every_key);
+    }
+    let keys: Vec<serde_json::Value> = match schema.get("properties").and_then(|p| p.as_object()) {
+        Some(props) => props.keys().map(|k| k.as_str().into()).collect(),
+        None => return,
+    };
+    schema["required"] = keys.into();
+}
+
+/// One Server-Sent Event of `/api/ports/watchdog/events`: its `event:` and the schema of its
+/// `data:`.
+fn sse_item_schema() -> serde_json::Value {
+    let kinds: Vec<&str> = crate::events::EventKind::ALL
+        .iter()
+        .map(|k| k.as_str())
+        .collect();
+    let branch = |event: serde_json::Value, schema: &str| {
+        serde_json::json!({
+            "properties": {
+                "event": event,
+                "data": {
+                    "type": "string",
+                    "contentMediaType": "application/json",
+                    "contentSchema": { "$ref": format!("#/components/schemas/{schema}") },
+                },
+            },
+        })
+    };
+    serde_json::json!({
+        "type": "object",
+        "required": ["event", "data"],
+        "properties": {
+            "id": { "type": "string", "description": "The sequence; `Last-Event-ID` resumes after it" },
+            "event": { "type": "string" },
+            "data": { "type": "string" },
+        },
+        "oneOf": [
+            branch(serde_json::json!({ "enum": kinds }), "Event"),
+            branch(serde_json::json!({ "const": "existing" }), "SnapshotEntry"),
+            branch(serde_json::json!({ "const": "snapshot_complete" }), "SnapshotComplete"),
+            branch(serde_json::json!({ "const": "reset" }), "Reset"),
+        ],
+    })
 }
 
 /// The REST router, ready to merge with the gRPC routes.

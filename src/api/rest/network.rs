@@ -9,9 +9,10 @@ use serde_json::Value;
 use super::error::{ApiError, ErrorBody};
 use super::extract::Peer;
 use super::ports::bad_query;
-use super::types::*;
+use super::types::HealthQuery;
 use super::RestState;
 use crate::network;
+use crate::wire::{CheckDoc, ExhaustionDoc, ReportDoc, StatsDoc};
 
 /// Runs a diagnostic for `caller` on the diagnostics pool (bounded per caller).
 async fn blocking<T: Send + 'static>(

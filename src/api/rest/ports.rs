@@ -12,6 +12,7 @@ use super::extract::{port_param, JsonBody, LeaseToken, MaybeJsonBody, Peer};
 use super::types::*;
 use super::RestState;
 use crate::ports::{self, PortsError};
+use crate::wire::{self, Allocated, Released};
 
 /// A path or query that axum could not read: 400 naming what was wrong.
 pub(super) fn bad_path(r: PathRejection) -> ApiError {
@@ -56,7 +57,7 @@ pub async fn list(
     }
     let allocations = s.allocator.list(service.as_deref());
     Ok(Json(AllocationList {
-        allocations: allocations.iter().map(AllocationJson::from).collect(),
+        allocations: allocations.iter().map(wire::Allocation::from).collect(),
     }))
 }
 
@@ -99,16 +100,8 @@ pub async fn allocate(
     let granted = super::super::allocate_off_runtime(&s.allocator, req, caller)
         .await
         .map_err(|e| ApiError::new(tonic::Status::internal(format!("task failed: {e}"))))??;
-    let a = &granted.allocation;
-    let location = format!("/api/ports/allocations/{}", a.port);
-    let reply = Allocated {
-        allocation: AllocationJson::from(a),
-        lease_token: a.lease_token.clone(),
-        network_health: a.network_health.clone(),
-        warnings: granted.warnings,
-        network_report: granted.report.as_ref().map(|r| r.to_seed_json()),
-        reused: granted.reused,
-    };
+    let location = format!("/api/ports/allocations/{}", granted.allocation.port);
+    let reply = Allocated::from(&granted);
     // An existing allocation handed back is not a new resource.
     let code = if granted.reused {
         StatusCode::OK
@@ -122,16 +115,16 @@ pub async fn allocate(
 #[utoipa::path(get, path = "/api/ports/allocations/{port}", tag = "ports",
     params(("port" = u32, Path, description = "The allocated port", minimum = 1, maximum = 65535)),
     responses(
-        (status = 200, description = "The allocation", body = AllocationJson),
+        (status = 200, description = "The allocation", body = wire::Allocation),
         (status = 400, description = "Not a port of the managed ranges", body = ErrorBody),
         (status = 404, description = "Not allocated", body = ErrorBody),
     ))]
 pub async fn get(
     State(s): State<RestState>,
     path: Result<Path<String>, PathRejection>,
-) -> Result<Json<AllocationJson>, ApiError> {
+) -> Result<Json<wire::Allocation>, ApiError> {
     let port = path_port(path)?;
-    Ok(Json(AllocationJson::from(&s.allocator.get(port)?)))
+    Ok(Json(wire::Allocation::from(&s.allocator.get(port)?)))
 }
 
 /// Releases a port; it rests in quarantine before another service gets it. Needs the lease
@@ -142,7 +135,7 @@ pub async fn get(
         ("X-Lease-Token" = Option<String>, Header, description = "The lease token from the allocation"),
     ),
     responses(
-        (status = 200, description = "Released", body = ReleasedJson),
+        (status = 200, description = "Released", body = Released),
         (status = 400, description = "Not a port of the managed ranges", body = ErrorBody),
         (status = 403, description = "No or a wrong lease token, or a cross-site request", body = ErrorBody),
         (status = 404, description = "Not allocated", body = ErrorBody),
@@ -152,13 +145,10 @@ pub async fn release(
     Peer(caller): Peer,
     LeaseToken(token): LeaseToken,
     path: Result<Path<String>, PathRejection>,
-) -> Result<Json<ReleasedJson>, ApiError> {
+) -> Result<Json<Released>, ApiError> {
     let port = path_port(path)?;
     let released = s.allocator.release(port, token.as_deref(), &caller)?;
-    Ok(Json(ReleasedJson {
-        allocation: AllocationJson::from(&released.allocation),
-        quarantined_until: rfc3339(released.quarantine_until_ms),
-    }))
+    Ok(Json(Released::from(&released)))
 }
 
 /// Renews a lease (and adds to the allocation's counters). Token as for release.
@@ -169,7 +159,7 @@ pub async fn release(
     ),
     request_body(content = Option<RenewBody>, description = "Optional"),
     responses(
-        (status = 200, description = "Renewed", body = AllocationJson),
+        (status = 200, description = "Renewed", body = wire::Allocation),
         (status = 400, description = "A bad field or port", body = ErrorBody),
         (status = 403, description = "No or a wrong lease token, or a cross-site request", body = ErrorBody),
         (status = 404, description = "Not allocated, or its owner died", body = ErrorBody),
@@ -182,7 +172,7 @@ pub async fn renew(
     LeaseToken(token): LeaseToken,
     path: Result<Path<String>, PathRejection>,
     MaybeJsonBody(body): MaybeJsonBody<RenewBody>,
-) -> Result<Json<AllocationJson>, ApiError> {
+) -> Result<Json<wire::Allocation>, ApiError> {
     let port = path_port(path)?;
     let req = ports::RenewRequest {
         port,
@@ -192,7 +182,7 @@ pub async fn renew(
         errors_delta: body.errors_delta.unwrap_or(0),
         convert_to_lease: body.convert_to_lease.unwrap_or(false),
     };
-    Ok(Json(AllocationJson::from(
+    Ok(Json(wire::Allocation::from(
         &s.allocator.renew(req, &caller)?,
     )))
 }

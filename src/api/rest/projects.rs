@@ -10,9 +10,9 @@ use utoipa::{IntoParams, ToSchema};
 use super::error::{ApiError, ErrorBody};
 use super::extract::Peer;
 use super::ports::bad_query;
-use super::types::{rfc3339, AllocationJson};
 use super::RestState;
 use crate::ports::{ProjectPort, ProjectPortState, ProjectRecord};
+use crate::wire::{self, timestamp as rfc3339};
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -47,7 +47,7 @@ pub struct ProjectPortJson {
     /// Null for a forgotten record.
     pub state: Option<ProjectPortStateJson>,
     /// `held`: the project's allocation.
-    pub allocation: Option<AllocationJson>,
+    pub allocation: Option<wire::Allocation>,
     /// `taken`: the service holding the port.
     pub holder: Option<String>,
     /// The uid the project belongs to.
@@ -76,7 +76,7 @@ impl ProjectPortJson {
         let (state, allocation, holder) = match &p.state {
             ProjectPortState::Held(a) => (
                 ProjectPortStateJson::Held,
-                Some(AllocationJson::from(&**a)),
+                Some(wire::Allocation::from(&**a)),
                 None,
             ),
             ProjectPortState::Free => (ProjectPortStateJson::Free, None, None),
@@ -107,7 +107,7 @@ pub struct ForgottenJson {
     /// The records forgotten, as they were (empty when the project had none).
     pub forgotten: Vec<ProjectPortJson>,
     /// The project's allocations that were released.
-    pub released: Vec<AllocationJson>,
+    pub released: Vec<wire::Allocation>,
 }
 
 /// The ports a project remembers, with what holds each now.
@@ -146,6 +146,6 @@ pub async fn forget(
     Ok(Json(ForgottenJson {
         project: q.path,
         forgotten: gone.records.iter().map(ProjectPortJson::record).collect(),
-        released: gone.released.iter().map(AllocationJson::from).collect(),
+        released: gone.released.iter().map(wire::Allocation::from).collect(),
     }))
 }

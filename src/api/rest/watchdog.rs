@@ -18,11 +18,12 @@ use utoipa::IntoParams;
 use super::error::{ApiError, ErrorBody};
 use super::extract::Peer;
 use super::ports::bad_query;
-use super::types::{rfc3339, WatchdogStatusJson};
+use super::types::WatchdogStatusJson;
 use super::RestState;
 use crate::api::lagging::{Behind, LagProbe};
 use crate::events::EventKind;
 use crate::ports::{self, Feed, FeedItem, PortsError, WatchStart};
+use crate::wire::{self, timestamp as rfc3339};
 
 /// A comment line this often keeps proxies and clients from timing out an idle stream.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
@@ -67,19 +68,28 @@ fn kinds(list: Option<&str>) -> Result<Vec<EventKind>, ApiError> {
         .collect()
 }
 
+/// An SSE `data:` line: the wire object, as `watch --json` prints it.
+fn data(v: &impl serde::Serialize) -> String {
+    serde_json::to_string(v).unwrap_or_default()
+}
+
 fn sse_item(item: FeedItem) -> SseEvent {
     match item {
         FeedItem::Event(e) => SseEvent::default()
             .id(e.sequence.to_string())
             .event(e.kind().as_str())
-            .data(e.to_json()),
-        FeedItem::Existing(a) => SseEvent::default()
-            .event("existing")
-            .data(serde_json::to_string(&a).unwrap_or_default()),
+            .data(data(&wire::Event::from(&*e))),
+        FeedItem::Existing(a) => {
+            SseEvent::default()
+                .event("existing")
+                .data(data(&wire::SnapshotEntry::new(wire::Allocation::new(
+                    &a, None,
+                ))))
+        }
         FeedItem::SnapshotComplete { sequence } => SseEvent::default()
             .id(sequence.to_string())
             .event("snapshot_complete")
-            .data(serde_json::json!({ "sequence": sequence }).to_string()),
+            .data(data(&wire::SnapshotComplete::new(sequence))),
         // Ended before it is rendered (see `fell_behind`).
         FeedItem::FellBehind(_) => SseEvent::default().comment("fell behind"),
     }
@@ -89,8 +99,8 @@ fn sse_item(item: FeedItem) -> SseEvent {
 /// (Last-Event-ID) resumes; without one (a snapshot cut short) the reconnect starts over.
 fn fell_behind(why: Behind, feed: &Feed) -> SseEvent {
     let resume = feed.resume_after();
-    let data = serde_json::json!({ "message": why.message(resume), "sequence": resume });
-    let reset = SseEvent::default().event("reset").data(data.to_string());
+    let reset = wire::Reset::new(why.message(resume), resume, None);
+    let reset = SseEvent::default().event("reset").data(data(&reset));
     match resume {
         Some(n) => reset.id(n.to_string()),
         None => reset,
@@ -201,15 +211,15 @@ pub async fn events(
             let feed = s
                 .allocator
                 .watch(filter, WatchStart::Live, &caller, lag.on_stuck())?;
-            let data = serde_json::json!({
-                "message": format!("{e}; re-read /api/ports/allocations, live events follow"),
-                "sequence": feed.position(),
-                "oldest_retained_sequence": s.allocator.log_bounds().oldest_retained(),
-            });
+            let reset = wire::Reset::new(
+                format!("{e}; re-read /api/ports/allocations, live events follow"),
+                Some(feed.position()),
+                Some(s.allocator.log_bounds().oldest_retained()),
+            );
             let reset = SseEvent::default()
                 .id(feed.position().to_string())
                 .event("reset")
-                .data(data.to_string());
+                .data(data(&reset));
             (feed, Some(reset))
         }
         Err(e) => return Err(e.into()),
