@@ -34,6 +34,21 @@ if TYPE_CHECKING:  # what the lazy names below resolve to, for type checkers and
     )
     from .target import DEFAULT_TCP_ADDR, Target, default_socket_path
     from .client import AllocateResult, Client, Lease, Watch, tls_credentials
+    from .model import (
+        Allocation,
+        Event,
+        EventKind,
+        Existing,
+        Health,
+        Observed,
+        OverallStatus,
+        OwnerKind,
+        PortCheck,
+        PortState,
+        ProcessStats,
+        Released,
+        SnapshotComplete,
+    )
     from .errors import (
         Aborted,
         AlreadyExists,
@@ -78,6 +93,7 @@ _LAZY = {
         name: ".client"
         for name in ("Client", "AllocateResult", "Lease", "Watch", "tls_credentials")
     },
+    **{name: ".model" for name in ("Allocation", "Event", "EventKind", "Existing", "Health", "Observed", "OverallStatus", "OwnerKind", "PortCheck", "PortState", "ProcessStats", "Released", "SnapshotComplete")},
     **{
         name: ".errors"
         for name in (

@@ -39,6 +39,7 @@ from .errors import (
     PortwardenError,
     from_rpc_error,
 )
+from .model import Allocation, Event, OverallStatus, PortCheck, Released, WatchItem, _overall, watch_item
 from .target import DEFAULT_TCP_ADDR, Target, check_socket, default_socket_path
 from .v1 import network_pb2, network_pb2_grpc, ports_pb2, ports_pb2_grpc, watchdog_pb2, watchdog_pb2_grpc
 
@@ -88,13 +89,13 @@ class AllocateResult:
     port: int
     #: Needed to release or renew (unless the caller is root or the same uid over the Unix socket).
     lease_token: str
-    #: The ``portwarden.v1.Allocation`` message as recorded by the daemon.
-    allocation: ports_pb2.Allocation
+    #: The allocation as recorded by the daemon.
+    allocation: Allocation
     #: Human-readable warnings: a ``prefer`` port outside the managed ranges (never free),
     #: then the findings of the pre-allocation network checks.
     warnings: List[str] = field(default_factory=list)
-    #: Overall network status of the pre-allocation checks (healthy, warning, critical).
-    network_health: str = ""
+    #: Overall status of the pre-allocation checks; ``None`` when none ran (a reused allocation).
+    network_health: Optional[OverallStatus] = None
     #: The pre-allocation checks (``NetworkReport``: the port's own checks and every system-wide
     #: finding), when the daemon ran them.
     network_report: Optional[network_pb2.NetworkReport] = None
@@ -106,9 +107,9 @@ class AllocateResult:
         return cls(
             port=resp.allocation.port,
             lease_token=resp.lease_token,
-            allocation=resp.allocation,
+            allocation=Allocation.from_proto(resp.allocation),
             warnings=list(resp.warnings),
-            network_health=resp.network_health,
+            network_health=_overall(resp.network_health),
             network_report=resp.network_report if resp.HasField("network_report") else None,
             reused=resp.reused,
         )
@@ -245,9 +246,10 @@ class Client:
             req.ttl_seconds = ttl_seconds
         return AllocateResult._from_response(self._call(self.ports.Allocate, req))
 
-    def release(self, port: int, lease_token: str = "") -> ports_pb2.ReleaseResponse:
+    def release(self, port: int, lease_token: str = "") -> Released:
         """Gives ``port`` back. Returns the released allocation and when its quarantine ends."""
-        return self._call(self.ports.Release, ports_pb2.ReleaseRequest(port=port, lease_token=lease_token))
+        resp = self._call(self.ports.Release, ports_pb2.ReleaseRequest(port=port, lease_token=lease_token))
+        return Released.from_proto(resp)
 
     def renew(
         self,
@@ -256,33 +258,34 @@ class Client:
         ttl_seconds: Optional[int] = None,
         requests_delta: int = 0,
         errors_delta: int = 0,
-    ) -> ports_pb2.Allocation:
+    ) -> Allocation:
         """Extends a lease (``ttl_seconds`` changes its length) and adds to its counters."""
         req = ports_pb2.RenewRequest(
             port=port, lease_token=lease_token, requests_delta=requests_delta, errors_delta=errors_delta
         )
         if ttl_seconds is not None:
             req.ttl_seconds = ttl_seconds
-        return self._call(self.ports.Renew, req).allocation
+        return Allocation.from_proto(self._call(self.ports.Renew, req).allocation)
 
-    def get(self, port: int) -> ports_pb2.Allocation:
+    def get(self, port: int) -> Allocation:
         """The allocation of ``port``; raises :class:`portwarden.NotFound` when it has none."""
-        return self._call(self.ports.Get, ports_pb2.GetRequest(port=port)).allocation
+        return Allocation.from_proto(self._call(self.ports.Get, ports_pb2.GetRequest(port=port)).allocation)
 
-    def list(self, service: str = "") -> List[ports_pb2.Allocation]:
+    def list(self, service: str = "") -> List[Allocation]:
         """Every allocation, or only those of ``service``."""
-        return list(self._call(self.ports.List, ports_pb2.ListRequest(service=service)).allocations)
+        resp = self._call(self.ports.List, ports_pb2.ListRequest(service=service))
+        return [Allocation.from_proto(a) for a in resp.allocations]
 
     def status(self) -> ports_pb2.StatusResponse:
         """Ranges, totals (allocated, available, quarantined, unavailable) and range warnings."""
         return self._call(self.ports.Status, ports_pb2.StatusRequest())
 
-    def check_ports(self, ports: Iterable[int]) -> List[ports_pb2.PortCheck]:
+    def check_ports(self, ports: Iterable[int]) -> List[PortCheck]:
         """Whether each port could be allocated now, and if not why."""
         if isinstance(ports, int):
             ports = [ports]
         resp = self._call(self.ports.CheckPorts, ports_pb2.CheckPortsRequest(ports=list(ports)))
-        return list(resp.results)
+        return [PortCheck.from_proto(r) for r in resp.results]
 
     # -- network diagnostics -----------------------------------------------------------------
 
@@ -328,9 +331,8 @@ class Client:
         since_sequence: Optional[int] = None,
         snapshot: bool = False,
     ) -> "Watch":
-        """Follows the daemon's events: an iterator of ``portwarden.v1.WatchResponse`` (``.event``
-        for events; with ``snapshot=True`` first ``.existing`` allocations and a
-        ``.snapshot_complete`` marker). ``kinds`` are names (``"allocated"``,
+        """Follows the daemon's events: an iterator of :class:`Event` (with ``snapshot=True``, first
+        one :class:`Existing` per current allocation and a :class:`SnapshotComplete`). ``kinds`` are names (``"allocated"``,
         ``"health_changed"``, ...). ``since_sequence`` resumes after an event already seen.
 
         Iteration ends when the daemon stops or :meth:`Watch.close` is called (from any thread);
@@ -353,9 +355,9 @@ class Client:
         service: str = "",
         kinds: Iterable[str] = (),
         limit: int = 50,
-    ) -> List[watchdog_pb2.WatchdogEvent]:
+    ) -> List[Event]:
         """Logged events of ``port`` and/or ``service``, newest first, at most ``limit``."""
-        events: List[watchdog_pb2.WatchdogEvent] = []
+        events: List[Event] = []
         token = ""
         while len(events) < limit:
             req = watchdog_pb2.HistoryRequest(
@@ -367,7 +369,7 @@ class Client:
             if port is not None:
                 req.port = port
             page = self._call(self.watchdog.History, req)
-            events.extend(page.events)
+            events.extend(Event.from_proto(e) for e in page.events)
             token = page.next_page_token
             if not token:
                 break
@@ -468,9 +470,9 @@ class Watch:
     def __iter__(self) -> "Watch":
         return self
 
-    def __next__(self) -> watchdog_pb2.WatchResponse:
+    def __next__(self) -> WatchItem:
         try:
-            return next(self._call)
+            return watch_item(next(self._call))
         except StopIteration:
             raise
         except grpc.RpcError as err:
@@ -478,11 +480,11 @@ class Watch:
                 raise StopIteration from None
             raise from_rpc_error(err, self._target) from err
 
-    def events(self) -> Iterator[watchdog_pb2.WatchdogEvent]:
+    def events(self) -> Iterator[Event]:
         """Only the events (skips snapshot items and the marker)."""
-        for msg in self:
-            if msg.HasField("event"):
-                yield msg.event
+        for item in self:
+            if isinstance(item, Event):
+                yield item
 
     def close(self) -> None:
         self._closed = True

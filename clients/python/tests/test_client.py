@@ -29,16 +29,18 @@ def _roundtrip(client: portwarden.Client) -> None:
     )
     assert RANGE[0] <= got.port <= RANGE[1]
     assert got.lease_token
-    assert isinstance(got.allocation, ports_pb2.Allocation)
+    assert isinstance(got.allocation, portwarden.Allocation)
     assert got.allocation.port == got.port
     assert got.allocation.service == "web"
     assert got.allocation.purpose == "python client test"
     assert got.allocation.started_by == "pytest"
     assert dict(got.allocation.labels) == {"team": "infra", "env": "test"}
     assert got.allocation.ttl_seconds == 60
-    assert got.allocation.owner_kind == ports_pb2.OWNER_KIND_LEASE
+    assert got.allocation.owner_kind is portwarden.OwnerKind.LEASE
+    assert got.allocation.pid is None and got.allocation.renewed_at is None
+    assert got.allocation.expires_at.tzinfo is not None
     assert isinstance(got.warnings, list)
-    assert isinstance(got.network_health, str)
+    assert got.network_health is None or isinstance(got.network_health, portwarden.OverallStatus)
 
     other = client.allocate("db")
     assert other.port != got.port
@@ -103,7 +105,7 @@ def test_unix_socket_owner_is_caller(daemon):
     with portwarden.Client(daemon.unix_addr) as client:
         got = client.allocate("proc-owned", owner_is_caller=True)
         assert got.allocation.pid == os.getpid()
-        assert got.allocation.owner_kind == ports_pb2.OWNER_KIND_PROCESS
+        assert got.allocation.owner_kind is portwarden.OwnerKind.PROCESS
         assert got.allocation.owner_uid == os.geteuid()
         client.release(got.port, got.lease_token)
 
@@ -170,8 +172,8 @@ def test_renew_extends_lease_and_counts(daemon):
         assert renewed.ttl_seconds == 120
         assert renewed.request_count == 3
         assert renewed.error_count == 1
-        assert renewed.HasField("renewed_at")
-        assert renewed.expires_at.ToDatetime() > got.allocation.expires_at.ToDatetime()
+        assert renewed.renewed_at is not None
+        assert renewed.expires_at > got.allocation.expires_at
         assert client.get(got.port).request_count == 3
 
 
@@ -213,10 +215,10 @@ def test_check_ports(daemon):
         got = client.allocate("web")
         free = RANGE[1] if got.port != RANGE[1] else RANGE[0]
         results = {r.port: r for r in client.check_ports([got.port, free, RANGE[1] + 100])}
-        assert results[got.port].state == ports_pb2.PORT_STATE_ALLOCATED
-        assert results[free].state == ports_pb2.PORT_STATE_FREE
+        assert results[got.port].state == portwarden.PortState.ALLOCATED
+        assert results[free].state == portwarden.PortState.FREE
         assert results[free].in_managed_range
-        assert results[RANGE[1] + 100].state in (ports_pb2.PORT_STATE_OUTSIDE_RANGE,)
+        assert results[RANGE[1] + 100].state is portwarden.PortState.OUTSIDE_RANGE
         assert not results[RANGE[1] + 100].in_managed_range
         with pytest.raises(portwarden.InvalidArgument) as err:
             client.check_ports([])
@@ -254,13 +256,13 @@ def test_lease_context_manager(daemon):
 def test_lease_keepalive_renews(daemon):
     with portwarden.Client(daemon.tcp_addr) as client:
         with client.lease("worker", ttl_seconds=1) as lease:
-            first_expiry = lease.allocation.expires_at.ToDatetime()
+            first_expiry = lease.allocation.expires_at
             time.sleep(1.5)
             assert lease.renew_error is None
             assert lease.renewals >= 2
             current = client.get(lease.port)
-            assert current.HasField("renewed_at")
-            assert current.expires_at.ToDatetime() > first_expiry
+            assert current.renewed_at is not None
+            assert current.expires_at > first_expiry
         assert client.list() == []
 
 
@@ -342,3 +344,42 @@ def test_network_diagnostics(daemon):
             with pytest.raises(portwarden.InvalidArgument) as err:
                 client.network_health(70000)
             assert "port" in err.value.fields
+
+
+def test_the_dataclasses_read_as_the_rest_json(daemon):
+    """One vocabulary: the Python Allocation and PortCheck have the REST objects' keys, and the
+    same values (enums by their JSON spelling, times at the same millisecond)."""
+    import dataclasses
+    import enum
+    import json
+    import urllib.request
+
+    def rest(path):
+        with urllib.request.urlopen(f"http://{daemon.tcp_addr}{path}", timeout=5) as resp:
+            return json.load(resp)
+
+    def as_json(value):
+        if isinstance(value, enum.Enum):
+            return value.value
+        if hasattr(value, "isoformat"):
+            return value.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        if dataclasses.is_dataclass(value):
+            return {f.name: as_json(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        return value
+
+    with portwarden.Client(daemon.unix_addr) as client:
+        got = client.allocate("same", ttl_seconds=60, owner_is_caller=True, labels={"k": "v"})
+        client.renew(got.port, got.lease_token)
+        mine = client.get(got.port)
+        theirs = rest(f"/api/ports/allocations/{got.port}")
+        assert [f.name for f in dataclasses.fields(mine)] == list(theirs), "same keys, same order"
+        assert as_json(mine) == theirs
+        assert mine.owner_kind is portwarden.OwnerKind.PROCESS_AND_LEASE
+
+        [check] = client.check_ports([got.port])
+        schemas = rest("/api/openapi.json")["components"]["schemas"]
+        assert {f.name for f in dataclasses.fields(check)} == set(schemas["PortCheck"]["properties"])
+        assert {s.value for s in portwarden.PortState} == set(schemas["PortState"]["enum"])
+        assert {k.value for k in portwarden.OwnerKind} == set(schemas["OwnerKind"]["enum"])
+        assert check.state is portwarden.PortState.ALLOCATED and check.holder
+        client.release(got.port, got.lease_token)

@@ -37,10 +37,7 @@ def test_watch_sees_allocations_and_releases_in_order(daemon):
         got = pw.allocate("pyweb")
         pw.release(got.port, got.lease_token)
         events = _collect(watch, 2)
-    assert [e.kind for e in events] == [
-        portwarden.watchdog_pb2.EVENT_KIND_ALLOCATED,
-        portwarden.watchdog_pb2.EVENT_KIND_RELEASED,
-    ]
+    assert [e.kind for e in events] == [portwarden.EventKind.ALLOCATED, portwarden.EventKind.RELEASED]
     assert events[0].sequence < events[1].sequence
     assert events[0].allocation.service == "pyweb"
 
@@ -78,10 +75,7 @@ def test_history_and_status(daemon):
         got = pw.allocate("hist")
         pw.release(got.port, got.lease_token)
         events = pw.history(port=got.port, kinds=["allocated", "released"])
-        assert [e.kind for e in events][:2] == [
-            portwarden.watchdog_pb2.EVENT_KIND_RELEASED,
-            portwarden.watchdog_pb2.EVENT_KIND_ALLOCATED,
-        ]
+        assert [e.kind for e in events][:2] == [portwarden.EventKind.RELEASED, portwarden.EventKind.ALLOCATED]
         status = pw.watchdog_status()
         assert status.running
         assert status.last_sequence >= events[0].sequence

@@ -119,9 +119,9 @@ class Allocation(_message.Message):
     error_count: int
     owner_uid: int
     renewed_at: _timestamp_pb2.Timestamp
-    network_health: str
+    network_health: _network_pb2.OverallStatus
     observed: Observation
-    def __init__(self, port: _Optional[int] = ..., service: _Optional[str] = ..., purpose: _Optional[str] = ..., started_by: _Optional[str] = ..., pid: _Optional[int] = ..., pid_start_time: _Optional[int] = ..., labels: _Optional[_Mapping[str, str]] = ..., allocated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ttl_seconds: _Optional[int] = ..., health: _Optional[_Union[Health, str]] = ..., owner_kind: _Optional[_Union[OwnerKind, str]] = ..., request_count: _Optional[int] = ..., error_count: _Optional[int] = ..., owner_uid: _Optional[int] = ..., renewed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., network_health: _Optional[str] = ..., observed: _Optional[_Union[Observation, _Mapping]] = ...) -> None: ...
+    def __init__(self, port: _Optional[int] = ..., service: _Optional[str] = ..., purpose: _Optional[str] = ..., started_by: _Optional[str] = ..., pid: _Optional[int] = ..., pid_start_time: _Optional[int] = ..., labels: _Optional[_Mapping[str, str]] = ..., allocated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ttl_seconds: _Optional[int] = ..., health: _Optional[_Union[Health, str]] = ..., owner_kind: _Optional[_Union[OwnerKind, str]] = ..., request_count: _Optional[int] = ..., error_count: _Optional[int] = ..., owner_uid: _Optional[int] = ..., renewed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., network_health: _Optional[_Union[_network_pb2.OverallStatus, str]] = ..., observed: _Optional[_Union[Observation, _Mapping]] = ...) -> None: ...
 
 class Observation(_message.Message):
     __slots__ = ("at", "listener", "squatters", "connections", "process")
@@ -201,11 +201,11 @@ class AllocateResponse(_message.Message):
     REUSED_FIELD_NUMBER: _ClassVar[int]
     allocation: Allocation
     lease_token: str
-    network_health: str
+    network_health: _network_pb2.OverallStatus
     warnings: _containers.RepeatedScalarFieldContainer[str]
     network_report: _network_pb2.NetworkReport
     reused: bool
-    def __init__(self, allocation: _Optional[_Union[Allocation, _Mapping]] = ..., lease_token: _Optional[str] = ..., network_health: _Optional[str] = ..., warnings: _Optional[_Iterable[str]] = ..., network_report: _Optional[_Union[_network_pb2.NetworkReport, _Mapping]] = ..., reused: bool = ...) -> None: ...
+    def __init__(self, allocation: _Optional[_Union[Allocation, _Mapping]] = ..., lease_token: _Optional[str] = ..., network_health: _Optional[_Union[_network_pb2.OverallStatus, str]] = ..., warnings: _Optional[_Iterable[str]] = ..., network_report: _Optional[_Union[_network_pb2.NetworkReport, _Mapping]] = ..., reused: bool = ...) -> None: ...
 
 class ReleaseRequest(_message.Message):
     __slots__ = ("port", "lease_token")

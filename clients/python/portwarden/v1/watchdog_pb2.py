@@ -24,10 +24,11 @@ _sym_db = _symbol_database.Default()
 
 from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
+from . import network_pb2 as portwarden_dot_v1_dot_network__pb2
 from . import ports_pb2 as portwarden_dot_v1_dot_ports__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1cportwarden/v1/watchdog.proto\x12\rportwarden.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19portwarden/v1/ports.proto\"\x17\n\x15WatchdogStatusRequest\"\x81\x02\n\x07IoRates\x12\x1d\n\x15\x62ytes_sent_per_second\x18\x01 \x01(\x01\x12\x1d\n\x15\x62ytes_recv_per_second\x18\x02 \x01(\x01\x12\x1f\n\x17packets_sent_per_second\x18\x03 \x01(\x01\x12\x1f\n\x17packets_recv_per_second\x18\x04 \x01(\x01\x12\x1c\n\x14\x65rrors_in_per_second\x18\x05 \x01(\x01\x12\x1d\n\x15\x65rrors_out_per_second\x18\x06 \x01(\x01\x12\x1b\n\x13\x64rops_in_per_second\x18\x07 \x01(\x01\x12\x1c\n\x14\x64rops_out_per_second\x18\x08 \x01(\x01\"E\n\x0eInterfaceRates\x12\x0c\n\x04name\x18\x01 \x01(\t\x12%\n\x05rates\x18\x02 \x01(\x0b\x32\x16.portwarden.v1.IoRates\"\xf3\x03\n\x16WatchdogStatusResponse\x12\x0f\n\x07running\x18\x01 \x01(\x08\x12\x18\n\x10interval_seconds\x18\x02 \x01(\x04\x12\x18\n\x10\x63hecks_performed\x18\x03 \x01(\x04\x12\x17\n\x0fissues_detected\x18\x04 \x01(\x04\x12\x11\n\treclaimed\x18\x05 \x01(\x04\x12,\n\x08last_run\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1c\n\x14last_run_duration_ms\x18\x07 \x01(\x01\x12\x13\n\x0bsubscribers\x18\x08 \x01(\x04\x12 \n\x18oldest_retained_sequence\x18\t \x01(\x04\x12\x15\n\rlast_sequence\x18\n \x01(\x04\x12\x16\n\x0enetwork_status\x18\x0b \x01(\t\x12(\n\x08io_rates\x18\x0c \x01(\x0b\x32\x16.portwarden.v1.IoRates\x12\x36\n\x0finterface_rates\x18\r \x03(\x0b\x32\x1d.portwarden.v1.InterfaceRates\x12!\n\x19io_rates_interval_seconds\x18\x0e \x01(\x01\x12\x1c\n\x14unknown_owner_checks\x18\x0f \x01(\x04\x12\x13\n\x0binterval_ms\x18\x10 \x01(\x04\"\xa6\x01\n\x0cWatchRequest\x12\'\n\x05kinds\x18\x01 \x03(\x0e\x32\x18.portwarden.v1.EventKind\x12\x0f\n\x07service\x18\x02 \x01(\t\x12\x11\n\x04port\x18\x03 \x01(\rH\x00\x88\x01\x01\x12\x1b\n\x0esince_sequence\x18\x04 \x01(\x04H\x01\x88\x01\x01\x12\x10\n\x08snapshot\x18\x05 \x01(\x08\x42\x07\n\x05_portB\x11\n\x0f_since_sequence\"\xe1\x02\n\rWatchdogEvent\x12&\n\x04kind\x18\x01 \x01(\x0e\x32\x18.portwarden.v1.EventKind\x12&\n\x02\x61t\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0c\n\x04port\x18\x03 \x01(\r\x12\x0f\n\x07service\x18\x04 \x01(\t\x12\x0f\n\x07message\x18\x05 \x01(\t\x12%\n\x06health\x18\x06 \x01(\x0e\x32\x15.portwarden.v1.Health\x12\x10\n\x08sequence\x18\x07 \x01(\x04\x12.\n\x0fprevious_health\x18\x08 \x01(\x0e\x32\x15.portwarden.v1.Health\x12\x0e\n\x06reason\x18\t \x01(\t\x12-\n\nallocation\x18\n \x01(\x0b\x32\x19.portwarden.v1.Allocation\x12(\n\x07\x64\x65tails\x18\x0b \x01(\x0b\x32\x17.google.protobuf.Struct\"\x9f\x01\n\rWatchResponse\x12+\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x1c.portwarden.v1.WatchdogEvent\x12+\n\x08\x65xisting\x18\x02 \x01(\x0b\x32\x19.portwarden.v1.Allocation\x12\x19\n\x11snapshot_complete\x18\x03 \x01(\x08\x12\x19\n\x11snapshot_sequence\x18\x04 \x01(\x04\"\x8d\x01\n\x0eHistoryRequest\x12\x11\n\x04port\x18\x01 \x01(\rH\x00\x88\x01\x01\x12\x0f\n\x07service\x18\x02 \x01(\t\x12\'\n\x05kinds\x18\x03 \x03(\x0e\x32\x18.portwarden.v1.EventKind\x12\x11\n\tpage_size\x18\x04 \x01(\r\x12\x12\n\npage_token\x18\x05 \x01(\tB\x07\n\x05_port\"X\n\x0fHistoryResponse\x12,\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x1c.portwarden.v1.WatchdogEvent\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t*\xbf\x03\n\tEventKind\x12\x1a\n\x16\x45VENT_KIND_UNSPECIFIED\x10\x00\x12\x18\n\x14\x45VENT_KIND_ALLOCATED\x10\x01\x12\x17\n\x13\x45VENT_KIND_RELEASED\x10\x02\x12\x16\n\x12\x45VENT_KIND_RENEWED\x10\x03\x12\x1d\n\x19\x45VENT_KIND_HEALTH_CHANGED\x10\x04\x12\x18\n\x14\x45VENT_KIND_RECLAIMED\x10\x05\x12 \n\x18\x45VENT_KIND_NETWORK_ISSUE\x10\x06\x1a\x02\x08\x01\x12\x1c\n\x18\x45VENT_KIND_SQUATTER_SEEN\x10\x07\x12\x1c\n\x18\x45VENT_KIND_SQUATTER_GONE\x10\x08\x12$\n EVENT_KIND_OUTSIDE_LISTENER_SEEN\x10\t\x12$\n EVENT_KIND_OUTSIDE_LISTENER_GONE\x10\n\x12\"\n\x1e\x45VENT_KIND_CONNECTIONS_LEAKING\x10\x0b\x12%\n!EVENT_KIND_NETWORK_STATUS_CHANGED\x10\x0c\x12\x1d\n\x19\x45VENT_KIND_PASS_COMPLETED\x10\r2\xf8\x01\n\x0fWatchdogService\x12U\n\x06Status\x12$.portwarden.v1.WatchdogStatusRequest\x1a%.portwarden.v1.WatchdogStatusResponse\x12\x44\n\x05Watch\x12\x1b.portwarden.v1.WatchRequest\x1a\x1c.portwarden.v1.WatchResponse0\x01\x12H\n\x07History\x12\x1d.portwarden.v1.HistoryRequest\x1a\x1e.portwarden.v1.HistoryResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1cportwarden/v1/watchdog.proto\x12\rportwarden.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1bportwarden/v1/network.proto\x1a\x19portwarden/v1/ports.proto\"\x17\n\x15WatchdogStatusRequest\"\x81\x02\n\x07IoRates\x12\x1d\n\x15\x62ytes_sent_per_second\x18\x01 \x01(\x01\x12\x1d\n\x15\x62ytes_recv_per_second\x18\x02 \x01(\x01\x12\x1f\n\x17packets_sent_per_second\x18\x03 \x01(\x01\x12\x1f\n\x17packets_recv_per_second\x18\x04 \x01(\x01\x12\x1c\n\x14\x65rrors_in_per_second\x18\x05 \x01(\x01\x12\x1d\n\x15\x65rrors_out_per_second\x18\x06 \x01(\x01\x12\x1b\n\x13\x64rops_in_per_second\x18\x07 \x01(\x01\x12\x1c\n\x14\x64rops_out_per_second\x18\x08 \x01(\x01\"E\n\x0eInterfaceRates\x12\x0c\n\x04name\x18\x01 \x01(\t\x12%\n\x05rates\x18\x02 \x01(\x0b\x32\x16.portwarden.v1.IoRates\"\x97\x04\n\x16WatchdogStatusResponse\x12\x0f\n\x07running\x18\x01 \x01(\x08\x12\x18\n\x10interval_seconds\x18\x02 \x01(\x04\x12\x18\n\x10\x63hecks_performed\x18\x03 \x01(\x04\x12\x17\n\x0fissues_detected\x18\x04 \x01(\x04\x12\x11\n\treclaimed\x18\x05 \x01(\x04\x12,\n\x08last_run\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1c\n\x14last_run_duration_ms\x18\x07 \x01(\x01\x12\x13\n\x0bsubscribers\x18\x08 \x01(\x04\x12 \n\x18oldest_retained_sequence\x18\t \x01(\x04\x12\x15\n\rlast_sequence\x18\n \x01(\x04\x12\x34\n\x0enetwork_status\x18\x11 \x01(\x0e\x32\x1c.portwarden.v1.OverallStatus\x12(\n\x08io_rates\x18\x0c \x01(\x0b\x32\x16.portwarden.v1.IoRates\x12\x36\n\x0finterface_rates\x18\r \x03(\x0b\x32\x1d.portwarden.v1.InterfaceRates\x12!\n\x19io_rates_interval_seconds\x18\x0e \x01(\x01\x12\x1c\n\x14unknown_owner_checks\x18\x0f \x01(\x04\x12\x13\n\x0binterval_ms\x18\x10 \x01(\x04J\x04\x08\x0b\x10\x0c\"\xa6\x01\n\x0cWatchRequest\x12\'\n\x05kinds\x18\x01 \x03(\x0e\x32\x18.portwarden.v1.EventKind\x12\x0f\n\x07service\x18\x02 \x01(\t\x12\x11\n\x04port\x18\x03 \x01(\rH\x00\x88\x01\x01\x12\x1b\n\x0esince_sequence\x18\x04 \x01(\x04H\x01\x88\x01\x01\x12\x10\n\x08snapshot\x18\x05 \x01(\x08\x42\x07\n\x05_portB\x11\n\x0f_since_sequence\"\xe1\x02\n\rWatchdogEvent\x12&\n\x04kind\x18\x01 \x01(\x0e\x32\x18.portwarden.v1.EventKind\x12&\n\x02\x61t\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0c\n\x04port\x18\x03 \x01(\r\x12\x0f\n\x07service\x18\x04 \x01(\t\x12\x0f\n\x07message\x18\x05 \x01(\t\x12%\n\x06health\x18\x06 \x01(\x0e\x32\x15.portwarden.v1.Health\x12\x10\n\x08sequence\x18\x07 \x01(\x04\x12.\n\x0fprevious_health\x18\x08 \x01(\x0e\x32\x15.portwarden.v1.Health\x12\x0e\n\x06reason\x18\t \x01(\t\x12-\n\nallocation\x18\n \x01(\x0b\x32\x19.portwarden.v1.Allocation\x12(\n\x07\x64\x65tails\x18\x0b \x01(\x0b\x32\x17.google.protobuf.Struct\"\x9f\x01\n\rWatchResponse\x12+\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x1c.portwarden.v1.WatchdogEvent\x12+\n\x08\x65xisting\x18\x02 \x01(\x0b\x32\x19.portwarden.v1.Allocation\x12\x19\n\x11snapshot_complete\x18\x03 \x01(\x08\x12\x19\n\x11snapshot_sequence\x18\x04 \x01(\x04\"\x8d\x01\n\x0eHistoryRequest\x12\x11\n\x04port\x18\x01 \x01(\rH\x00\x88\x01\x01\x12\x0f\n\x07service\x18\x02 \x01(\t\x12\'\n\x05kinds\x18\x03 \x03(\x0e\x32\x18.portwarden.v1.EventKind\x12\x11\n\tpage_size\x18\x04 \x01(\r\x12\x12\n\npage_token\x18\x05 \x01(\tB\x07\n\x05_port\"X\n\x0fHistoryResponse\x12,\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x1c.portwarden.v1.WatchdogEvent\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t*\xbf\x03\n\tEventKind\x12\x1a\n\x16\x45VENT_KIND_UNSPECIFIED\x10\x00\x12\x18\n\x14\x45VENT_KIND_ALLOCATED\x10\x01\x12\x17\n\x13\x45VENT_KIND_RELEASED\x10\x02\x12\x16\n\x12\x45VENT_KIND_RENEWED\x10\x03\x12\x1d\n\x19\x45VENT_KIND_HEALTH_CHANGED\x10\x04\x12\x18\n\x14\x45VENT_KIND_RECLAIMED\x10\x05\x12 \n\x18\x45VENT_KIND_NETWORK_ISSUE\x10\x06\x1a\x02\x08\x01\x12\x1c\n\x18\x45VENT_KIND_SQUATTER_SEEN\x10\x07\x12\x1c\n\x18\x45VENT_KIND_SQUATTER_GONE\x10\x08\x12$\n EVENT_KIND_OUTSIDE_LISTENER_SEEN\x10\t\x12$\n EVENT_KIND_OUTSIDE_LISTENER_GONE\x10\n\x12\"\n\x1e\x45VENT_KIND_CONNECTIONS_LEAKING\x10\x0b\x12%\n!EVENT_KIND_NETWORK_STATUS_CHANGED\x10\x0c\x12\x1d\n\x19\x45VENT_KIND_PASS_COMPLETED\x10\r2\xf8\x01\n\x0fWatchdogService\x12U\n\x06Status\x12$.portwarden.v1.WatchdogStatusRequest\x1a%.portwarden.v1.WatchdogStatusResponse\x12\x44\n\x05Watch\x12\x1b.portwarden.v1.WatchRequest\x1a\x1c.portwarden.v1.WatchResponse0\x01\x12H\n\x07History\x12\x1d.portwarden.v1.HistoryRequest\x1a\x1e.portwarden.v1.HistoryResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,26 +37,26 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_EVENTKIND'].values_by_name["EVENT_KIND_NETWORK_ISSUE"]._loaded_options = None
   _globals['_EVENTKIND'].values_by_name["EVENT_KIND_NETWORK_ISSUE"]._serialized_options = b'\010\001'
-  _globals['_EVENTKIND']._serialized_start=1917
-  _globals['_EVENTKIND']._serialized_end=2364
-  _globals['_WATCHDOGSTATUSREQUEST']._serialized_start=137
-  _globals['_WATCHDOGSTATUSREQUEST']._serialized_end=160
-  _globals['_IORATES']._serialized_start=163
-  _globals['_IORATES']._serialized_end=420
-  _globals['_INTERFACERATES']._serialized_start=422
-  _globals['_INTERFACERATES']._serialized_end=491
-  _globals['_WATCHDOGSTATUSRESPONSE']._serialized_start=494
-  _globals['_WATCHDOGSTATUSRESPONSE']._serialized_end=993
-  _globals['_WATCHREQUEST']._serialized_start=996
-  _globals['_WATCHREQUEST']._serialized_end=1162
-  _globals['_WATCHDOGEVENT']._serialized_start=1165
-  _globals['_WATCHDOGEVENT']._serialized_end=1518
-  _globals['_WATCHRESPONSE']._serialized_start=1521
-  _globals['_WATCHRESPONSE']._serialized_end=1680
-  _globals['_HISTORYREQUEST']._serialized_start=1683
-  _globals['_HISTORYREQUEST']._serialized_end=1824
-  _globals['_HISTORYRESPONSE']._serialized_start=1826
-  _globals['_HISTORYRESPONSE']._serialized_end=1914
-  _globals['_WATCHDOGSERVICE']._serialized_start=2367
-  _globals['_WATCHDOGSERVICE']._serialized_end=2615
+  _globals['_EVENTKIND']._serialized_start=1982
+  _globals['_EVENTKIND']._serialized_end=2429
+  _globals['_WATCHDOGSTATUSREQUEST']._serialized_start=166
+  _globals['_WATCHDOGSTATUSREQUEST']._serialized_end=189
+  _globals['_IORATES']._serialized_start=192
+  _globals['_IORATES']._serialized_end=449
+  _globals['_INTERFACERATES']._serialized_start=451
+  _globals['_INTERFACERATES']._serialized_end=520
+  _globals['_WATCHDOGSTATUSRESPONSE']._serialized_start=523
+  _globals['_WATCHDOGSTATUSRESPONSE']._serialized_end=1058
+  _globals['_WATCHREQUEST']._serialized_start=1061
+  _globals['_WATCHREQUEST']._serialized_end=1227
+  _globals['_WATCHDOGEVENT']._serialized_start=1230
+  _globals['_WATCHDOGEVENT']._serialized_end=1583
+  _globals['_WATCHRESPONSE']._serialized_start=1586
+  _globals['_WATCHRESPONSE']._serialized_end=1745
+  _globals['_HISTORYREQUEST']._serialized_start=1748
+  _globals['_HISTORYREQUEST']._serialized_end=1889
+  _globals['_HISTORYRESPONSE']._serialized_start=1891
+  _globals['_HISTORYRESPONSE']._serialized_end=1979
+  _globals['_WATCHDOGSERVICE']._serialized_start=2432
+  _globals['_WATCHDOGSERVICE']._serialized_end=2680
 # @@protoc_insertion_point(module_scope)

@@ -2,6 +2,7 @@ import datetime
 
 from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from . import network_pb2 as _network_pb2
 from . import ports_pb2 as _ports_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
@@ -103,13 +104,13 @@ class WatchdogStatusResponse(_message.Message):
     subscribers: int
     oldest_retained_sequence: int
     last_sequence: int
-    network_status: str
+    network_status: _network_pb2.OverallStatus
     io_rates: IoRates
     interface_rates: _containers.RepeatedCompositeFieldContainer[InterfaceRates]
     io_rates_interval_seconds: float
     unknown_owner_checks: int
     interval_ms: int
-    def __init__(self, running: bool = ..., interval_seconds: _Optional[int] = ..., checks_performed: _Optional[int] = ..., issues_detected: _Optional[int] = ..., reclaimed: _Optional[int] = ..., last_run: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_run_duration_ms: _Optional[float] = ..., subscribers: _Optional[int] = ..., oldest_retained_sequence: _Optional[int] = ..., last_sequence: _Optional[int] = ..., network_status: _Optional[str] = ..., io_rates: _Optional[_Union[IoRates, _Mapping]] = ..., interface_rates: _Optional[_Iterable[_Union[InterfaceRates, _Mapping]]] = ..., io_rates_interval_seconds: _Optional[float] = ..., unknown_owner_checks: _Optional[int] = ..., interval_ms: _Optional[int] = ...) -> None: ...
+    def __init__(self, running: bool = ..., interval_seconds: _Optional[int] = ..., checks_performed: _Optional[int] = ..., issues_detected: _Optional[int] = ..., reclaimed: _Optional[int] = ..., last_run: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_run_duration_ms: _Optional[float] = ..., subscribers: _Optional[int] = ..., oldest_retained_sequence: _Optional[int] = ..., last_sequence: _Optional[int] = ..., network_status: _Optional[_Union[_network_pb2.OverallStatus, str]] = ..., io_rates: _Optional[_Union[IoRates, _Mapping]] = ..., interface_rates: _Optional[_Iterable[_Union[InterfaceRates, _Mapping]]] = ..., io_rates_interval_seconds: _Optional[float] = ..., unknown_owner_checks: _Optional[int] = ..., interval_ms: _Optional[int] = ...) -> None: ...
 
 class WatchRequest(_message.Message):
     __slots__ = ("kinds", "service", "port", "since_sequence", "snapshot")
