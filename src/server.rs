@@ -195,6 +195,8 @@ pub async fn start(cfg: Config) -> Result<Daemon, ServerError> {
         allocator.clone(),
         watchdog.clone(),
         diagnostics.clone(),
+        gate.clone(),
+        daemon_info.clone(),
     ))
     .max_decoding_message_size(MAX_MESSAGE_BYTES);
     let mut routes = Routes::new(health_service)

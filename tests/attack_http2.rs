@@ -73,7 +73,9 @@ fn flood(
     let mut conn = TcpStream::connect(addr).unwrap();
     conn.set_nodelay(true).unwrap();
     // A small send buffer, so "written" is close to what the daemon was made to read.
-    socket2::SockRef::from(&conn).set_send_buffer_size(64 * 1024).unwrap();
+    socket2::SockRef::from(&conn)
+        .set_send_buffer_size(64 * 1024)
+        .unwrap();
     let mut reader = conn.try_clone().unwrap();
     reader
         .set_read_timeout(Some(Duration::from_secs(25)))

@@ -517,3 +517,31 @@ fn get_shows_the_owner_and_when_the_port_was_allocated() {
         assert!(text.contains(&format!("Allocated: {at}")), "{text}\n{json}");
     }
 }
+
+/// gRPC requests the daemon counted so far (its `/metrics`).
+fn grpc_requests(d: &ChildDaemon) -> u64 {
+    let metrics = http1::get(&http1::Addr::Unix(d.socket.clone()), "/metrics").text();
+    metrics
+        .lines()
+        .filter(|l| l.starts_with("portwarden_requests_total{transport=\"grpc\""))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
+#[test]
+fn status_is_one_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = ChildDaemon::spawn(dir.path(), "27041-27045", &[]);
+    let unix = format!("unix:{}", d.socket.display());
+    cli(&unix, &["allocate", "web", "--quiet"]);
+    for args in [
+        &["status"][..],
+        &["status", "--json"],
+        &["status", "--verbose"],
+    ] {
+        let before = grpc_requests(&d);
+        let out = cli(&unix, args);
+        assert!(out.status.code().unwrap() <= 2, "{args:?}: {out:?}");
+        assert_eq!(grpc_requests(&d) - before, 1, "{args:?} is one request");
+    }
+}

@@ -145,27 +145,10 @@ impl PortsService for PortsApi {
 
     async fn status(&self, _: Request<StatusRequest>) -> Result<Response<StatusResponse>, Status> {
         // Cheap (no probes while the socket table's listeners are known): runs inline.
-        let s = self.allocator.status();
-        let test_pool = self.allocator.test_pool_status();
-        Ok(Response::new(StatusResponse {
-            ranges: convert::port_ranges(&s.ranges),
-            total: s.total as u32,
-            allocated: s.allocated as u32,
-            available: s.available as u32,
-            quarantined: s.quarantined as u32,
-            unavailable: s.unavailable as u32,
-            quarantine_seconds: s.quarantine.as_secs(),
-            warnings: s.warnings,
-            daemon: Some(convert::daemon_info(&self.daemon)),
-            test_pool: test_pool.map(|t| TestPoolStatus {
-                ranges: convert::port_ranges(&t.ranges),
-                total: t.total as u32,
-                allocated: t.allocated as u32,
-                available: t.available as u32,
-                resting: t.quarantined as u32,
-                unavailable: t.unavailable as u32,
-            }),
-        }))
+        Ok(Response::new(status_response(
+            &self.allocator,
+            &self.daemon,
+        )))
     }
 
     async fn check_ports(
@@ -232,5 +215,30 @@ impl PortsService for PortsApi {
             forgotten: gone.records.iter().map(convert::project_record).collect(),
             released: gone.released.iter().map(convert::allocation).collect(),
         }))
+    }
+}
+
+/// The ports' status as Status (and Overview) answer it.
+pub(super) fn status_response(allocator: &Allocator, daemon: &DaemonInfo) -> StatusResponse {
+    let s = allocator.status();
+    let test_pool = allocator.test_pool_status();
+    StatusResponse {
+        ranges: convert::port_ranges(&s.ranges),
+        total: s.total as u32,
+        allocated: s.allocated as u32,
+        available: s.available as u32,
+        quarantined: s.quarantined as u32,
+        unavailable: s.unavailable as u32,
+        quarantine_seconds: s.quarantine.as_secs(),
+        warnings: s.warnings,
+        daemon: Some(convert::daemon_info(daemon)),
+        test_pool: test_pool.map(|t| TestPoolStatus {
+            ranges: convert::port_ranges(&t.ranges),
+            total: t.total as u32,
+            allocated: t.allocated as u32,
+            available: t.available as u32,
+            resting: t.quarantined as u32,
+            unavailable: t.unavailable as u32,
+        }),
     }
 }

@@ -13,7 +13,9 @@ use super::convert;
 use super::diagnostics::DiagnosticPool;
 use super::error::status_from;
 use super::lagging::{Behind, LagProbe};
+use crate::daemon_info::DaemonInfo;
 use crate::events::EventKind;
+use crate::network::NetworkGate;
 use crate::ports::{self, Allocator, Feed, FeedItem, FieldViolation, PortsError, WatchStart};
 use crate::proto::watchdog_service_server::WatchdogService;
 use crate::proto::*;
@@ -26,8 +28,12 @@ const DEFAULT_HISTORY_PAGE: u32 = 50;
 pub struct WatchdogApi {
     allocator: Arc<Allocator>,
     watchdog: Arc<Watchdog>,
-    /// Where History reads the log, bounded per caller.
+    /// Where History reads the log and Overview runs the network checks, bounded per caller.
     diagnostics: Arc<DiagnosticPool>,
+    /// Overview's network checks.
+    gate: Arc<NetworkGate>,
+    /// Overview describes the daemon, as Status does.
+    daemon: Arc<DaemonInfo>,
 }
 
 impl WatchdogApi {
@@ -35,11 +41,15 @@ impl WatchdogApi {
         allocator: Arc<Allocator>,
         watchdog: Arc<Watchdog>,
         diagnostics: Arc<DiagnosticPool>,
+        gate: Arc<NetworkGate>,
+        daemon: Arc<DaemonInfo>,
     ) -> Self {
         Self {
             allocator,
             watchdog,
             diagnostics,
+            gate,
+            daemon,
         }
     }
 }
@@ -142,38 +152,36 @@ impl WatchdogService for WatchdogApi {
         &self,
         _: Request<WatchdogStatusRequest>,
     ) -> Result<Response<WatchdogStatusResponse>, Status> {
-        let s = self.watchdog.status();
-        let (io, per_interface, over) = match &s.rates {
-            Some(r) => (
-                Some(rates(&r.total)),
-                r.interfaces
-                    .iter()
-                    .map(|(name, rate)| InterfaceRates {
-                        name: name.clone(),
-                        rates: Some(rates(rate)),
-                    })
-                    .collect(),
-                r.interval_seconds,
-            ),
-            None => (None, Vec::new(), 0.0),
+        Ok(Response::new(status_response(&self.watchdog)))
+    }
+
+    async fn overview(
+        &self,
+        req: Request<OverviewRequest>,
+    ) -> Result<Response<OverviewResponse>, Status> {
+        let caller = super::caller::caller_of(req.extensions());
+        let gate = self.gate.clone();
+        // Fresh, as NetworkService.Health; a refusal leaves the rest of the answer standing.
+        let network = self
+            .diagnostics
+            .run(&caller, move || gate.report(None, true))
+            .await;
+        let (network, network_error_code, network_error) = match network {
+            Ok(report) => (Some(convert::report(&report)), 0, String::new()),
+            Err(refused) => (None, refused.code() as i32, refused.message().to_string()),
         };
-        Ok(Response::new(WatchdogStatusResponse {
-            running: s.running,
-            interval_seconds: s.interval.as_secs(),
-            interval_ms: s.interval.as_millis() as u64,
-            checks_performed: s.passes,
-            issues_detected: s.issues_detected,
-            reclaimed: s.reclaimed,
-            last_run: s.last_pass_at_ms.map(convert::timestamp),
-            last_run_duration_ms: s.last_pass_duration_ms,
-            subscribers: s.watchers,
-            oldest_retained_sequence: s.oldest_retained_sequence,
-            last_sequence: s.last_sequence,
-            network_status: convert::network_health(&s.network_status) as i32,
-            io_rates: io,
-            interface_rates: per_interface,
-            io_rates_interval_seconds: over,
-            unknown_owner_checks: s.unknown_owner_checks,
+        Ok(Response::new(OverviewResponse {
+            ports: Some(super::ports::status_response(&self.allocator, &self.daemon)),
+            allocations: self
+                .allocator
+                .list(None)
+                .iter()
+                .map(convert::allocation)
+                .collect(),
+            watchdog: Some(status_response(&self.watchdog)),
+            network,
+            network_error_code,
+            network_error,
         }))
     }
 
@@ -252,5 +260,42 @@ impl WatchdogService for WatchdogApi {
             events: events.iter().map(convert::event).collect(),
             next_page_token,
         }))
+    }
+}
+
+/// The watchdog's status as Status (and Overview) answer it.
+fn status_response(watchdog: &Watchdog) -> WatchdogStatusResponse {
+    let s = watchdog.status();
+    let (io, per_interface, over) = match &s.rates {
+        Some(r) => (
+            Some(rates(&r.total)),
+            r.interfaces
+                .iter()
+                .map(|(name, rate)| InterfaceRates {
+                    name: name.clone(),
+                    rates: Some(rates(rate)),
+                })
+                .collect(),
+            r.interval_seconds,
+        ),
+        None => (None, Vec::new(), 0.0),
+    };
+    WatchdogStatusResponse {
+        running: s.running,
+        interval_seconds: s.interval.as_secs(),
+        interval_ms: s.interval.as_millis() as u64,
+        checks_performed: s.passes,
+        issues_detected: s.issues_detected,
+        reclaimed: s.reclaimed,
+        last_run: s.last_pass_at_ms.map(convert::timestamp),
+        last_run_duration_ms: s.last_pass_duration_ms,
+        subscribers: s.watchers,
+        oldest_retained_sequence: s.oldest_retained_sequence,
+        last_sequence: s.last_sequence,
+        network_status: convert::network_health(&s.network_status) as i32,
+        io_rates: io,
+        interface_rates: per_interface,
+        io_rates_interval_seconds: over,
+        unknown_owner_checks: s.unknown_owner_checks,
     }
 }

@@ -9,12 +9,9 @@ use serde_json::json;
 use tonic::transport::Channel;
 use tonic::Status;
 
-use portwarden_client::proto::network_service_client::NetworkServiceClient;
-use portwarden_client::proto::ports_service_client::PortsServiceClient;
 use portwarden_client::proto::watchdog_service_client::WatchdogServiceClient;
 use portwarden_client::proto::{
-    self, Allocation, HealthRequest, ListRequest, NetworkReport, StatusRequest, StatusResponse,
-    WatchdogStatusRequest, WatchdogStatusResponse,
+    self, Allocation, NetworkReport, OverviewRequest, StatusResponse, WatchdogStatusResponse,
 };
 
 use super::commands::{print_json, CliError};
@@ -33,26 +30,22 @@ struct Gathered {
 }
 
 pub async fn run(channel: Channel, args: &StatusArgs) -> Result<u8, CliError> {
-    let mut ports = PortsServiceClient::new(channel.clone());
-    let st = ports.status(StatusRequest {}).await?.into_inner();
-    let list = ports
-        .list(ListRequest::default())
+    // One request: everything below is one answer, taken at one moment.
+    let o = WatchdogServiceClient::new(channel)
+        .overview(OverviewRequest {})
         .await?
-        .into_inner()
-        .allocations;
-    let watchdog = WatchdogServiceClient::new(channel.clone())
-        .status(WatchdogStatusRequest {})
-        .await
-        .map(|r| r.into_inner());
-    let network = NetworkServiceClient::new(channel)
-        .health(HealthRequest { port: None })
-        .await
-        .map(|r| r.into_inner().report.unwrap_or_default());
+        .into_inner();
+    let missing = |what: &str| Status::internal(format!("the daemon's answer has no {what}"));
     let g = Gathered {
-        st,
-        list,
-        watchdog,
-        network,
+        st: o.ports.ok_or_else(|| missing("ports status"))?,
+        list: o.allocations,
+        watchdog: o.watchdog.ok_or_else(|| missing("watchdog status")),
+        network: o.network.ok_or_else(|| {
+            Status::new(
+                tonic::Code::from(o.network_error_code),
+                o.network_error.clone(),
+            )
+        }),
     };
     if args.json {
         print_json(&to_json(&g));

@@ -152,6 +152,26 @@ class WatchdogEvent(_message.Message):
     details: _struct_pb2.Struct
     def __init__(self, kind: _Optional[_Union[EventKind, str]] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., port: _Optional[int] = ..., service: _Optional[str] = ..., message: _Optional[str] = ..., health: _Optional[_Union[_ports_pb2.Health, str]] = ..., sequence: _Optional[int] = ..., previous_health: _Optional[_Union[_ports_pb2.Health, str]] = ..., reason: _Optional[str] = ..., allocation: _Optional[_Union[_ports_pb2.Allocation, _Mapping]] = ..., details: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
 
+class OverviewRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class OverviewResponse(_message.Message):
+    __slots__ = ("ports", "allocations", "watchdog", "network", "network_error_code", "network_error")
+    PORTS_FIELD_NUMBER: _ClassVar[int]
+    ALLOCATIONS_FIELD_NUMBER: _ClassVar[int]
+    WATCHDOG_FIELD_NUMBER: _ClassVar[int]
+    NETWORK_FIELD_NUMBER: _ClassVar[int]
+    NETWORK_ERROR_CODE_FIELD_NUMBER: _ClassVar[int]
+    NETWORK_ERROR_FIELD_NUMBER: _ClassVar[int]
+    ports: _ports_pb2.StatusResponse
+    allocations: _containers.RepeatedCompositeFieldContainer[_ports_pb2.Allocation]
+    watchdog: WatchdogStatusResponse
+    network: _network_pb2.NetworkReport
+    network_error_code: int
+    network_error: str
+    def __init__(self, ports: _Optional[_Union[_ports_pb2.StatusResponse, _Mapping]] = ..., allocations: _Optional[_Iterable[_Union[_ports_pb2.Allocation, _Mapping]]] = ..., watchdog: _Optional[_Union[WatchdogStatusResponse, _Mapping]] = ..., network: _Optional[_Union[_network_pb2.NetworkReport, _Mapping]] = ..., network_error_code: _Optional[int] = ..., network_error: _Optional[str] = ...) -> None: ...
+
 class WatchResponse(_message.Message):
     __slots__ = ("event", "existing", "snapshot_complete", "snapshot_sequence")
     EVENT_FIELD_NUMBER: _ClassVar[int]

@@ -40,6 +40,11 @@ class WatchdogServiceStub(object):
                 request_serializer=portwarden_dot_v1_dot_watchdog__pb2.WatchdogStatusRequest.SerializeToString,
                 response_deserializer=portwarden_dot_v1_dot_watchdog__pb2.WatchdogStatusResponse.FromString,
                 _registered_method=True)
+        self.Overview = channel.unary_unary(
+                '/portwarden.v1.WatchdogService/Overview',
+                request_serializer=portwarden_dot_v1_dot_watchdog__pb2.OverviewRequest.SerializeToString,
+                response_deserializer=portwarden_dot_v1_dot_watchdog__pb2.OverviewResponse.FromString,
+                _registered_method=True)
         self.Watch = channel.unary_stream(
                 '/portwarden.v1.WatchdogService/Watch',
                 request_serializer=portwarden_dot_v1_dot_watchdog__pb2.WatchRequest.SerializeToString,
@@ -58,6 +63,14 @@ class WatchdogServiceServicer(object):
 
     def Status(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Overview(self, request, context):
+        """Everything `portwarden status` shows, in one round trip: the ports' status, every
+        allocation, the watchdog's status and the network checks, run fresh.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -84,6 +97,11 @@ def add_WatchdogServiceServicer_to_server(servicer, server):
                     servicer.Status,
                     request_deserializer=portwarden_dot_v1_dot_watchdog__pb2.WatchdogStatusRequest.FromString,
                     response_serializer=portwarden_dot_v1_dot_watchdog__pb2.WatchdogStatusResponse.SerializeToString,
+            ),
+            'Overview': grpc.unary_unary_rpc_method_handler(
+                    servicer.Overview,
+                    request_deserializer=portwarden_dot_v1_dot_watchdog__pb2.OverviewRequest.FromString,
+                    response_serializer=portwarden_dot_v1_dot_watchdog__pb2.OverviewResponse.SerializeToString,
             ),
             'Watch': grpc.unary_stream_rpc_method_handler(
                     servicer.Watch,
@@ -124,6 +142,33 @@ class WatchdogService(object):
             '/portwarden.v1.WatchdogService/Status',
             portwarden_dot_v1_dot_watchdog__pb2.WatchdogStatusRequest.SerializeToString,
             portwarden_dot_v1_dot_watchdog__pb2.WatchdogStatusResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Overview(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/portwarden.v1.WatchdogService/Overview',
+            portwarden_dot_v1_dot_watchdog__pb2.OverviewRequest.SerializeToString,
+            portwarden_dot_v1_dot_watchdog__pb2.OverviewResponse.FromString,
             options,
             channel_credentials,
             insecure,
