@@ -1,0 +1,394 @@
+//! The allocator against a model: random sequences of allocate, release (with the right and
+//! a wrong token), renew, time passing, the reaper's sweep and a restart, run on the real
+//! allocator (real SQLite in a temp dir, real probe binds on a private range of loopback ports)
+//! with a clock the test moves. After every step the allocator holds exactly the ports the
+//! model says are held; no port is ever handed to two live owners; a restart loses no
+//! acknowledged allocation; only an expired lease is reclaimed; and the event log has one
+//! event per acknowledged change, numbered without a gap, also across restarts.
+//!
+//! `PROPTEST_CASES` sets the number of sequences (default 1,000, each up to 60 steps).
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use proptest::prelude::*;
+
+use portwarden::ports::{
+    event_filter, AllocateRequest, Allocator, AllocatorConfig, Caller, Clock, Now, PortsError,
+    RangeSet, RenewRequest, SystemClock,
+};
+
+/// Eight ports: small enough that sequences run out of them often.
+const RANGE: &str = "48200-48207";
+const QUARANTINE_MS: i64 = 1_000;
+
+/// The real clocks at the start, then moved only by the test.
+struct TestClock {
+    wall_ms: AtomicI64,
+    mono_ms: AtomicI64,
+}
+
+impl TestClock {
+    fn new() -> Self {
+        let real = SystemClock.now();
+        Self {
+            wall_ms: AtomicI64::new(real.wall_ms),
+            mono_ms: AtomicI64::new(real.mono_ms),
+        }
+    }
+
+    fn advance(&self, ms: i64) {
+        self.wall_ms.fetch_add(ms, Ordering::SeqCst);
+        self.mono_ms.fetch_add(ms, Ordering::SeqCst);
+    }
+
+    fn mono(&self) -> i64 {
+        self.mono_ms.load(Ordering::SeqCst)
+    }
+}
+
+impl Clock for TestClock {
+    fn now(&self) -> Now {
+        Now {
+            wall_ms: self.wall_ms.load(Ordering::SeqCst),
+            mono_ms: self.mono_ms.load(Ordering::SeqCst),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Op {
+    /// `caller`: 0 an unidentified (remote) caller, 1 and 2 two local users.
+    Allocate {
+        service: u8,
+        ttl_seconds: Option<u64>,
+        caller: u8,
+    },
+    /// Releases the `which`-th held port (modulo how many), with its token or a wrong one.
+    Release {
+        which: usize,
+        right_token: bool,
+    },
+    Renew {
+        which: usize,
+        ttl_seconds: Option<u64>,
+    },
+    Advance {
+        ms: i64,
+    },
+    Sweep,
+    Restart,
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        4 => (0u8..4, prop::option::of(1u64..4), 0u8..3).prop_map(|(service, ttl_seconds, caller)| Op::Allocate { service, ttl_seconds, caller }),
+        2 => (any::<usize>(), prop::bool::weighted(0.8)).prop_map(|(which, right_token)| Op::Release { which, right_token }),
+        1 => (any::<usize>(), prop::option::of(1u64..4)).prop_map(|(which, ttl_seconds)| Op::Renew { which, ttl_seconds }),
+        2 => (0i64..2_500).prop_map(|ms| Op::Advance { ms }),
+        1 => Just(Op::Sweep),
+        1 => Just(Op::Restart),
+    ]
+}
+
+/// What the model knows of one held port.
+#[derive(Debug, Clone)]
+struct Held {
+    service: String,
+    caller: Caller,
+    token: String,
+    /// Boot-clock deadline of a lease.
+    expires_mono_ms: Option<i64>,
+}
+
+/// Acknowledged changes, by event kind.
+#[derive(Debug, Default, PartialEq)]
+struct Changes {
+    allocated: usize,
+    released: usize,
+    renewed: usize,
+    reclaimed: usize,
+}
+
+/// Ports one caller may hold: the default quota, half the range.
+const PER_CALLER: usize = 4;
+
+/// The callers: an unidentified one and two local users (neither is root, so releasing and
+/// renewing always take the token; a wrong token is refused whoever gives it).
+fn caller(n: u8) -> Caller {
+    Caller {
+        uid: [None, Some(1000), Some(1001)][usize::from(n % 3)],
+        pid: None,
+    }
+}
+
+struct Run {
+    dir: tempfile::TempDir,
+    clock: Arc<TestClock>,
+    alloc: Option<Allocator>,
+    held: BTreeMap<u16, Held>,
+    /// Released or reclaimed ports: by which service, and the end of their quarantine (boot
+    /// clock). Only that service may have the port back before then.
+    resting: BTreeMap<u16, (String, i64)>,
+    changes: Changes,
+}
+
+impl Run {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(TestClock::new());
+        let mut run = Self {
+            dir,
+            clock,
+            alloc: None,
+            held: BTreeMap::new(),
+            resting: BTreeMap::new(),
+            changes: Changes::default(),
+        };
+        run.open();
+        run
+    }
+
+    fn open(&mut self) {
+        let cfg = AllocatorConfig {
+            ranges: RangeSet::new(vec![RANGE.parse().unwrap()]).unwrap(),
+            test_pool: None,
+            quarantine: Duration::from_millis(QUARANTINE_MS as u64),
+            state_path: self.dir.path().join("state.db"),
+            quotas: Default::default(),
+            accept_state_loss: false,
+        };
+        let (alloc, repair) = Allocator::open_with_clock(cfg, self.clock.clone()).unwrap();
+        // The repair pass at start-up reclaims what expired while "down": the same rule.
+        for r in &repair.reclaimed {
+            self.reclaimed(r.allocation.port);
+        }
+        self.alloc = Some(alloc);
+    }
+
+    fn alloc(&self) -> &Allocator {
+        self.alloc.as_ref().unwrap()
+    }
+
+    fn nth(&self, which: usize) -> Option<u16> {
+        (!self.held.is_empty()).then(|| *self.held.keys().nth(which % self.held.len()).unwrap())
+    }
+
+    /// A reclaim the allocator reported: only an expired lease may be taken back.
+    fn reclaimed(&mut self, port: u16) {
+        let held = self
+            .held
+            .remove(&port)
+            .unwrap_or_else(|| panic!("port {port} reclaimed but not held"));
+        let expires = held.expires_mono_ms.unwrap_or_else(|| {
+            panic!(
+                "port {port} ({}) has no lease yet was reclaimed",
+                held.service
+            )
+        });
+        assert!(
+            self.clock.mono() >= expires,
+            "port {port} reclaimed {} ms before its lease ran out",
+            expires - self.clock.mono()
+        );
+        self.resting
+            .insert(port, (held.service, self.clock.mono() + QUARANTINE_MS));
+        self.changes.reclaimed += 1;
+    }
+
+    fn step(&mut self, op: &Op) {
+        match op {
+            Op::Allocate {
+                service,
+                ttl_seconds,
+                caller: who,
+            } => {
+                let who = caller(*who);
+                let req = AllocateRequest {
+                    // Each user names its own services: a name one user holds is not another's.
+                    service: format!("u{}-svc{service}", who.uid.map_or(0, |u| u - 999)),
+                    ttl_seconds: *ttl_seconds,
+                    ..Default::default()
+                };
+                let holds = self.held.values().filter(|h| h.caller == who).count();
+                match self.alloc().allocate(req, &who) {
+                    Ok(granted) => {
+                        let a = granted.allocation;
+                        assert!((48200..=48207).contains(&a.port));
+                        // A port still held in the model may only be an expired lease, taken
+                        // back by this allocation (then it rests like any reclaimed port).
+                        if self.held.contains_key(&a.port) {
+                            self.reclaimed(a.port);
+                        }
+                        if let Some((rested_by, until)) = self.resting.get(&a.port) {
+                            assert!(
+                                self.clock.mono() >= *until || *rested_by == a.service,
+                                "port {} handed to {} {} ms before the quarantine after {rested_by} ends",
+                                a.port,
+                                a.service,
+                                until - self.clock.mono()
+                            );
+                        }
+                        self.held.insert(
+                            a.port,
+                            Held {
+                                service: a.service,
+                                caller: who,
+                                token: a.lease_token,
+                                expires_mono_ms: ttl_seconds
+                                    .map(|t| self.clock.mono() + t as i64 * 1000),
+                            },
+                        );
+                        self.changes.allocated += 1;
+                    }
+                    Err(PortsError::Exhausted { .. }) => {}
+                    Err(PortsError::QuotaExceeded { .. }) if holds >= PER_CALLER => {}
+                    Err(e) => panic!("allocate for {who:?}, holding {holds}: {e}"),
+                }
+            }
+            Op::Release { which, right_token } => {
+                let Some(port) = self.nth(*which) else { return };
+                let token = if *right_token {
+                    self.held[&port].token.clone()
+                } else {
+                    "not-the-token".to_string()
+                };
+                let holder = self.held[&port].caller;
+                let got = self.alloc().release(u32::from(port), Some(&token), &holder);
+                match (right_token, got) {
+                    (true, Ok(r)) => {
+                        assert_eq!(r.allocation.port, port);
+                        let held = self.held.remove(&port).unwrap();
+                        self.resting
+                            .insert(port, (held.service, self.clock.mono() + QUARANTINE_MS));
+                        self.changes.released += 1;
+                    }
+                    (false, Err(_)) => {}
+                    (true, Err(e)) => panic!("release of held port {port} with its token: {e}"),
+                    (false, Ok(_)) => panic!("port {port} released with a wrong token"),
+                }
+            }
+            Op::Renew { which, ttl_seconds } => {
+                let Some(port) = self.nth(*which) else { return };
+                let held = self.held[&port].clone();
+                let req = RenewRequest {
+                    port: u32::from(port),
+                    lease_token: Some(held.token.clone()),
+                    ttl_seconds: *ttl_seconds,
+                    ..Default::default()
+                };
+                match self.alloc().renew(req, &held.caller) {
+                    Ok(a) => {
+                        match a.ttl_seconds {
+                            Some(ttl) => {
+                                self.held.get_mut(&port).unwrap().expires_mono_ms =
+                                    Some(self.clock.mono() + ttl as i64 * 1000)
+                            }
+                            None => assert_eq!(held.expires_mono_ms, None, "a lease keeps its TTL"),
+                        }
+                        self.changes.renewed += 1;
+                    }
+                    // A lease past its deadline is reclaimed by the renewal that finds it so.
+                    Err(PortsError::LeaseDead { .. }) => self.reclaimed(port),
+                    // A TTL for an allocation without one is refused unless it asks to become
+                    // a lease.
+                    Err(PortsError::Invalid(_))
+                        if held.expires_mono_ms.is_none() && ttl_seconds.is_some() => {}
+                    Err(e) => panic!("renew of held port {port}: {e}"),
+                }
+            }
+            Op::Advance { ms } => self.clock.advance(*ms),
+            Op::Sweep => {
+                let reclaimed = self.alloc().sweep().unwrap();
+                for r in reclaimed {
+                    self.reclaimed(r.allocation.port);
+                }
+                // Every lease clearly past its deadline is gone after a sweep.
+                let now = self.clock.mono();
+                for (port, h) in &self.held {
+                    if let Some(expires) = h.expires_mono_ms {
+                        assert!(
+                            now < expires,
+                            "port {port}'s lease ran out {} ms ago and was kept",
+                            now - expires
+                        );
+                    }
+                }
+            }
+            Op::Restart => {
+                drop(self.alloc.take());
+                self.open();
+            }
+        }
+        self.check();
+    }
+
+    /// The allocator holds exactly what the model holds (less the expired leases it took back).
+    fn check(&mut self) {
+        let listed: BTreeMap<u16, String> = self
+            .alloc()
+            .list(None)
+            .into_iter()
+            .map(|a| (a.port, a.service))
+            .collect();
+        // An allocation that finds no free port first takes back expired leases: a held port
+        // the allocator no longer lists must be one of those.
+        let gone: Vec<u16> = self
+            .held
+            .keys()
+            .filter(|p| !listed.contains_key(p))
+            .copied()
+            .collect();
+        for port in gone {
+            self.reclaimed(port);
+        }
+        let modeled: BTreeMap<u16, String> = self
+            .held
+            .iter()
+            .map(|(p, h)| (*p, h.service.clone()))
+            .collect();
+        assert_eq!(listed, modeled, "held ports");
+    }
+
+    /// One logged event per acknowledged change, sequences 1, 2, 3, ... with no gap.
+    fn check_log(&self) {
+        let filter = event_filter(None, None, Vec::new()).unwrap();
+        let (events, _) = self
+            .alloc()
+            .events_between(0, i64::MAX as u64, 100_000, &filter)
+            .unwrap();
+        let sequences: Vec<u64> = events.iter().map(|e| e.sequence).collect();
+        let expected: Vec<u64> = (1..=events.len() as u64).collect();
+        assert_eq!(sequences, expected, "sequences without a gap");
+        let mut logged = Changes::default();
+        for e in &events {
+            match e.kind().as_str() {
+                "allocated" => logged.allocated += 1,
+                "released" => logged.released += 1,
+                "renewed" => logged.renewed += 1,
+                "reclaimed" => logged.reclaimed += 1,
+                other => panic!("unexpected event {other}"),
+            }
+        }
+        assert_eq!(logged, self.changes, "one event per acknowledged change");
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(1000),
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
+
+    #[test]
+    fn the_allocator_agrees_with_the_model(ops in prop::collection::vec(op(), 1..60)) {
+        let mut run = Run::new();
+        for op in &ops {
+            run.step(op);
+        }
+        run.check_log();
+    }
+}
