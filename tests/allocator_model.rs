@@ -1,26 +1,31 @@
-//! The allocator against a model: random sequences of allocate, release (with the right and
-//! a wrong token), renew, time passing, the reaper's sweep and a restart, run on the real
-//! allocator (real SQLite in a temp dir, real probe binds on a private range of loopback ports)
-//! with a clock the test moves. After every step the allocator holds exactly the ports the
-//! model says are held; no port is ever handed to two live owners; a restart loses no
-//! acknowledged allocation; only an expired lease is reclaimed; and the event log has one
-//! event per acknowledged change, numbered without a gap, also across restarts.
+//! The allocator against a model: random sequences of allocate (kept until released, by a
+//! lease, by a process, or both), release (with the right and a wrong token), renew, time
+//! passing, owners exiting or becoming unreadable, outside programs taking ports, the reaper's
+//! sweep and a restart, run on the real allocator and real SQLite in a temp dir, on a host the
+//! test plays (its clock, its processes, its probe bind: `portwarden::ports::Host`). After every
+//! step the allocator holds exactly the ports the model says are held; no port is handed to a
+//! second live owner or to a port an outside program listens on; only an expired lease or an
+//! exited owner loses its port (an unreadable one never); a resting port goes to no other
+//! service before its quarantine ends; a restart loses nothing acknowledged; and the event log
+//! has one event per acknowledged change, numbered without a gap, also across restarts.
 //!
 //! `PROPTEST_CASES` sets the number of sequences (default 1,000, each up to 60 steps).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use proptest::prelude::*;
 
+use portwarden::network::PortFinding;
 use portwarden::ports::{
-    event_filter, AllocateRequest, Allocator, AllocatorConfig, Caller, Clock, Now, PortsError,
-    RangeSet, RenewRequest, SystemClock,
+    event_filter, AllocateRequest, Allocator, AllocatorConfig, Caller, Clock, DeathCause, Host,
+    Liveness, Now, PortsError, ProcessIdentity, RangeSet, RenewRequest, SystemClock,
 };
 
-/// Eight ports: small enough that sequences run out of them often.
+/// Eight ports: small enough that sequences run out of them often (no port is bound: the
+/// test's host answers the probe).
 const RANGE: &str = "48200-48207";
 const QUARANTINE_MS: i64 = 1_000;
 
@@ -58,13 +63,84 @@ impl Clock for TestClock {
     }
 }
 
+/// How the test's processes are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Proc {
+    Running,
+    /// Running, but the host cannot say so now (an I/O error reading it).
+    Unreadable,
+    Exited,
+}
+
+/// Processes that can own ports: pids 50000.. .
+const PROCS: u8 = 3;
+
+fn pid(n: u8) -> i32 {
+    50_000 + i32::from(n % PROCS)
+}
+
+/// The host as the test plays it.
+struct TestHost {
+    clock: TestClock,
+    procs: Mutex<BTreeMap<i32, Proc>>,
+    /// Ports an outside program listens on.
+    outsiders: Mutex<BTreeSet<u16>>,
+}
+
+impl TestHost {
+    fn new() -> Self {
+        Self {
+            clock: TestClock::new(),
+            procs: Mutex::new((0..PROCS).map(|n| (pid(n), Proc::Running)).collect()),
+            outsiders: Mutex::default(),
+        }
+    }
+
+    fn proc(&self, pid: i32) -> Proc {
+        self.procs.lock().unwrap()[&pid]
+    }
+
+    fn set_proc(&self, pid: i32, to: Proc) {
+        let mut procs = self.procs.lock().unwrap();
+        let now = procs.get_mut(&pid).unwrap();
+        // An exited process stays exited.
+        if *now != Proc::Exited {
+            *now = to;
+        }
+    }
+}
+
+impl Host for TestHost {
+    fn now(&self) -> Now {
+        self.clock.now()
+    }
+
+    fn probe(&self, port: u16) -> PortFinding {
+        if self.outsiders.lock().unwrap().contains(&port) {
+            PortFinding::InUse("an outside program listens".into())
+        } else {
+            PortFinding::Bindable
+        }
+    }
+
+    fn liveness(&self, owner: &ProcessIdentity) -> Liveness {
+        match self.procs.lock().unwrap().get(&owner.pid) {
+            Some(Proc::Running) => Liveness::Alive,
+            Some(Proc::Unreadable) => Liveness::Unknown("cannot read it now".into()),
+            Some(Proc::Exited) | None => Liveness::Dead(DeathCause::Exited),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 enum Op {
     /// `caller`: 0 an unidentified (remote) caller, 1 and 2 two local users.
+    /// `owner`: the process (of [`PROCS`]) that owns it, if any.
     Allocate {
         service: u8,
         ttl_seconds: Option<u64>,
         caller: u8,
+        owner: Option<u8>,
     },
     /// Releases the `which`-th held port (modulo how many), with its token or a wrong one.
     Release {
@@ -78,16 +154,28 @@ enum Op {
     Advance {
         ms: i64,
     },
+    /// A process changes: exits, becomes unreadable, or readable again.
+    Process {
+        proc: u8,
+        to: u8,
+    },
+    /// An outside program starts or stops listening on the `offset`-th port of the range.
+    Outsider {
+        offset: u16,
+        listens: bool,
+    },
     Sweep,
     Restart,
 }
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        4 => (0u8..4, prop::option::of(1u64..4), 0u8..3).prop_map(|(service, ttl_seconds, caller)| Op::Allocate { service, ttl_seconds, caller }),
+        4 => (0u8..4, prop::option::of(1u64..4), 0u8..3, prop::option::of(0..PROCS)).prop_map(|(service, ttl_seconds, caller, owner)| Op::Allocate { service, ttl_seconds, caller, owner }),
         2 => (any::<usize>(), prop::bool::weighted(0.8)).prop_map(|(which, right_token)| Op::Release { which, right_token }),
         1 => (any::<usize>(), prop::option::of(1u64..4)).prop_map(|(which, ttl_seconds)| Op::Renew { which, ttl_seconds }),
         2 => (0i64..2_500).prop_map(|ms| Op::Advance { ms }),
+        1 => (0..PROCS, 0u8..3).prop_map(|(proc, to)| Op::Process { proc, to }),
+        1 => (0u16..8, any::<bool>()).prop_map(|(offset, listens)| Op::Outsider { offset, listens }),
         1 => Just(Op::Sweep),
         1 => Just(Op::Restart),
     ]
@@ -101,6 +189,8 @@ struct Held {
     token: String,
     /// Boot-clock deadline of a lease.
     expires_mono_ms: Option<i64>,
+    /// The owning process.
+    owner: Option<i32>,
 }
 
 /// Acknowledged changes, by event kind.
@@ -126,7 +216,7 @@ fn caller(n: u8) -> Caller {
 
 struct Run {
     dir: tempfile::TempDir,
-    clock: Arc<TestClock>,
+    host: Arc<TestHost>,
     alloc: Option<Allocator>,
     held: BTreeMap<u16, Held>,
     /// Released or reclaimed ports: by which service, and the end of their quarantine (boot
@@ -138,10 +228,9 @@ struct Run {
 impl Run {
     fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let clock = Arc::new(TestClock::new());
         let mut run = Self {
             dir,
-            clock,
+            host: Arc::new(TestHost::new()),
             alloc: None,
             held: BTreeMap::new(),
             resting: BTreeMap::new(),
@@ -160,7 +249,7 @@ impl Run {
             quotas: Default::default(),
             accept_state_loss: false,
         };
-        let (alloc, repair) = Allocator::open_with_clock(cfg, self.clock.clone()).unwrap();
+        let (alloc, repair) = Allocator::open_with_host(cfg, self.host.clone()).unwrap();
         // The repair pass at start-up reclaims what expired while "down": the same rule.
         for r in &repair.reclaimed {
             self.reclaimed(r.allocation.port);
@@ -176,25 +265,27 @@ impl Run {
         (!self.held.is_empty()).then(|| *self.held.keys().nth(which % self.held.len()).unwrap())
     }
 
-    /// A reclaim the allocator reported: only an expired lease may be taken back.
+    /// Whether the allocator may take `h` back now: its lease ran out or its owner exited
+    /// (an owner that cannot be read is kept).
+    fn dead(&self, h: &Held) -> bool {
+        h.expires_mono_ms
+            .is_some_and(|e| self.host.clock.mono() >= e)
+            || h.owner.is_some_and(|p| self.host.proc(p) == Proc::Exited)
+    }
+
+    /// A reclaim the allocator reported: only a dead owner's port may be taken back.
     fn reclaimed(&mut self, port: u16) {
         let held = self
             .held
             .remove(&port)
             .unwrap_or_else(|| panic!("port {port} reclaimed but not held"));
-        let expires = held.expires_mono_ms.unwrap_or_else(|| {
-            panic!(
-                "port {port} ({}) has no lease yet was reclaimed",
-                held.service
-            )
-        });
         assert!(
-            self.clock.mono() >= expires,
-            "port {port} reclaimed {} ms before its lease ran out",
-            expires - self.clock.mono()
+            self.dead(&held),
+            "port {port} ({held:?}) reclaimed while its owner lives (now {})",
+            self.host.clock.mono()
         );
         self.resting
-            .insert(port, (held.service, self.clock.mono() + QUARANTINE_MS));
+            .insert(port, (held.service, self.host.clock.mono() + QUARANTINE_MS));
         self.changes.reclaimed += 1;
     }
 
@@ -204,31 +295,46 @@ impl Run {
                 service,
                 ttl_seconds,
                 caller: who,
+                owner,
             } => {
                 let who = caller(*who);
+                let owner = owner.map(pid);
                 let req = AllocateRequest {
                     // Each user names its own services: a name one user holds is not another's.
                     service: format!("u{}-svc{service}", who.uid.map_or(0, |u| u - 999)),
                     ttl_seconds: *ttl_seconds,
+                    pid: owner,
+                    // As a transport that checked the claim hands it over.
+                    owner_identity: owner.map(|pid| ProcessIdentity {
+                        pid,
+                        start_time: 1,
+                        boot_id: None,
+                    }),
                     ..Default::default()
                 };
+                let owner_exited = owner.is_some_and(|p| self.host.proc(p) == Proc::Exited);
                 let holds = self.held.values().filter(|h| h.caller == who).count();
                 match self.alloc().allocate(req, &who) {
                     Ok(granted) => {
                         let a = granted.allocation;
                         assert!((48200..=48207).contains(&a.port));
-                        // A port still held in the model may only be an expired lease, taken
-                        // back by this allocation (then it rests like any reclaimed port).
+                        assert!(
+                            !self.host.outsiders.lock().unwrap().contains(&a.port),
+                            "port {} handed out while an outside program listens on it",
+                            a.port
+                        );
+                        // A port still held in the model may only be a dead owner's, taken back
+                        // by this allocation (then it rests like any reclaimed port).
                         if self.held.contains_key(&a.port) {
                             self.reclaimed(a.port);
                         }
                         if let Some((rested_by, until)) = self.resting.get(&a.port) {
                             assert!(
-                                self.clock.mono() >= *until || *rested_by == a.service,
+                                self.host.clock.mono() >= *until || *rested_by == a.service,
                                 "port {} handed to {} {} ms before the quarantine after {rested_by} ends",
                                 a.port,
                                 a.service,
-                                until - self.clock.mono()
+                                until - self.host.clock.mono()
                             );
                         }
                         self.held.insert(
@@ -238,13 +344,17 @@ impl Run {
                                 caller: who,
                                 token: a.lease_token,
                                 expires_mono_ms: ttl_seconds
-                                    .map(|t| self.clock.mono() + t as i64 * 1000),
+                                    .map(|t| self.host.clock.mono() + t as i64 * 1000),
+                                owner,
                             },
                         );
                         self.changes.allocated += 1;
                     }
                     Err(PortsError::Exhausted { .. }) => {}
                     Err(PortsError::QuotaExceeded { .. }) if holds >= PER_CALLER => {}
+                    // Allocating to a process that is gone may be refused; it may also be
+                    // granted, and then the next sweep takes it back.
+                    Err(PortsError::Invalid(_)) if owner_exited => {}
                     Err(e) => panic!("allocate for {who:?}, holding {holds}: {e}"),
                 }
             }
@@ -262,7 +372,7 @@ impl Run {
                         assert_eq!(r.allocation.port, port);
                         let held = self.held.remove(&port).unwrap();
                         self.resting
-                            .insert(port, (held.service, self.clock.mono() + QUARANTINE_MS));
+                            .insert(port, (held.service, self.host.clock.mono() + QUARANTINE_MS));
                         self.changes.released += 1;
                     }
                     (false, Err(_)) => {}
@@ -284,7 +394,7 @@ impl Run {
                         match a.ttl_seconds {
                             Some(ttl) => {
                                 self.held.get_mut(&port).unwrap().expires_mono_ms =
-                                    Some(self.clock.mono() + ttl as i64 * 1000)
+                                    Some(self.host.clock.mono() + ttl as i64 * 1000)
                             }
                             None => assert_eq!(held.expires_mono_ms, None, "a lease keeps its TTL"),
                         }
@@ -299,22 +409,32 @@ impl Run {
                     Err(e) => panic!("renew of held port {port}: {e}"),
                 }
             }
-            Op::Advance { ms } => self.clock.advance(*ms),
+            Op::Advance { ms } => self.host.clock.advance(*ms),
+            Op::Process { proc, to } => {
+                let to = [Proc::Running, Proc::Unreadable, Proc::Exited][usize::from(*to % 3)];
+                self.host.set_proc(pid(*proc), to);
+            }
+            Op::Outsider { offset, listens } => {
+                let port = 48200 + offset % 8;
+                let mut outsiders = self.host.outsiders.lock().unwrap();
+                if *listens {
+                    outsiders.insert(port);
+                } else {
+                    outsiders.remove(&port);
+                }
+            }
             Op::Sweep => {
                 let reclaimed = self.alloc().sweep().unwrap();
                 for r in reclaimed {
                     self.reclaimed(r.allocation.port);
                 }
-                // Every lease clearly past its deadline is gone after a sweep.
-                let now = self.clock.mono();
+                // Every dead owner's port is gone after a sweep.
                 for (port, h) in &self.held {
-                    if let Some(expires) = h.expires_mono_ms {
-                        assert!(
-                            now < expires,
-                            "port {port}'s lease ran out {} ms ago and was kept",
-                            now - expires
-                        );
-                    }
+                    assert!(
+                        !self.dead(h),
+                        "port {port} ({h:?}) kept after a sweep at {}",
+                        self.host.clock.mono()
+                    );
                 }
             }
             Op::Restart => {
@@ -325,7 +445,7 @@ impl Run {
         self.check();
     }
 
-    /// The allocator holds exactly what the model holds (less the expired leases it took back).
+    /// The allocator holds exactly what the model holds (less dead owners' ports it took back).
     fn check(&mut self) {
         let listed: BTreeMap<u16, String> = self
             .alloc()
@@ -333,8 +453,8 @@ impl Run {
             .into_iter()
             .map(|a| (a.port, a.service))
             .collect();
-        // An allocation that finds no free port first takes back expired leases: a held port
-        // the allocator no longer lists must be one of those.
+        // An allocation that finds no free port first takes back dead owners' ports: a held
+        // port the allocator no longer lists must be one of those.
         let gone: Vec<u16> = self
             .held
             .keys()

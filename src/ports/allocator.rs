@@ -10,10 +10,11 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use super::availability::Availability;
-use super::clock::{Clock, Now, SystemClock};
+use super::clock::{Clock, Now};
 use super::counters::Counters;
 use super::error::{PortsError, Resting};
 use super::events_store::LogBounds;
+use super::host::{Host, RealHost};
 use super::lease::{new_token, Allocation, Caller, Health, ReclaimReason, Vitality};
 use super::marker;
 use super::names::ServiceNames;
@@ -29,7 +30,6 @@ use super::validate::{
     managed_port, ttl_change_allowed, valid_ttl, AllocateRequest, RenewRequest, ValidAllocate,
 };
 use crate::events::{Event, EventBus, EventDetail, NewEvent};
-use crate::network::firewall;
 use crate::network::gate::findings;
 use crate::network::{NetworkGate, PortFinding, Report, SystemSnapshot};
 
@@ -176,7 +176,8 @@ pub struct Allocator {
     pub(super) counters: Counters,
     /// Network checks run before every allocation; without one only the probe bind runs.
     pub(super) gate: Option<Arc<NetworkGate>>,
-    pub(super) clock: Arc<dyn Clock>,
+    /// The time, the probe bind and process liveness.
+    pub(super) host: Arc<dyn Host>,
     /// Owner checks that could not read the owner's process (kept, never reclaimed).
     unknown_owner_checks: AtomicU64,
     /// The newest sequence the marker beside the database records (u64::MAX: none written).
@@ -201,7 +202,7 @@ impl Allocator {
     /// Opens the state, then runs the repair pass: leases whose owner is dead are reclaimed,
     /// the rest are kept (never dropped) with their health refreshed from the socket table.
     pub fn open(cfg: AllocatorConfig) -> Result<(Self, RepairReport), PortsError> {
-        Self::open_with_clock(cfg, Arc::new(SystemClock))
+        Self::open_with_host(cfg, Arc::new(RealHost::default()))
     }
 
     /// [`Allocator::open`] reading time from `clock`.
@@ -209,11 +210,19 @@ impl Allocator {
         cfg: AllocatorConfig,
         clock: Arc<dyn Clock>,
     ) -> Result<(Self, RepairReport), PortsError> {
+        Self::open_with_host(cfg, Arc::new(RealHost::new(clock)))
+    }
+
+    /// [`Allocator::open`] on `host`: its clock, its probe bind, its processes.
+    pub fn open_with_host(
+        cfg: AllocatorConfig,
+        host: Arc<dyn Host>,
+    ) -> Result<(Self, RepairReport), PortsError> {
         let pools = Pools::new(cfg.ranges.clone(), cfg.test_pool.clone())
             .map_err(|rule| PortsError::invalid("test_range", rule))?;
         let mut store = Store::open(&cfg.state_path)?;
         store.quick_check()?;
-        let snap = store.load(clock.now())?;
+        let snap = store.load(host.now())?;
         let log = store.log_bounds()?;
         let lost = match marker::read(&cfg.state_path) {
             Ok(Some(m)) => marker::shrank(&m, log.last),
@@ -266,7 +275,7 @@ impl Allocator {
             bus: Arc::new(EventBus::default()),
             counters: Counters::default(),
             gate: None,
-            clock,
+            host,
             unknown_owner_checks: AtomicU64::new(0),
             marker_at: AtomicU64::new(u64::MAX),
             storage: StorageHealth::default(),
@@ -310,9 +319,14 @@ impl Allocator {
         &self.pools
     }
 
+    /// Whether `a`'s owner lives and its lease runs, asking the host about the process.
+    pub(super) fn vitality(&self, a: &Allocation, now: Now) -> Vitality {
+        a.vitality_with(now, |id| self.host.liveness(id))
+    }
+
     /// The time on the allocator's clock.
     pub fn now(&self) -> Now {
-        self.clock.now()
+        self.host.now()
     }
 
     /// What the allocator did since start-up.
@@ -348,7 +362,7 @@ impl Allocator {
         snap: Option<&SystemSnapshot>,
     ) -> (PortFinding, Option<Report>) {
         let (Some(gate), Some(snap)) = (&self.gate, snap) else {
-            return (firewall::probe(port).finding(), None);
+            return (self.host.probe(port), None);
         };
         let (report, finding) = gate.check_port(snap, port);
         // Without `firewall` among the blocking checks, a port the daemon may not bind (a
@@ -439,7 +453,7 @@ impl Allocator {
 
     fn repair(&self) -> Result<RepairReport, PortsError> {
         let mut st = self.lock();
-        let now = self.clock.now();
+        let now = self.host.now();
         let mut report = RepairReport::default();
         // The socket table's listeners, in one LISTEN-only sock_diag dump; without netlink, a
         // probe bind per port tells the same (EADDRINUSE means something listens).
@@ -454,7 +468,7 @@ impl Allocator {
             let Some(a) = st.leases.get(&port).cloned() else {
                 continue;
             };
-            match a.vitality(now) {
+            match self.vitality(&a, now) {
                 Vitality::Dead(reason) => {
                     tracing::warn!(port, service = %a.service, reason = reason.as_str(), "repair: reclaiming allocation of a dead owner");
                     let r = self.reclaim_locked(&mut st, port, reason, now)?;
@@ -474,7 +488,7 @@ impl Allocator {
             }
             let listening = match &listeners {
                 Some(set) => set.contains(&port),
-                None => match firewall::probe(port).finding() {
+                None => match self.host.probe(port) {
                     PortFinding::InUse(_) => true,
                     // Nothing learnt about the port: its health stays as stored.
                     PortFinding::Unknown(_) => continue,
@@ -530,7 +544,7 @@ impl Allocator {
         if let Some(reused) = self.reuse_locked(&mut st, &v, caller)? {
             return Ok(reused);
         }
-        let now = self.clock.now();
+        let now = self.host.now();
         // A project port: its live allocation handed back, or its recorded port tried first.
         let recorded = match self.project_start_locked(&mut st, &mut v, caller, range, now)? {
             ProjectStart::HandBack(granted) => return Ok(*granted),
@@ -650,7 +664,7 @@ impl Allocator {
         snap: Option<&SystemSnapshot>,
     ) -> Result<(u16, Option<Report>), PortsError> {
         if let Some(a) = st.leases.get(&port).cloned() {
-            match a.vitality(now) {
+            match self.vitality(&a, now) {
                 Vitality::Dead(reason) => {
                     self.reclaim_locked(st, port, reason, now)?;
                 }
@@ -884,7 +898,7 @@ impl Allocator {
             .map_err(|v| PortsError::Invalid(vec![v]))?;
         Err(PortsError::NotAllocated {
             port: p,
-            resting: st.resting(p, self.clock.now()),
+            resting: st.resting(p, self.host.now()),
         })
     }
 
@@ -906,7 +920,7 @@ impl Allocator {
             })?;
         a.authorizes(token, caller)
             .map_err(|reason| PortsError::PermissionDenied { port, reason })?;
-        let now = self.clock.now();
+        let now = self.host.now();
         let message = format!("Released port {port} ({})", a.service);
         let ev = NewEvent::about(&a, message, EventDetail::Released);
         let until = self.retire_locked(&mut st, &a, now, ev)?;
@@ -987,7 +1001,7 @@ impl Allocator {
         for a in st.leases.values() {
             let liveness = |id: &ProcessIdentity| {
                 seen.entry(id.clone())
-                    .or_insert_with(|| id.liveness())
+                    .or_insert_with(|| self.host.liveness(id))
                     .clone()
             };
             match a.vitality_with(now, liveness) {
@@ -1042,7 +1056,7 @@ impl Allocator {
     /// Reclaims every allocation whose owner is dead (process gone, lease expired).
     pub fn sweep(&self) -> Result<Vec<Reclaimed>, PortsError> {
         let mut st = self.lock();
-        let now = self.clock.now();
+        let now = self.host.now();
         self.sweep_locked(&mut st, now)
     }
 
@@ -1063,8 +1077,8 @@ impl Allocator {
         a.authorizes(req.lease_token.as_deref(), caller)
             .map_err(|reason| PortsError::PermissionDenied { port, reason })?;
         ttl_change_allowed(&a, &req)?;
-        let now = self.clock.now();
-        if let Vitality::Dead(reason) = a.vitality(now) {
+        let now = self.host.now();
+        if let Vitality::Dead(reason) = self.vitality(&a, now) {
             let r = self.reclaim_locked(&mut st, port, reason, now)?;
             return Err(PortsError::LeaseDead {
                 port,
@@ -1153,10 +1167,8 @@ impl Allocator {
                 tracing::debug!(error = %e, "no socket table; probing the free ports");
                 let idle: Vec<u16> = self.lock().idle.service.iter().map(|(_, p)| *p).collect();
                 // Probing happens outside the lock: status must not stall allocations.
-                let found: Vec<(u16, PortFinding)> = idle
-                    .into_iter()
-                    .map(|p| (p, firewall::probe(p).finding()))
-                    .collect();
+                let found: Vec<(u16, PortFinding)> =
+                    idle.into_iter().map(|p| (p, self.host.probe(p))).collect();
                 let mut st = self.lock();
                 for (port, finding) in &found {
                     st.availability.note_probe(*port, finding);
@@ -1175,7 +1187,7 @@ impl Allocator {
         let sockets = (pool == Pool::Test)
             .then(|| {
                 let st = self.lock();
-                let now = self.clock.now();
+                let now = self.host.now();
                 st.idle
                     .test
                     .iter()
@@ -1184,7 +1196,7 @@ impl Allocator {
             .filter(|any| *any)
             .map(|_| crate::network::take_census(crate::network::CensusRequest::FULL).ok());
         let st = self.lock();
-        let now = self.clock.now();
+        let now = self.host.now();
         let (mut quarantined, mut unavailable, mut free) = (0, 0, 0);
         for port in st.idle.of(pool).iter().map(|(_, p)| *p) {
             let resting = resting_by_clock(&st, port, now)

@@ -7,7 +7,7 @@ use super::allocator::Allocator;
 use super::holders::holders;
 use super::lease::Caller;
 use super::validate::{PortVerdict, PortVerdictState};
-use crate::network::{firewall, PortFinding};
+use crate::network::PortFinding;
 
 /// Most ports one CheckPorts call may ask about.
 pub const MAX_CHECK_PORTS: usize = 1024;
@@ -65,7 +65,7 @@ impl Allocator {
         // Probed outside the lock: a thousand binds must not stall allocations.
         let found: Vec<(usize, u16, bool, PortFinding)> = to_probe
             .into_iter()
-            .map(|(at, port, in_range)| (at, port, in_range, firewall::probe(port).finding()))
+            .map(|(at, port, in_range)| (at, port, in_range, self.host.probe(port)))
             .collect();
         {
             let mut st = self.lock();

@@ -13,6 +13,7 @@ mod event_index;
 mod events_store;
 mod exhausted;
 mod holders;
+mod host;
 mod lease;
 mod marker;
 mod names;
@@ -39,14 +40,15 @@ pub use clock::{rfc3339, Clock, Deadline, Now, SystemClock};
 pub use counters::Totals;
 pub use error::{FieldViolation, PortsError, Resting};
 pub use events_store::LogBounds;
+pub use host::{Host, RealHost};
 pub use lease::{
     daemon_uid, is_operator, Allocation, Caller, Health, OwnerKind, ReclaimReason, Vitality,
 };
 pub use observe::{Applied, Listener, Observation, ProcessStats};
 pub use pool::{Pool, Pools};
 pub use process::{
-    boot_id, command_line, identify_owner, identify_owner_detailed, identify_peer, OwnerError,
-    ProcessDetails, ProcessIdentity,
+    boot_id, command_line, identify_owner, identify_owner_detailed, identify_peer, DeathCause,
+    Liveness, OwnerError, ProcessDetails, ProcessIdentity,
 };
 pub use projects::{
     service_name as project_service_name, Forgotten, ProjectKey, ProjectPort, ProjectPortState,

@@ -87,7 +87,7 @@ impl Allocator {
         seen: Vec<((u16, String), Observation)>,
     ) -> Result<Applied, PortsError> {
         let mut st = self.lock();
-        let now = self.clock.now();
+        let now = self.host.now();
         let mut applied = Applied::default();
         for ((port, token), mut obs) in seen {
             let Some(a) = st

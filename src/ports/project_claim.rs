@@ -61,7 +61,7 @@ impl Allocator {
             .cloned();
         if let Some(a) = held {
             let uid = caller.uid.unwrap_or(u32::MAX);
-            match a.vitality(now) {
+            match self.vitality(&a, now) {
                 // Reclaimed inline by the claim below.
                 Vitality::Dead(_) => {}
                 _ if reuse::matches(&a, v, uid) || v.owner.is_none() => {
@@ -109,7 +109,7 @@ impl Allocator {
             return Ok(Forgotten::default());
         }
         st.projects.owner_for(project, caller)?;
-        let now = self.clock.now();
+        let now = self.host.now();
         let mut released = Vec::new();
         for r in &records {
             let Some(a) = st

@@ -44,13 +44,13 @@ impl Allocator {
         let uid = caller
             .uid
             .ok_or(PortsError::CallerUnknown { what: "reuse" })?;
-        let now = self.clock.now();
+        let now = self.host.now();
         let Some(a) = st
             .leases
             .values()
             .filter(|a| matches(a, v, uid))
             // A dead owner's allocation is about to be reclaimed, not handed back.
-            .find(|a| !matches!(a.vitality(now), Vitality::Dead(_)))
+            .find(|a| !matches!(self.vitality(a, now), Vitality::Dead(_)))
             .cloned()
         else {
             return Ok(None);
@@ -68,7 +68,7 @@ impl Allocator {
         ttl: Option<u64>,
         caller: &Caller,
     ) -> Result<Granted, PortsError> {
-        let now = self.clock.now();
+        let now = self.host.now();
         if let Some(ttl) = ttl.filter(|_| a.ttl_seconds.is_some()) {
             a.ttl_seconds = Some(ttl);
             a.expires = Some(now.plus((ttl as i64) * 1000));

@@ -240,14 +240,14 @@ impl Allocator {
     /// Records and publishes an event that changes no allocation (a watchdog finding).
     pub fn record_event(&self, ev: NewEvent) -> Result<Arc<Event>, PortsError> {
         let mut st = self.lock();
-        let now = self.clock.now();
+        let now = self.host.now();
         self.commit_event(&mut st, now, ev, |s, e| s.append(e))
     }
 
     /// Drops logged events beyond the newest `keep` and those older than `max_age`.
     pub fn compact_events(&self, keep: u64, max_age: Duration) -> Result<LogBounds, PortsError> {
         let mut st = self.lock();
-        let cutoff = self.clock.now().wall_ms - max_age.as_millis() as i64;
+        let cutoff = self.host.now().wall_ms - max_age.as_millis() as i64;
         let bounds = st.store.compact_events(keep, cutoff)?;
         if bounds.compacted_through != st.log.compacted_through {
             tracing::debug!(through = bounds.compacted_through, "event log compacted");
