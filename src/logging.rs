@@ -3,9 +3,8 @@
 //! JSON arrays and without the text lines' emoji (`json.rs`).
 
 mod json;
-mod throttle;
 
-pub use throttle::OncePerSecond;
+pub use portwarden_core::throttle::OncePerSecond;
 
 use std::io::IsTerminal;
 

@@ -87,7 +87,7 @@ pub struct Watchers {
     own_uid: u32,
     counts: Mutex<Counts>,
     /// Refusals are logged one line a second at most.
-    refusal_log: crate::logging::OncePerSecond,
+    refusal_log: crate::throttle::OncePerSecond,
 }
 
 impl Watchers {
@@ -96,7 +96,7 @@ impl Watchers {
             limits,
             own_uid,
             counts: Mutex::default(),
-            refusal_log: crate::logging::OncePerSecond::new(),
+            refusal_log: crate::throttle::OncePerSecond::new(),
         }
     }
 

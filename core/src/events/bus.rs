@@ -203,7 +203,7 @@ async fn run(f: &mut Forward) -> Option<u64> {
 /// At most one line a second: thousands of watchers falling behind at once must not flood the
 /// log.
 fn log_fell_behind(queued: u64) {
-    static LOG: crate::logging::OncePerSecond = crate::logging::OncePerSecond::new();
+    static LOG: crate::throttle::OncePerSecond = crate::throttle::OncePerSecond::new();
     if !LOG.ready() {
         return;
     }
