@@ -17,11 +17,5 @@ pub mod server;
 pub mod signals;
 pub mod systemd;
 pub mod tls;
-pub mod proto {
-    //! The generated protobuf types and gRPC servers of the `portwarden.v1` contract.
-    tonic::include_proto!("portwarden.v1");
-
-    /// Encoded descriptor set of the contract, served by reflection.
-    pub const FILE_DESCRIPTOR_SET: &[u8] =
-        tonic::include_file_descriptor_set!("portwarden_descriptor");
-}
+/// The `portwarden.v1` contract: generated once, in portwarden-client (with its servers).
+pub use portwarden_client::proto;

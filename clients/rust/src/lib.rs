@@ -44,8 +44,14 @@ pub use hardening::{
 pub use watch::watch;
 
 pub mod proto {
-    //! Generated types and clients of the `portwarden.v1` contract.
+    //! Generated types and clients of the `portwarden.v1` contract (and, with the `server`
+    //! feature, its servers: the daemon's are these same types).
     tonic::include_proto!("portwarden.v1");
+
+    /// Encoded descriptor set of the contract, served by the daemon's reflection.
+    #[cfg(feature = "server")]
+    pub const FILE_DESCRIPTOR_SET: &[u8] =
+        tonic::include_file_descriptor_set!("portwarden_descriptor");
 }
 
 /// The TCP address the daemon listens on by default.
