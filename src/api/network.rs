@@ -9,7 +9,7 @@ use super::convert;
 use super::diagnostics::DiagnosticPool;
 use super::error::status_from;
 use crate::network::{self, NetworkGate};
-use crate::ports::PortsError;
+use crate::ports::{self, PortsError};
 use crate::proto::network_service_server::NetworkService;
 use crate::proto::*;
 
@@ -42,15 +42,12 @@ impl NetworkService for NetworkApi {
         &self,
         req: Request<HealthRequest>,
     ) -> Result<Response<HealthResponse>, Status> {
-        let port = match req.get_ref().port {
-            None => None,
-            Some(p) => Some(u16::try_from(p).ok().filter(|p| *p != 0).ok_or_else(|| {
-                status_from(PortsError::invalid(
-                    "port",
-                    format!("{p} is not a port number (1-65535)"),
-                ))
-            })?),
-        };
+        let port = req
+            .get_ref()
+            .port
+            .map(|p| ports::port_number("port", p))
+            .transpose()
+            .map_err(|v| status_from(PortsError::Invalid(vec![v])))?;
         // Fresh, as this RPC always was; the new snapshot also serves the next allocations.
         let report = self
             .blocking(&req, move |gate| gate.report(port, true))

@@ -9,7 +9,7 @@ use super::convert;
 use super::diagnostics::DiagnosticPool;
 use super::error::status_from;
 use crate::daemon_info::DaemonInfo;
-use crate::ports::{self, Allocator, Caller, FieldViolation, PortsError, MAX_CHECK_PORTS};
+use crate::ports::{self, Allocator, Caller};
 use crate::proto::ports_service_server::PortsService;
 use crate::proto::*;
 
@@ -129,11 +129,7 @@ impl PortsService for PortsApi {
 
     async fn list(&self, req: Request<ListRequest>) -> Result<Response<ListResponse>, Status> {
         let r = req.into_inner();
-        let service = non_empty(r.service);
-        if let Some(s) = &service {
-            ports::valid_service(s)
-                .map_err(|rule| status_from(PortsError::invalid("service", rule)))?;
-        }
+        let service = ports::service_filter(Some(r.service)).map_err(status_from)?;
         let allocations = self
             .allocator
             .list(service.as_deref())
@@ -157,26 +153,7 @@ impl PortsService for PortsApi {
     ) -> Result<Response<CheckPortsResponse>, Status> {
         let caller = caller_of(&req);
         let r = req.into_inner();
-        if r.ports.is_empty() || r.ports.len() > MAX_CHECK_PORTS {
-            return Err(status_from(PortsError::invalid(
-                "ports",
-                format!("give 1-{MAX_CHECK_PORTS} ports; got {}", r.ports.len()),
-            )));
-        }
-        let mut bad = Vec::new();
-        let mut list = Vec::with_capacity(r.ports.len());
-        for (i, p) in r.ports.iter().enumerate() {
-            match u16::try_from(*p).ok().filter(|p| *p != 0) {
-                Some(p) => list.push(p),
-                None => bad.push(FieldViolation::new(
-                    format!("ports[{i}]"),
-                    format!("{p} is not a port number (1-65535)"),
-                )),
-            }
-        }
-        if !bad.is_empty() {
-            return Err(status_from(PortsError::Invalid(bad)));
-        }
+        let list = ports::port_list(&r.ports).map_err(status_from)?;
         let allocator = self.allocator.clone();
         let verdicts = self
             .diagnostics

@@ -195,17 +195,8 @@ impl WatchdogService for WatchdogApi {
         let (_, extensions, r) = req.into_parts();
         let filter = ports::event_filter(non_empty(r.service), r.port, kinds(&r.kinds)?)
             .map_err(status_from)?;
-        let start = match (r.snapshot, r.since_sequence) {
-            (true, Some(_)) => {
-                return Err(status_from(PortsError::invalid(
-                    "snapshot",
-                    "a watch starts either with a snapshot or after since_sequence, not both",
-                )))
-            }
-            (true, None) => WatchStart::Snapshot,
-            (false, Some(after)) => WatchStart::After(after),
-            (false, None) => WatchStart::Live,
-        };
+        let start = WatchStart::requested(r.snapshot, r.since_sequence, "since_sequence")
+            .map_err(status_from)?;
         let lag = LagProbe::of(&extensions);
         let feed = self
             .allocator

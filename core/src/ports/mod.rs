@@ -58,7 +58,8 @@ pub use quota::{Quotas, Share};
 pub use range::{ephemeral_warnings, PortRange, RangeSet};
 pub use store::StoreError;
 pub use validate::{
-    event_filter, service_chars, valid_project, valid_service, AllocateRequest, PortVerdict,
-    PortVerdictState, RenewRequest, MAX_PROJECT_BYTES, MAX_SERVICE_LEN, MAX_TEXT_BYTES,
+    event_filter, port_list, port_number, service_chars, service_filter, valid_project,
+    valid_service, AllocateRequest, PortVerdict, PortVerdictState, RenewRequest, MAX_PROJECT_BYTES,
+    MAX_SERVICE_LEN, MAX_TEXT_BYTES,
 };
 pub use watch::{Feed, FeedItem, WatchStart, MAX_HISTORY_PAGE};

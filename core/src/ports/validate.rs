@@ -169,12 +169,48 @@ pub fn valid_project(field: &str, project: &str) -> Result<(), FieldViolation> {
     Ok(())
 }
 
-/// A port number from the wire, checked against 1-65535.
-fn port_number(field: &str, port: u32) -> Result<u16, FieldViolation> {
+/// A port number from the wire, checked against 1-65535: the one rule every transport uses.
+pub fn port_number(field: &str, port: u32) -> Result<u16, FieldViolation> {
     u16::try_from(port)
         .ok()
         .filter(|p| *p != 0)
         .ok_or_else(|| FieldViolation::new(field, format!("{port} is not a port number (1-65535)")))
+}
+
+/// A `service` filter as a request gives it: none when empty, else a valid service name.
+pub fn service_filter(service: Option<String>) -> Result<Option<String>, PortsError> {
+    match service.filter(|s| !s.is_empty()) {
+        Some(name) => {
+            valid_service(&name).map_err(|rule| PortsError::invalid("service", rule))?;
+            Ok(Some(name))
+        }
+        None => Ok(None),
+    }
+}
+
+/// The ports a check asks about: 1 to [`MAX_CHECK_PORTS`](super::MAX_CHECK_PORTS) of them, each
+/// a port number (every bad one named by its index).
+pub fn port_list(ports: &[u32]) -> Result<Vec<u16>, PortsError> {
+    let max = super::MAX_CHECK_PORTS;
+    if ports.is_empty() || ports.len() > max {
+        return Err(PortsError::invalid(
+            "ports",
+            format!("give 1-{max} ports; got {}", ports.len()),
+        ));
+    }
+    let mut bad = Vec::new();
+    let mut list = Vec::with_capacity(ports.len());
+    for (i, p) in ports.iter().enumerate() {
+        match port_number(&format!("ports[{i}]"), *p) {
+            Ok(p) => list.push(p),
+            Err(v) => bad.push(v),
+        }
+    }
+    if bad.is_empty() {
+        Ok(list)
+    } else {
+        Err(PortsError::Invalid(bad))
+    }
 }
 
 /// "9000 is outside the managed ranges (8000-8100)".
@@ -236,13 +272,10 @@ pub fn event_filter(
             bad.push(FieldViolation::new("service", rule));
         }
     }
-    let port = port.and_then(|p| match u16::try_from(p).ok().filter(|p| *p != 0) {
-        Some(p) => Some(p),
-        None => {
-            bad.push(FieldViolation::new(
-                "port",
-                format!("{p} is not a port number (1-65535)"),
-            ));
+    let port = port.and_then(|p| match port_number("port", p) {
+        Ok(p) => Some(p),
+        Err(v) => {
+            bad.push(v);
             None
         }
     });

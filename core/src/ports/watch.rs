@@ -32,6 +32,27 @@ pub enum WatchStart {
     Snapshot,
 }
 
+impl WatchStart {
+    /// The start a request asks for: a snapshot, or after the sequence it names
+    /// (`after_field`, as the transport calls it), or live; a snapshot and a resume together
+    /// are refused.
+    pub fn requested(
+        snapshot: bool,
+        after: Option<u64>,
+        after_field: &str,
+    ) -> Result<Self, PortsError> {
+        match (snapshot, after) {
+            (true, Some(_)) => Err(PortsError::invalid(
+                "snapshot",
+                format!("a watch starts either with a snapshot or after {after_field}, not both"),
+            )),
+            (true, None) => Ok(Self::Snapshot),
+            (false, Some(after)) => Ok(Self::After(after)),
+            (false, None) => Ok(Self::Live),
+        }
+    }
+}
+
 /// What a watcher receives, in order.
 #[derive(Debug, Clone, PartialEq)]
 pub enum FeedItem {

@@ -12,6 +12,7 @@ use super::ports::bad_query;
 use super::types::HealthQuery;
 use super::RestState;
 use crate::network;
+use crate::ports::{port_number, PortsError};
 use crate::wire::{CheckDoc, ExhaustionDoc, ReportDoc, StatsDoc};
 
 /// Runs a diagnostic for `caller` on the diagnostics pool (bounded per caller).
@@ -37,12 +38,11 @@ pub async fn health(
     query: Result<Query<HealthQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let Query(q) = query.map_err(bad_query)?;
-    let port = match q.port {
-        None => None,
-        Some(p) => Some(u16::try_from(p).ok().filter(|p| *p != 0).ok_or_else(|| {
-            ApiError::invalid("port", format!("{p} is not a port number (1-65535)"))
-        })?),
-    };
+    let port = q
+        .port
+        .map(|p| port_number("port", p))
+        .transpose()
+        .map_err(|v| PortsError::Invalid(vec![v]))?;
     let fresh = q.fresh.unwrap_or(false);
     let gate = s.gate.clone();
     let report = if !fresh && gate.is_fresh() {

@@ -11,7 +11,7 @@ use super::error::{ApiError, ErrorBody};
 use super::extract::{port_param, JsonBody, LeaseToken, MaybeJsonBody, Peer};
 use super::types::*;
 use super::RestState;
-use crate::ports::{self, PortsError};
+use crate::ports;
 use crate::wire::{self, Allocated, Released};
 
 /// A path or query that axum could not read: 400 naming what was wrong.
@@ -51,10 +51,7 @@ pub async fn list(
     query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Json<AllocationList>, ApiError> {
     let Query(q) = query.map_err(bad_query)?;
-    let service = q.service.filter(|s| !s.is_empty());
-    if let Some(name) = &service {
-        ports::valid_service(name).map_err(|rule| PortsError::invalid("service", rule))?;
-    }
+    let service = ports::service_filter(q.service)?;
     let allocations = s.allocator.list(service.as_deref());
     Ok(Json(AllocationList {
         allocations: allocations.iter().map(wire::Allocation::from).collect(),

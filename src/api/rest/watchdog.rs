@@ -189,17 +189,11 @@ pub async fn events(
         ),
         None => None,
     };
-    let start = match (q.snapshot.unwrap_or(false), last_event_id.or(q.since)) {
-        (true, Some(_)) => {
-            return Err(ApiError::invalid(
-                "snapshot",
-                "start either with a snapshot or after a sequence, not both",
-            ))
-        }
-        (true, None) => WatchStart::Snapshot,
-        (false, Some(after)) => WatchStart::After(after),
-        (false, None) => WatchStart::Live,
-    };
+    let start = WatchStart::requested(
+        q.snapshot.unwrap_or(false),
+        last_event_id.or(q.since),
+        "since (or Last-Event-ID)",
+    )?;
     let (feed, first) = match s
         .allocator
         .watch(filter.clone(), start, &caller, lag.on_stuck())
