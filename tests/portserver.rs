@@ -336,3 +336,31 @@ async fn a_caller_may_claim_only_processes_of_its_own_uid_unless_root() {
     nobody_sleep.wait().unwrap();
     d.stop().await;
 }
+
+#[path = "support/http.rs"]
+mod http1;
+
+/// The value of one line of the daemon's /metrics (0 when absent).
+fn metric(d: &TestDaemon, line_start: &str) -> u64 {
+    http1::get(&http1::Addr::Unix(d.socket.clone()), "/metrics")
+        .text()
+        .lines()
+        .find(|l| l.starts_with(line_start))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn portserver_requests_are_counted_as_every_transport_s_are() {
+    let addr = abstract_name("metrics");
+    let d = daemon("31050-31059", addr.clone()).await;
+    assert_ne!(ask(&addr, me()), 0);
+    assert_ne!(ask(&addr, me()), 0);
+    assert_eq!(exchange(&addr, b"abc\n"), "0\n");
+    let requests = r#"portwarden_requests_total{transport="portserver",method="allocate"}"#;
+    let errors = r#"portwarden_request_errors_total{transport="portserver",method="allocate"}"#;
+    assert_eq!(metric(&d, requests), 3);
+    assert_eq!(metric(&d, errors), 1);
+    assert!(metric(&d, r#"portwarden_refusals_total{code="INVALID_ARGUMENT"}"#) >= 1);
+    d.stop().await;
+}

@@ -26,6 +26,7 @@ use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::Instant;
 
 use crate::config::PortserverSocket;
+use crate::metrics::{Metrics, Refusal, Transport};
 use crate::ports::{self, Allocator, Caller, MAX_TEXT_BYTES};
 
 /// Connections served at once. A client past this is answered `0` at once, not queued.
@@ -45,6 +46,8 @@ const MAX_CACHED_COMMAND_LINES: usize = 1024;
 /// What every connection task shares.
 struct Endpoint {
     allocator: Arc<Allocator>,
+    /// Every request is counted as gRPC's and REST's are (transport `portserver`).
+    metrics: Arc<Metrics>,
     /// A test process that picks a port per test is read once, not once per port; the start
     /// time in the key keeps a reused PID from inheriting another process's line.
     command_lines: Mutex<HashMap<(i32, u64), Arc<str>>>,
@@ -76,13 +79,14 @@ impl Portserver {
     pub fn start(
         addr: &PortserverSocket,
         allocator: Arc<Allocator>,
+        metrics: Arc<Metrics>,
         stop: watch::Receiver<bool>,
     ) -> io::Result<Self> {
         let listener = bind(addr)?;
         tracing::info!(%addr, "portserver protocol on {addr} (PORTSERVER_ADDRESS={addr})");
         Ok(Self {
             addr: addr.clone(),
-            task: tokio::spawn(accept_loop(listener, allocator, stop)),
+            task: tokio::spawn(accept_loop(listener, allocator, metrics, stop)),
         })
     }
 
@@ -178,10 +182,12 @@ fn bind_path(path: &Path) -> io::Result<std::os::unix::net::UnixListener> {
 async fn accept_loop(
     listener: UnixListener,
     allocator: Arc<Allocator>,
+    metrics: Arc<Metrics>,
     mut stop: watch::Receiver<bool>,
 ) {
     let endpoint = Arc::new(Endpoint {
         allocator,
+        metrics,
         command_lines: Mutex::default(),
     });
     let mut conns = JoinSet::new();
@@ -210,6 +216,7 @@ async fn accept_loop(
                 );
             }
             refused += 1;
+            endpoint.observe(Some(tonic::Code::ResourceExhausted));
             let _ = stream.try_write(b"0\n");
             continue;
         }
@@ -270,23 +277,48 @@ fn caller_of(stream: &UnixStream) -> Caller {
     }
 }
 
-/// The port for a parsed request, or 0 (logged with the reason).
+/// The port for a parsed request, or 0 (logged with the reason, counted with its code).
 async fn answer(endpoint: &Arc<Endpoint>, parsed: Result<i32, BadRequest>, caller: &Caller) -> u16 {
     match parsed {
         Ok(pid) => match allocate_for(endpoint, pid, caller).await {
             Ok(port) => {
+                endpoint.observe(None);
                 tracing::debug!(port, pid, "portserver: port {port} for pid {pid}");
                 port
             }
-            Err(reason) => {
+            Err(NoPort { code, reason }) => {
+                endpoint.observe(Some(code));
                 tracing::warn!(pid, peer_pid = ?caller.pid, peer_uid = ?caller.uid, "portserver: no port for pid {pid}: {reason}");
                 0
             }
         },
         Err(bad) => {
+            endpoint.observe(Some(match bad {
+                BadRequest::Timeout => tonic::Code::DeadlineExceeded,
+                BadRequest::Io(_) => tonic::Code::Unavailable,
+                BadRequest::TooLong | BadRequest::NotAPid(_) => tonic::Code::InvalidArgument,
+            }));
             tracing::warn!(peer_pid = ?caller.pid, peer_uid = ?caller.uid, "portserver: bad request: {bad}; answered 0");
             0
         }
+    }
+}
+
+/// Why a request for a PID got no port: the code gRPC would answer, and why in words.
+struct NoPort {
+    code: tonic::Code,
+    reason: String,
+}
+
+impl Endpoint {
+    /// Counts one request in `portwarden_requests_total{transport="portserver"}` (and, when
+    /// refused, the errors and refusals by code).
+    fn observe(&self, refused: Option<tonic::Code>) {
+        self.metrics.observe_request(
+            Transport::Portserver,
+            "allocate",
+            refused.map(Refusal::Code),
+        );
     }
 }
 
@@ -409,9 +441,15 @@ fn derived_service(comm: &str) -> String {
 }
 
 /// Checks the claim, then allocates through the allocator like any other request.
-async fn allocate_for(endpoint: &Arc<Endpoint>, pid: i32, caller: &Caller) -> Result<u16, String> {
-    let (owner, details) = ports::claimed_process(caller, pid).map_err(|e| e.to_string())?;
-    ports::check_claim(caller, pid, &details)?;
+async fn allocate_for(endpoint: &Arc<Endpoint>, pid: i32, caller: &Caller) -> Result<u16, NoPort> {
+    let (owner, details) = ports::claimed_process(caller, pid).map_err(|e| NoPort {
+        code: tonic::Code::InvalidArgument,
+        reason: e.to_string(),
+    })?;
+    ports::check_claim(caller, pid, &details).map_err(|reason| NoPort {
+        code: tonic::Code::PermissionDenied,
+        reason,
+    })?;
     let req = ports::AllocateRequest {
         service: derived_service(&details.comm),
         purpose: PURPOSE.into(),
@@ -427,8 +465,17 @@ async fn allocate_for(endpoint: &Arc<Endpoint>, pid: i32, caller: &Caller) -> Re
     };
     let granted = super::allocate_off_runtime(&endpoint.allocator, req, *caller)
         .await
-        .map_err(|e| format!("allocation task failed: {e}"))?
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| NoPort {
+            code: tonic::Code::Internal,
+            reason: format!("allocation task failed: {e}"),
+        })?
+        .map_err(|e| {
+            let reason = e.to_string();
+            NoPort {
+                code: super::error::status_from(e).code(),
+                reason,
+            }
+        })?;
     Ok(granted.allocation.port)
 }
 

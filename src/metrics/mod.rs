@@ -32,6 +32,8 @@ pub use prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
 pub enum Transport {
     Grpc,
     Rest,
+    /// portpicker's line protocol.
+    Portserver,
 }
 
 impl EncodeLabelValue for Transport {
@@ -39,6 +41,7 @@ impl EncodeLabelValue for Transport {
         let name = match self {
             Transport::Grpc => "grpc",
             Transport::Rest => "rest",
+            Transport::Portserver => "portserver",
         };
         EncodeLabelValue::encode(&name, encoder)
     }

@@ -51,19 +51,24 @@ pub async fn start(cfg: Config) -> Result<Daemon, ServerError> {
     let daemon_info = Arc::new(crate::daemon_info::DaemonInfo::new(cfg.state.clone()));
     let netns_claim = domain::claim_namespace(&cfg, &daemon_info)?;
     let core = domain::open(&cfg).await?;
-    let (routes, health) = services::routes(&core, &daemon_info).await?;
+    // One registry for every transport: gRPC and REST count in it, and so does the portserver.
+    let metrics = Arc::new(crate::metrics::Metrics::new(
+        core.allocator.clone(),
+        core.gate.clone(),
+        core.watchdog.clone(),
+    ));
+    let (routes, health) = services::routes(&core, &daemon_info, metrics.clone()).await?;
 
     let (stop, stop_rx) = watch::channel(false);
     // Every listener is bound before any serves: a failure below drops `stop`, which ends
     // whatever was already started.
     let portserver = match &cfg.portserver_socket {
         Some(addr) => Some(
-            crate::api::Portserver::start(addr, core.allocator.clone(), stop_rx.clone()).map_err(
-                |source| ServerError::Portserver {
-                    addr: addr.to_string(),
-                    source,
-                },
-            )?,
+            crate::api::Portserver::start(addr, core.allocator.clone(), metrics, stop_rx.clone())
+                .map_err(|source| ServerError::Portserver {
+                addr: addr.to_string(),
+                source,
+            })?,
         ),
         None => None,
     };

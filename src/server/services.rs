@@ -22,6 +22,7 @@ use crate::proto::watchdog_service_server::WatchdogServiceServer;
 pub(super) async fn routes(
     core: &Core,
     daemon_info: &Arc<DaemonInfo>,
+    metrics: Arc<crate::metrics::Metrics>,
 ) -> Result<(Routes, HealthReporter), ServerError> {
     let (health, health_service) = tonic_health::server::health_reporter();
     // Every service decodes at most MAX_MESSAGE_BYTES per request, health and reflection too.
@@ -75,11 +76,7 @@ pub(super) async fn routes(
         .add_service(reflection_v1alpha);
     // REST (/api/ports/..., /metrics) beside the gRPC services, on the same listeners.
     let rest = crate::api::rest::RestState {
-        metrics: Arc::new(crate::metrics::Metrics::new(
-            allocator.clone(),
-            gate.clone(),
-            watchdog.clone(),
-        )),
+        metrics,
         allocator: allocator.clone(),
         gate: gate.clone(),
         watchdog: watchdog.clone(),
