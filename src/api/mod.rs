@@ -40,6 +40,7 @@ impl Portserver {
     pub fn start(
         _addr: &crate::config::PortserverSocket,
         _allocator: Arc<crate::ports::Allocator>,
+        _metrics: Arc<crate::metrics::Metrics>,
         _stop: tokio::sync::watch::Receiver<bool>,
     ) -> std::io::Result<Self> {
         Err(std::io::Error::new(

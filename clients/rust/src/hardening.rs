@@ -116,7 +116,7 @@ pub fn harden(socket: &Socket) -> Hardening {
     {
         h.push(
             "SO_EXCLUSIVEADDRUSE",
-            exclusive_address_use(socket).map(|()| "on".into()),
+            portwarden_sockopt::exclusive_address_use(socket).map(|()| "on".into()),
         );
         h.options.push(SocketOption {
             name: "SO_REUSEADDR",
@@ -166,32 +166,6 @@ pub fn harden(socket: &Socket) -> Hardening {
 const ADDRESS_OPTION: &str = "SO_REUSEADDR";
 #[cfg(windows)]
 const ADDRESS_OPTION: &str = "SO_EXCLUSIVEADDRUSE";
-
-/// Sets `SO_EXCLUSIVEADDRUSE` (Windows): no other socket may bind this socket's port, on any
-/// address, while it is open, even one that sets `SO_REUSEADDR`. Set it before `bind`.
-#[cfg(windows)]
-pub fn exclusive_address_use(socket: &Socket) -> io::Result<()> {
-    use std::os::windows::io::AsRawSocket;
-    use windows_sys::Win32::Networking::WinSock::{
-        setsockopt, WSAGetLastError, SOCKET, SOCKET_ERROR, SOL_SOCKET, SO_EXCLUSIVEADDRUSE,
-    };
-    let on: i32 = 1;
-    // SAFETY: the socket is open for the duration of the call and `on` is a valid 4-byte BOOL.
-    let rc = unsafe {
-        setsockopt(
-            socket.as_raw_socket() as SOCKET,
-            SOL_SOCKET,
-            SO_EXCLUSIVEADDRUSE,
-            (&on as *const i32).cast(),
-            std::mem::size_of::<i32>() as i32,
-        )
-    };
-    if rc == SOCKET_ERROR {
-        // SAFETY: no preconditions.
-        return Err(io::Error::from_raw_os_error(unsafe { WSAGetLastError() }));
-    }
-    Ok(())
-}
 
 fn buffer_detail(actual: usize) -> String {
     if actual >= 2 * BUFFER_BYTES {

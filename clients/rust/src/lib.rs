@@ -35,12 +35,12 @@ mod watch;
 #[cfg(unix)]
 pub use private_dir::{check_private_dir, check_socket, fallback_dir};
 
-#[cfg(windows)]
-pub use hardening::exclusive_address_use;
 pub use hardening::{
     bind_hardened, bind_hardened_on, harden, harden_accepted, Hardening, SocketOption,
     ACCEPTED_TIMEOUT, BACKLOG, BUFFER_BYTES,
 };
+#[cfg(windows)]
+pub use portwarden_sockopt::exclusive_address_use;
 pub use watch::watch;
 
 pub mod proto {

@@ -99,7 +99,7 @@ fn probe_family(domain: Domain, address: SocketAddr) -> FamilyProbe {
         #[cfg(not(windows))]
         socket.set_reuse_address(true)?;
         #[cfg(windows)]
-        portwarden_client::exclusive_address_use(&socket)?;
+        portwarden_sockopt::exclusive_address_use(&socket)?;
         if domain == Domain::IPV6 {
             socket.set_only_v6(true)?;
         }
