@@ -28,14 +28,24 @@ fn cli_json(addr: &str, args: &[&str]) -> Value {
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{args:?}: {e}"))
 }
 
-/// Every key of `a` and `b`, value for value, with the path of the first difference.
+/// Every key of `a` and `b`, in the same order, value for value, with the path of the first
+/// difference; then the two as compact JSON, byte for byte.
 fn same(what: &str, a: &Value, b: &Value) {
+    same_keys(what, a, b);
+    assert_eq!(
+        serde_json::to_string(a).unwrap(),
+        serde_json::to_string(b).unwrap(),
+        "{what}: byte for byte"
+    );
+}
+
+fn same_keys(what: &str, a: &Value, b: &Value) {
     match (a, b) {
         (Value::Object(x), Value::Object(y)) => {
             let (kx, ky): (Vec<_>, Vec<_>) = (x.keys().collect(), y.keys().collect());
             assert_eq!(kx, ky, "{what}: the keys differ");
             for (k, v) in x {
-                same(&format!("{what}.{k}"), v, &y[k]);
+                same_keys(&format!("{what}.{k}"), v, &y[k]);
             }
         }
         _ => assert_eq!(a, b, "{what}"),
