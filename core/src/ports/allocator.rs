@@ -14,6 +14,7 @@ use super::clock::{Clock, Now};
 use super::counters::Counters;
 use super::error::{PortsError, Resting};
 use super::events_store::LogBounds;
+use super::fields::{managed_port, valid_ttl};
 use super::host::{Host, RealHost};
 use super::lease::{new_token, Allocation, Caller, Health, ReclaimReason, Vitality};
 use super::marker;
@@ -26,9 +27,7 @@ use super::quota::{Holdings, Quotas};
 use super::range::RangeSet;
 use super::storage::StorageHealth;
 use super::store::{PortHistory, Store, StoreError};
-use super::validate::{
-    managed_port, ttl_change_allowed, valid_ttl, AllocateRequest, RenewRequest, ValidAllocate,
-};
+use super::validate::{ttl_change_allowed, AllocateRequest, RenewRequest, ValidAllocate};
 use crate::events::{Event, EventBus, EventDetail, NewEvent};
 use crate::network::gate::findings;
 use crate::network::{NetworkGate, PortFinding, Report, SystemSnapshot};

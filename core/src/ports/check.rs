@@ -6,8 +6,30 @@
 use super::allocator::Allocator;
 use super::holders::holders;
 use super::lease::Caller;
-use super::validate::{PortVerdict, PortVerdictState};
 use crate::network::PortFinding;
+
+/// The verdict of the free check for one port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PortVerdictState {
+    Free,
+    Allocated,
+    Quarantined,
+    InUse,
+    Blocked,
+    OutsideRange,
+    /// The daemon could not probe it (out of descriptors or memory).
+    Unknown,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortVerdict {
+    pub port: u16,
+    pub state: PortVerdictState,
+    pub reason: String,
+    pub in_managed_range: bool,
+    /// Who has it: "service web (pid 12)", or the listening process(es) outside portwarden.
+    pub holder: Option<String>,
+}
 
 /// Most ports one CheckPorts call may ask about.
 pub const MAX_CHECK_PORTS: usize = 1024;

@@ -12,6 +12,7 @@ mod error;
 mod event_index;
 mod events_store;
 mod exhausted;
+mod fields;
 mod holders;
 mod host;
 mod lease;
@@ -35,11 +36,16 @@ pub use allocator::{
     Allocator, AllocatorConfig, Granted, RangeStatus, Reclaimed, Released, RepairReport,
 };
 pub use check::MAX_CHECK_PORTS;
+pub use check::{PortVerdict, PortVerdictState};
 pub use claim::{check_claim, claimed_process};
 pub use clock::{rfc3339, Clock, Deadline, Now, SystemClock};
 pub use counters::Totals;
 pub use error::{FieldViolation, PortsError, Resting};
 pub use events_store::LogBounds;
+pub use fields::{
+    event_filter, port_list, port_number, service_chars, service_filter, valid_project,
+    valid_service, MAX_PROJECT_BYTES, MAX_SERVICE_LEN, MAX_TEXT_BYTES,
+};
 pub use host::{Host, RealHost};
 pub use lease::{
     daemon_uid, is_operator, Allocation, Caller, Health, OwnerKind, ReclaimReason, Vitality,
@@ -57,9 +63,5 @@ pub use projects::{
 pub use quota::{Quotas, Share};
 pub use range::{ephemeral_warnings, PortRange, RangeSet};
 pub use store::StoreError;
-pub use validate::{
-    event_filter, port_list, port_number, service_chars, service_filter, valid_project,
-    valid_service, AllocateRequest, PortVerdict, PortVerdictState, RenewRequest, MAX_PROJECT_BYTES,
-    MAX_SERVICE_LEN, MAX_TEXT_BYTES,
-};
+pub use validate::{AllocateRequest, RenewRequest};
 pub use watch::{Feed, FeedItem, WatchStart, MAX_HISTORY_PAGE};

@@ -16,6 +16,7 @@
 use super::allocator::{Allocator, Granted, State};
 use super::clock::Now;
 use super::error::PortsError;
+use super::fields::valid_project;
 use super::lease::{Caller, Vitality};
 use super::projects::{
     delete_project, is_recorded, Forgotten, ProjectPort, ProjectPortState, ProjectRecord,
@@ -23,7 +24,7 @@ use super::projects::{
 use super::range::RangeSet;
 use super::reuse;
 use super::store::StoreError;
-use super::validate::{valid_project, ValidAllocate};
+use super::validate::ValidAllocate;
 use crate::events::{EventDetail, NewEvent};
 
 /// How a request goes on after the project hook.

@@ -17,8 +17,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use rusqlite::{params, Connection, Transaction};
 
 use super::error::PortsError;
+use super::fields::MAX_SERVICE_LEN;
 use super::lease::{Allocation, Caller};
-use super::validate::MAX_SERVICE_LEN;
 
 /// Records one uid may keep; past it, the one used longest ago is forgotten (projects that were
 /// deleted leave theirs behind, and nothing else would ever drop them).
@@ -263,7 +263,7 @@ pub(super) fn is_recorded(a: &Allocation, r: &ProjectRecord) -> bool {
 /// `<name>.<directory name>`, characters outside [A-Za-z0-9._-] as '_', cut to 64 characters
 /// (the directory name first). The root directory adds nothing.
 pub fn service_name(name: &str, project: &str) -> String {
-    let dir = super::validate::service_chars(
+    let dir = super::fields::service_chars(
         &std::path::Path::new(project)
             .file_name()
             .map(|n| n.to_string_lossy())
