@@ -4,7 +4,7 @@
 //! sweep and a restart, run on the real allocator and real SQLite in a temp dir, on a host the
 //! test plays (its clock, its processes, its probe bind: `portwarden::ports::Host`). After every
 //! step the allocator holds exactly the ports the model says are held; no port is handed to a
-//! second live owner or to a port an outside program listens on; only an expired lease or an
+//! second live owner, nor while an outside program listens on it; only an expired lease or an
 //! exited owner loses its port (an unreadable one never); a resting port goes to no other
 //! service before its quarantine ends; a restart loses nothing acknowledged; and the event log
 //! has one event per acknowledged change, numbered without a gap, also across restarts.

@@ -3,8 +3,8 @@
 //! CLI's `--json` and `watch --json`. Rules: snake_case keys; times RFC 3339 UTC with exactly
 //! three fractional digits; every key always present (null when unknown); durations integers
 //! with the unit in the key. The daemon fills these from the domain (`from` impls here); the CLI
-//! fills them from the protobuf it receives (`crate::cli::decode`), and a test holds the two
-//! equal key by key.
+//! fills them from the protobuf it receives (`portwarden::cli::decode`, in the daemon crate),
+//! and a test holds the two equal key by key.
 
 mod allocation;
 mod check;
