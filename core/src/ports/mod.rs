@@ -26,6 +26,7 @@ mod projects;
 mod quota;
 mod range;
 mod reuse;
+mod schema;
 mod storage;
 mod store;
 mod validate;

@@ -10,9 +10,12 @@ mod netlink;
 mod netstat;
 mod owners;
 mod peer;
+mod port_set;
 #[cfg(target_os = "linux")]
 mod proc_tables;
 mod state;
+
+use port_set::PortSet;
 
 pub use owners::{holders_by_inode, listener_holders, processes_holding, ProcessInfo, ProcessWalk};
 pub use peer::{is_loopback, peer_uid, Peer as LoopbackPeer};
@@ -281,37 +284,6 @@ impl PortTimeWait {
 }
 
 const PORT_SLOTS: usize = 1 << 16;
-
-/// A bitset of the 65,536 TCP ports.
-#[derive(Clone)]
-struct PortSet(Box<[u64; 1024]>);
-
-impl std::fmt::Debug for PortSet {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "PortSet({} ports)", self.count_in(0, u16::MAX))
-    }
-}
-
-impl PortSet {
-    fn new() -> Self {
-        PortSet(Box::new([0; 1024]))
-    }
-
-    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
-    fn insert(&mut self, port: u16) {
-        self.0[usize::from(port >> 6)] |= 1 << (port & 63);
-    }
-
-    fn contains(&self, port: u16) -> bool {
-        self.0[usize::from(port >> 6)] & (1 << (port & 63)) != 0
-    }
-
-    fn count_in(&self, low: u16, high: u16) -> u64 {
-        (low..=high)
-            .filter(|port| self.0[usize::from(port >> 6)] & (1 << (port & 63)) != 0)
-            .count() as u64
-    }
-}
 
 /// Visits every socket matching `request`, from netlink or (when netlink is refused) /proc.
 #[cfg(target_os = "linux")]
