@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 use common::ChildDaemon;
-use http1::{get, post_json, request, Addr};
+use http1::{get, post_json, request, sample, Addr};
 use serde_json::json;
 
 /// promtool on PATH; None when absent, unless PORTWARDEN_REQUIRE_PROMTOOL=1 (the test script
@@ -30,12 +30,6 @@ fn promtool() -> Option<PathBuf> {
         eprintln!("promtool not found: skipping its check (apt-get install prometheus)");
     }
     found
-}
-
-/// The value of the sample `name` (with its labels, exactly as exposed).
-fn sample(text: &str, name: &str) -> Option<f64> {
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
 }
 
 fn scrape(a: &Addr) -> String {

@@ -340,14 +340,10 @@ async fn a_caller_may_claim_only_processes_of_its_own_uid_unless_root() {
 #[path = "support/http.rs"]
 mod http1;
 
-/// The value of one line of the daemon's /metrics (0 when absent).
-fn metric(d: &TestDaemon, line_start: &str) -> u64 {
-    http1::get(&http1::Addr::Unix(d.socket.clone()), "/metrics")
-        .text()
-        .lines()
-        .find(|l| l.starts_with(line_start))
-        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
-        .unwrap_or(0)
+/// The value of one sample of the daemon's /metrics (0 when absent).
+fn metric(d: &TestDaemon, name: &str) -> u64 {
+    let text = http1::get(&http1::Addr::Unix(d.socket.clone()), "/metrics").text();
+    http1::sample(&text, name).unwrap_or(0.0) as u64
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -147,3 +147,9 @@ pub fn post_json(addr: &Addr, path: &str, body: &serde_json::Value) -> Reply {
         Some(body.to_string().as_bytes()),
     )
 }
+
+/// The value of the Prometheus sample `name` (with its labels, exactly as exposed) in `text`.
+pub fn sample(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+}

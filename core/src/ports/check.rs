@@ -6,18 +6,28 @@
 use super::allocator::Allocator;
 use super::holders::holders;
 use super::lease::Caller;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
 use crate::network::PortFinding;
 
-/// The verdict of the free check for one port.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+// Also the wire's `PortState`: it serialises as REST and `--json` spell it.
+/// The free check's verdict on one port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[schema(as = PortState)]
 pub enum PortVerdictState {
     Free,
     Allocated,
+    /// Resting after release.
     Quarantined,
+    /// Something outside portwarden listens on it.
     InUse,
+    /// The host refuses to bind it (a firewall or privilege rule).
     Blocked,
+    /// Free, but not a managed port.
     OutsideRange,
-    /// The daemon could not probe it (out of descriptors or memory).
+    /// The daemon could not probe it now (out of descriptors or memory).
     Unknown,
 }
 

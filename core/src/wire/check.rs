@@ -3,39 +3,9 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::ports::{PortVerdict, PortVerdictState};
-
-/// The free check's verdict on one port.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum PortState {
-    Free,
-    Allocated,
-    /// Resting after release.
-    Quarantined,
-    /// Something outside portwarden listens on it.
-    InUse,
-    /// The host refuses to bind it (a firewall or privilege rule).
-    Blocked,
-    /// Free, but not a managed port.
-    OutsideRange,
-    /// The daemon could not probe it now (out of descriptors or memory).
-    Unknown,
-}
-
-impl From<PortVerdictState> for PortState {
-    fn from(s: PortVerdictState) -> Self {
-        match s {
-            PortVerdictState::Free => Self::Free,
-            PortVerdictState::Allocated => Self::Allocated,
-            PortVerdictState::Quarantined => Self::Quarantined,
-            PortVerdictState::InUse => Self::InUse,
-            PortVerdictState::Blocked => Self::Blocked,
-            PortVerdictState::OutsideRange => Self::OutsideRange,
-            PortVerdictState::Unknown => Self::Unknown,
-        }
-    }
-}
+use crate::ports::PortVerdict;
+/// The free check's verdict on one port: the domain's own type, which serialises as the wire has it.
+pub use crate::ports::PortVerdictState as PortState;
 
 /// One port, checked.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -54,7 +24,7 @@ impl From<&PortVerdict> for PortCheck {
     fn from(v: &PortVerdict) -> Self {
         Self {
             port: v.port,
-            state: v.state.into(),
+            state: v.state,
             holder: v.holder.clone(),
             reason: v.reason.clone(),
             in_managed_range: v.in_managed_range,
