@@ -32,7 +32,9 @@ fn allocate(addr: &str, args: &[&str]) -> Output {
     cli(addr, &all)
 }
 
-/// A daemon with service range `range`, test pool `test` and a 60 s quarantine.
+/// A daemon with service range `range`, test pool `test` and a 60 s quarantine. The ranges lie
+/// below the kernel's ephemeral range (32768-60999 by default): a pool of two ports in it would
+/// rest whenever another test's client socket happened to get one of them.
 fn daemon(dir: &std::path::Path, range: &str, test: &str, lock: &str) -> ChildDaemon {
     ChildDaemon::spawn(
         dir,
@@ -56,7 +58,7 @@ fn lock(tag: &str) -> String {
 fn the_portserver_endpoint_and_pool_test_draw_from_the_test_pool() {
     let dir = tempfile::tempdir().unwrap();
     let lock = lock("draw");
-    let d = daemon(dir.path(), "33000-33001", "33002-33009", &lock);
+    let d = daemon(dir.path(), "25000-25001", "25002-25009", &lock);
     let addr = format!("unix:{}", d.socket.display());
 
     // portpicker's request, on the default endpoint beside the claim.
@@ -68,20 +70,20 @@ fn the_portserver_endpoint_and_pool_test_draw_from_the_test_pool() {
     let mut answer = String::new();
     s.read_to_string(&mut answer).unwrap();
     let port: u16 = answer.trim().parse().unwrap();
-    assert!((33002..=33009).contains(&port), "portserver port {port}");
+    assert!((25002..=25009).contains(&port), "portserver port {port}");
 
     let test = json(&allocate(&addr, &["t", "--pool", "test"]));
     let p = test["allocation"]["port"].as_u64().unwrap();
-    assert!((33002..=33009).contains(&p), "{test}");
+    assert!((25002..=25009).contains(&p), "{test}");
     let service = json(&allocate(&addr, &["svc"]));
     let p = service["allocation"]["port"].as_u64().unwrap();
-    assert!((33000..=33001).contains(&p), "{service}");
+    assert!((25000..=25001).contains(&p), "{service}");
 }
 
 #[test]
 fn a_released_test_port_is_reusable_at_once_unless_the_kernel_still_holds_a_socket_on_it() {
     let dir = tempfile::tempdir().unwrap();
-    let d = daemon(dir.path(), "33010-33011", "33012-33013", &lock("exact"));
+    let d = daemon(dir.path(), "25010-25011", "25012-25013", &lock("exact"));
     let addr = format!("unix:{}", d.socket.display());
     let a = json(&allocate(&addr, &["first", "--pool", "test"]))["allocation"]["port"]
         .as_u64()
@@ -113,7 +115,7 @@ fn a_released_test_port_is_reusable_at_once_unless_the_kernel_still_holds_a_sock
     let err: serde_json::Value = serde_json::from_slice(&refused.stdout).unwrap();
     let message = err["message"].as_str().unwrap();
     assert!(
-        message.starts_with("no free port in the test pool 33012-33013 (2 ports)")
+        message.starts_with("no free port in the test pool 25012-25013 (2 ports)")
             && message.contains("1 resting after release"),
         "{message}"
     );
@@ -135,9 +137,9 @@ fn a_test_pool_that_overlaps_the_service_ranges_is_refused_at_start() {
         .args([
             "serve",
             "--range",
-            "33020-33030",
+            "25020-25030",
             "--test-range",
-            "33030-33040",
+            "25030-25040",
         ])
         .output()
         .unwrap();
@@ -152,13 +154,13 @@ fn a_test_pool_that_overlaps_the_service_ranges_is_refused_at_start() {
 #[test]
 fn status_reads_the_test_pool_the_same_over_rest_and_the_cli() {
     let dir = tempfile::tempdir().unwrap();
-    let d = daemon(dir.path(), "33040-33041", "33042-33049", &lock("status"));
+    let d = daemon(dir.path(), "25040-25041", "25042-25049", &lock("status"));
     let addr = format!("unix:{}", d.socket.display());
     json(&allocate(&addr, &["t", "--pool", "test"]));
     let cli = cli(&addr, &["status", "--json"]);
     let cli: serde_json::Value = serde_json::from_slice(&cli.stdout).expect("status --json");
     let rest = http::get(&http::Addr::Tcp(d.addr), "/api/ports/status").json();
     assert_eq!(cli["test_pool"], rest["test_pool"], "CLI {cli} REST {rest}");
-    assert_eq!(rest["test_pool"]["port_range"], "33042-33049");
+    assert_eq!(rest["test_pool"]["port_range"], "25042-25049");
     assert_eq!(rest["test_pool"]["allocated"], 1);
 }
